@@ -1,0 +1,41 @@
+// Time and randomness are injected everywhere decisions depend on them (P2C,
+// EWMA, breakers, the batcher), so tests pin seeds and advance time instead of
+// sleeping.
+
+/** A source of monotonic time and timers. */
+export interface Clock {
+  /** Monotonic milliseconds (fractional); only differences are meaningful. */
+  now(): number;
+  /** Calls fn after ms milliseconds; returns a handle for clearTimeout. */
+  setTimeout(fn: () => void, ms: number): TimerHandle;
+  /** Cancels a timer set by setTimeout; unknown handles are ignored. */
+  clearTimeout(handle: TimerHandle): void;
+}
+
+/** Opaque timer handle. */
+export type TimerHandle = { readonly __timer: unique symbol } | NodeJS.Timeout;
+
+/** The process clock: performance.now() and Node's timers. */
+export const systemClock: Clock = {
+  now: () => performance.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+};
+
+/** A uniform random source in [0, 1). */
+export type Random = () => number;
+
+/** Math.random, for production. */
+export const systemRandom: Random = Math.random;
+
+/** mulberry32: a small seeded generator for tests and generated models. */
+export function seededRandom(seed: number): Random {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
