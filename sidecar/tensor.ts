@@ -69,3 +69,11 @@ export function elementCount(shape: readonly number[]): number {
 export function allocData(dt: Datatype, n: number): TensorData {
   return dt === 'BYTES' ? new Array<string>(n).fill('') : new TYPED_ARRAY[dt](n);
 }
+
+/** A typed array of datatype dt holding the given numbers (BYTES excluded). */
+export function typedFromNumbers(dt: Exclude<Datatype, 'BYTES'>, values: ArrayLike<number>): TensorData {
+  if (dt === 'INT64') return BigInt64Array.from(values, (v) => BigInt(v));
+  if (dt === 'UINT64') return BigUint64Array.from(values, (v) => BigInt(v));
+  // Every remaining constructor takes an array of numbers; the cast only joins their signatures.
+  return new (TYPED_ARRAY[dt] as Float64ArrayConstructor)(values);
+}

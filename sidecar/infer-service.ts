@@ -1,0 +1,134 @@
+// The one path every inference takes, whatever surface it came in on:
+// resolve model and version, validate, apply faults, queue, and on completion
+// record statistics, metrics and load, then answer the caller once.
+import type { Clock } from '../common/clock';
+import { deadlineExceeded, statusName, toInferError, type InferError } from '../common/status';
+import type { FaultInjector } from './fault';
+import type { LoadTracker } from './load-report';
+import type { SidecarMetrics } from './metrics';
+import type { ModelRegistry, ServedVersion } from './model-registry';
+import { checkInputs, checkOutputs, resolveDeadline, resolvePriority, type DecodedInput, type SchedulingParams } from './request-check';
+import type { QueuedRequest, RequestTiming } from './scheduler-types';
+import type { Tensor } from './tensor';
+
+/** What a surface hands to the service. */
+export interface InferCall {
+  readonly model: string;
+  readonly version: string;
+  readonly id: string;
+  readonly inputs: readonly DecodedInput[];
+  readonly outputNames: readonly string[];
+  readonly params: SchedulingParams;
+  /** Caller's deadline in clock ms (Infinity for none). */
+  readonly deadline: number;
+}
+
+/** A finished inference. */
+export interface InferResult {
+  readonly model: string;
+  readonly version: string;
+  readonly id: string;
+  readonly outputs: Tensor[];
+}
+
+/** Completion callback; called exactly once. */
+export type InferCallback = (err: InferError | null, result?: InferResult) => void;
+
+/**
+ * A queued request. A class rather than an object literal with a closure, so
+ * the per-request cost is one allocation with a shared done() method.
+ */
+class Pending implements QueuedRequest {
+  constructor(
+    readonly svc: InferService,
+    readonly served: ServedVersion,
+    readonly model: string,
+    readonly id: string,
+    readonly inputs: Tensor[],
+    readonly batchSize: number,
+    readonly shapeKey: string,
+    readonly priority: number,
+    readonly arrivedAt: number,
+    readonly deadline: number,
+    readonly outputs: readonly string[] | undefined,
+    readonly cb: InferCallback,
+  ) {}
+
+  done(err: InferError | null, outputs?: Tensor[], timing?: RequestTiming): void {
+    this.svc.finish(this, err, outputs, timing);
+  }
+}
+
+/** Runs inferences against the registry's schedulers. */
+export class InferService {
+  constructor(
+    readonly registry: ModelRegistry,
+    private readonly clock: Clock,
+    private readonly metrics: SidecarMetrics,
+    private readonly load: LoadTracker,
+    private readonly fault: FaultInjector,
+  ) {}
+
+  /** Validates and queues one inference; cb is called once, possibly synchronously. */
+  infer(call: InferCall, cb: InferCallback): void {
+    const arrivedAt = this.clock.now();
+    let p: Pending;
+    try {
+      const { model, served } = this.registry.resolve(call.model, call.version);
+      const cfg = model.config;
+      const checked = checkInputs(cfg, call.inputs);
+      const outputs = checkOutputs(cfg, call.outputNames);
+      const priority = resolvePriority(cfg, call.params.priority);
+      const deadline = resolveDeadline(cfg, arrivedAt, call.deadline, call.params.timeoutUs);
+      p = new Pending(this, served, cfg.name, call.id, checked.inputs, checked.batchSize, checked.shapeKey,
+        priority, arrivedAt, deadline, outputs, cb);
+    } catch (e) {
+      this.countEarlyFailure(call, toInferError(e));
+      cb(toInferError(e));
+      return;
+    }
+    this.load.start();
+    if (this.fault.active) {
+      const err = this.fault.abort();
+      if (err) return p.done(err);
+      if (this.fault.config.delayMs > 0) {
+        this.clock.setTimeout(() => this.submit(p), this.fault.config.delayMs);
+        return;
+      }
+    }
+    this.submit(p);
+  }
+
+  private submit(p: Pending): void {
+    if (p.deadline <= this.clock.now()) {
+      return p.done(deadlineExceeded(`deadline passed before model '${p.model}' could queue the request`));
+    }
+    p.served.scheduler.submit(p);
+  }
+
+  /** Called by Pending.done: bookkeeping, then the caller's callback. */
+  finish(p: Pending, err: InferError | null, outputs: Tensor[] | undefined, timing: RequestTiming | undefined): void {
+    const totalMs = this.clock.now() - p.arrivedAt;
+    this.load.end(totalMs);
+    const labels = { model: p.model, version: p.served.version };
+    const m = this.metrics;
+    m.requests.inc({ ...labels, status: err ? statusName(err.code) : 'OK' });
+    m.latency.observe(labels, totalMs / 1000);
+    if (err || !outputs) {
+      p.served.stats.recordFailure(totalMs);
+      p.cb(err ?? toInferError(new Error('scheduler finished without outputs')));
+      return;
+    }
+    if (timing) {
+      m.queueTime.observe(labels, timing.queueMs / 1000);
+      p.served.stats.recordSuccess(totalMs, timing.queueMs, timing.computeMs, p.batchSize);
+    }
+    p.cb(null, { model: p.model, version: p.served.version, id: p.id, outputs });
+  }
+
+  private countEarlyFailure(call: InferCall, err: InferError): void {
+    // Unknown models would make unbounded label sets; count them under one name.
+    const known = this.registry.list().some((m) => m.config.name === call.model);
+    this.metrics.requests.inc({ model: known ? call.model : '(unknown)', version: known ? call.version || 'latest' : '', status: statusName(err.code) });
+  }
+}

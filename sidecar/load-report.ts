@@ -1,0 +1,95 @@
+// The sidecar's load, sent on every response so a balancer can choose on
+// live numbers rather than guesses: an ORCA OrcaLoadReport in the
+// `endpoint-load-metrics-bin` trailer (the format grpc-js and Envoy read),
+// with our signals in named_metrics.
+import * as path from 'node:path';
+import * as protobuf from 'protobufjs';
+import { Metadata } from '@grpc/grpc-js';
+import type { Clock } from '../common/clock';
+import { PROTO_DIR } from '../common/proto';
+import type { OrcaLoadReport } from '../proto/gen/xds/data/orca/v3/OrcaLoadReport';
+
+/** Trailer key ORCA defines for per-call load reports. */
+export const ORCA_TRAILER = 'endpoint-load-metrics-bin';
+
+/** named_metrics keys we report. */
+export const LOAD_KEYS = { queueDepth: 'queue_depth', inFlight: 'in_flight', latencyMs: 'latency_ewma_ms' } as const;
+
+let orcaType: protobuf.Type | undefined;
+function orca(): protobuf.Type {
+  orcaType ??= protobuf.loadSync(path.join(PROTO_DIR, 'orca_load_report.proto')).lookupType('xds.data.orca.v3.OrcaLoadReport');
+  return orcaType;
+}
+
+/** Encodes a report to its wire bytes. */
+export function encodeLoadReport(r: OrcaLoadReport): Buffer {
+  return Buffer.from(orca().encode(orca().fromObject(r)).finish());
+}
+
+/** Decodes a trailer value; undefined if it is not a valid report. */
+export function decodeLoadReport(buf: Buffer): OrcaLoadReport | undefined {
+  try {
+    return orca().toObject(orca().decode(buf), { defaults: true }) as OrcaLoadReport;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Tracks in-flight requests, an EWMA of request latency and the request rate.
+ * queueDepth comes from the schedulers at report time.
+ */
+export class LoadTracker {
+  private inFlight = 0;
+  private ewmaMs = 0;
+  private windowStart: number;
+  private windowCount = 0;
+  private rps = 0;
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly queueDepth: () => number,
+    /** EWMA weight of a new sample; 0.1 ≈ the last ~10 requests. */
+    private readonly alpha = 0.1,
+  ) {
+    this.windowStart = clock.now();
+  }
+
+  /** A request entered the sidecar. */
+  start(): void {
+    this.inFlight++;
+  }
+
+  /** A request left; latencyMs is its time inside the sidecar. */
+  end(latencyMs: number): void {
+    this.inFlight--;
+    this.ewmaMs = this.ewmaMs === 0 ? latencyMs : this.ewmaMs + this.alpha * (latencyMs - this.ewmaMs);
+    this.windowCount++;
+    const now = this.clock.now();
+    const elapsed = now - this.windowStart;
+    if (elapsed >= 1000) {
+      this.rps = (this.windowCount * 1000) / elapsed;
+      this.windowCount = 0;
+      this.windowStart = now;
+    }
+  }
+
+  /** The current report. */
+  report(): OrcaLoadReport {
+    return {
+      rps_fractional: this.rps,
+      named_metrics: {
+        [LOAD_KEYS.queueDepth]: this.queueDepth(),
+        [LOAD_KEYS.inFlight]: this.inFlight,
+        [LOAD_KEYS.latencyMs]: this.ewmaMs,
+      },
+    };
+  }
+
+  /** Trailing metadata carrying the current report. */
+  trailer(): Metadata {
+    const md = new Metadata();
+    md.set(ORCA_TRAILER, encodeLoadReport(this.report()));
+    return md;
+  }
+}
