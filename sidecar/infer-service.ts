@@ -110,25 +110,32 @@ export class InferService {
   finish(p: Pending, err: InferError | null, outputs: Tensor[] | undefined, timing: RequestTiming | undefined): void {
     const totalMs = this.clock.now() - p.arrivedAt;
     this.load.end(totalMs);
-    const labels = { model: p.model, version: p.served.version };
-    const m = this.metrics;
-    m.requests.inc({ ...labels, status: err ? statusName(err.code) : 'OK' });
-    m.latency.observe(labels, totalMs / 1000);
+    const vm = p.served.metrics;
+    vm.latency.observe(totalMs / 1000);
     if (err || !outputs) {
+      vm.requests(err ? statusName(err.code) : 'INTERNAL').inc();
       p.served.stats.recordFailure(totalMs);
       p.cb(err ?? toInferError(new Error('scheduler finished without outputs')));
       return;
     }
+    vm.ok.inc();
     if (timing) {
-      m.queueTime.observe(labels, timing.queueMs / 1000);
+      vm.queueTime.observe(timing.queueMs / 1000);
       p.served.stats.recordSuccess(totalMs, timing.queueMs, timing.computeMs, p.batchSize);
     }
     p.cb(null, { model: p.model, version: p.served.version, id: p.id, outputs });
   }
 
   private countEarlyFailure(call: InferCall, err: InferError): void {
-    // Unknown models would make unbounded label sets; count them under one name.
-    const known = this.registry.list().some((m) => m.config.name === call.model);
-    this.metrics.requests.inc({ model: known ? call.model : '(unknown)', version: known ? call.version || 'latest' : '', status: statusName(err.code) });
+    // Names that resolve count under their version; anything else under one
+    // fixed label set, so bad requests cannot grow the metric's cardinality.
+    let served: ServedVersion | undefined;
+    try {
+      served = this.registry.resolve(call.model, call.version).served;
+    } catch {
+      served = undefined;
+    }
+    if (served) served.metrics.requests(statusName(err.code)).inc();
+    else this.metrics.requests.inc({ model: '(unknown)', version: '', status: statusName(err.code) });
   }
 }

@@ -67,3 +67,46 @@ export class SidecarMetrics {
     });
   }
 }
+
+/**
+ * Metric children for one model version, resolved once: prom-client hashes
+ * the label set on every labelled call, and the request path makes several
+ * observations per request.
+ */
+export class VersionMetrics {
+  private readonly byStatus = new Map<string, Counter.Internal>();
+  readonly ok: Counter.Internal;
+  readonly latency: Histogram.Internal<string>;
+  readonly queueTime: Histogram.Internal<string>;
+  readonly computeTime: Histogram.Internal<string>;
+  readonly batchSize: Histogram.Internal<string>;
+
+  constructor(
+    private readonly m: SidecarMetrics,
+    readonly model: string,
+    readonly version: string,
+  ) {
+    this.ok = m.requests.labels(model, version, 'OK');
+    this.latency = m.latency.labels(model, version);
+    this.queueTime = m.queueTime.labels(model, version);
+    this.computeTime = m.computeTime.labels(model, version);
+    this.batchSize = m.batchSize.labels(model, version);
+  }
+
+  /** The request counter for a status name. */
+  requests(status: string): Counter.Internal {
+    let c = this.byStatus.get(status);
+    if (!c) this.byStatus.set(status, (c = this.m.requests.labels(this.model, this.version, status)));
+    return c;
+  }
+
+  /** Counts a rejection before execution. */
+  rejected(reason: string): void {
+    this.m.rejected.inc({ model: this.model, version: this.version, reason });
+  }
+
+  /** Records a breaker state change for one instance. */
+  breaker(instance: number, state: 'closed' | 'half_open' | 'open'): void {
+    this.m.breakerState.set({ model: this.model, version: this.version, instance: String(instance) }, state === 'closed' ? 0 : state === 'half_open' ? 1 : 2);
+  }
+}

@@ -3,6 +3,7 @@
 // afterwards, so the hot path is two Map lookups.
 import { invalidArgument, notFound } from '../common/status';
 import type { ModelConfig } from './model-config-types';
+import type { VersionMetrics } from './metrics';
 import type { ModelStats } from './model-stats';
 import type { Scheduler } from './scheduler-types';
 
@@ -11,6 +12,7 @@ export interface ServedVersion {
   readonly version: string;
   readonly scheduler: Scheduler;
   readonly stats: ModelStats;
+  readonly metrics: VersionMetrics;
 }
 
 /** One served model with all its versions. */
