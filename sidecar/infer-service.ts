@@ -61,6 +61,10 @@ class Pending implements QueuedRequest {
 
 /** Runs inferences against the registry's schedulers. */
 export class InferService {
+  /** Requests held by the fault delay: accepted, not yet handed to a scheduler. */
+  private delayed = 0;
+  private onDelayedZero: (() => void) | undefined;
+
   constructor(
     readonly registry: ModelRegistry,
     private readonly clock: Clock,
@@ -92,11 +96,26 @@ export class InferService {
       const err = this.fault.abort();
       if (err) return p.done(err);
       if (this.fault.config.delayMs > 0) {
-        this.clock.setTimeout(() => this.submit(p), this.fault.config.delayMs);
+        this.delayed++;
+        this.clock.setTimeout(() => this.submitDelayed(p), this.fault.config.delayMs);
         return;
       }
     }
     this.submit(p);
+  }
+
+  private submitDelayed(p: Pending): void {
+    this.submit(p);
+    if (--this.delayed === 0) this.onDelayedZero?.();
+  }
+
+  /**
+   * Lets every accepted request reach its scheduler, then drains the
+   * schedulers. Call after the surfaces stopped accepting new calls.
+   */
+  async drain(): Promise<void> {
+    if (this.delayed > 0) await new Promise<void>((resolve) => (this.onDelayedZero = resolve));
+    await this.registry.drain();
   }
 
   private submit(p: Pending): void {

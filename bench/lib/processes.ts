@@ -1,0 +1,65 @@
+// Child processes for benchmarks and tests: start a component with the
+// built CLI, wait until it is ready, read its CPU time, stop it.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+
+/** The built CLI entry point. */
+export const CLI = path.resolve(__dirname, '../../cli/main.js');
+
+/** A free TCP port on loopback (the OS picks; a tiny race is acceptable for tests). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Starts `infergate <args>`; output goes to the parent's stderr when verbose. */
+export function startCli(args: string[], verbose = false): ChildProcess {
+  return spawn(process.execPath, [CLI, ...args], {
+    stdio: ['ignore', verbose ? 'inherit' : 'ignore', 'inherit'],
+    env: { ...process.env, INFERGATE_LOG_LEVEL: verbose ? 'info' : 'warn' },
+  });
+}
+
+/** Polls an HTTP URL until it answers 200, or rejects after timeoutMs. */
+export async function waitReady(url: string, timeoutMs = 30_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const res = await fetch(url);
+      if (res.status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > until) throw new Error(`${url} not ready after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** User+system CPU seconds a process has used so far (Linux /proc). */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // utime and stime are fields 14 and 15 of stat; 12 and 13 after the comm field.
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** Sends SIGTERM and resolves with the exit code (SIGKILL after graceMs). */
+export function stop(child: ChildProcess, graceMs = 10_000): Promise<number | null> {
+  if (child.exitCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((resolve) => {
+    const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    child.once('exit', (code) => {
+      clearTimeout(t);
+      resolve(code);
+    });
+    child.kill('SIGTERM');
+  });
+}

@@ -1,0 +1,109 @@
+// One sidecar process: load the model repository, serve it over gRPC and
+// REST, expose metrics, and drain cleanly. Used by the CLI, the demo and tests.
+import type * as http from 'node:http';
+import type * as grpc from '@grpc/grpc-js';
+import { systemClock, systemRandom, type Clock, type Random } from '../common/clock';
+import type { Logger } from '../common/log';
+import { FaultInjector, NO_FAULTS, type FaultConfig } from './fault';
+import { InferService } from './infer-service';
+import { LoadTracker } from './load-report';
+import { SidecarMetrics } from './metrics';
+import { loadModels } from './model-loader';
+import type { ModelRegistry } from './model-registry';
+import { bindGrpc, createGrpcServer } from './server-grpc';
+import { listenHttp, metricsHandler, restHandler } from './server-http';
+
+/** What a sidecar needs to start. Ports may be 0 (pick a free one). */
+export interface SidecarOptions {
+  readonly modelsDir: string;
+  readonly host: string;
+  readonly grpcPort: number;
+  readonly httpPort: number;
+  readonly metricsPort: number;
+  readonly fault?: FaultConfig;
+  /** Longest close() waits for open calls and streams before cutting them (ms). */
+  readonly drainTimeoutMs?: number;
+  readonly log: Logger;
+  readonly clock?: Clock;
+  readonly random?: Random;
+}
+
+/** A running sidecar. */
+export interface Sidecar {
+  readonly grpcPort: number;
+  readonly httpPort: number;
+  readonly metricsPort: number;
+  readonly registry: ModelRegistry;
+  readonly metrics: SidecarMetrics;
+  /** Stops accepting, lets in-flight work finish, frees models. */
+  close(): Promise<void>;
+}
+
+/** Loads models and starts serving; rejects (with every repository error) if the models cannot load. */
+export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
+  const clock = opts.clock ?? systemClock;
+  const metrics = new SidecarMetrics();
+  const loaded = await loadModels(opts.modelsDir, { clock, log: opts.log, metrics });
+  const registry = loaded.registry;
+  metrics.watch(registry);
+  const load = new LoadTracker(clock, () => {
+    let q = 0;
+    for (const m of registry.list()) for (const v of m.versions.values()) q += v.scheduler.queueDepth();
+    return q;
+  });
+  const fault = new FaultInjector(opts.fault ?? NO_FAULTS, opts.random ?? systemRandom);
+  if (fault.active) opts.log.warn('fault injection is on', { ...fault.config });
+  const svc = new InferService(registry, clock, metrics, load, fault);
+
+  const grpcServer = createGrpcServer(svc, load, clock);
+  let httpServer: http.Server | undefined;
+  let metricsServer: http.Server | undefined;
+  try {
+    const grpcPort = await bindGrpc(grpcServer, `${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${opts.grpcPort}`);
+    httpServer = await listenHttp(restHandler(svc), opts.host, opts.httpPort);
+    metricsServer = await listenHttp(metricsHandler(metrics), opts.host, opts.metricsPort);
+    const portOf = (s: http.Server) => (s.address() as { port: number }).port;
+    const sidecar: Sidecar = {
+      grpcPort,
+      httpPort: portOf(httpServer),
+      metricsPort: portOf(metricsServer),
+      registry,
+      metrics,
+      close: () => closeAll(grpcServer, httpServer!, metricsServer!, svc, loaded.close, opts.drainTimeoutMs ?? 30_000),
+    };
+    opts.log.info('sidecar serving', {
+      grpc_port: sidecar.grpcPort, http_port: sidecar.httpPort, metrics_port: sidecar.metricsPort,
+      models: registry.list().map((m) => `${m.config.name}:${m.versionNames.join(',')}`),
+    });
+    return sidecar;
+  } catch (e) {
+    grpcServer.forceShutdown();
+    httpServer?.close();
+    metricsServer?.close();
+    await loaded.close();
+    throw e;
+  }
+}
+
+async function closeAll(
+  grpcServer: grpc.Server, httpServer: http.Server, metricsServer: http.Server,
+  svc: InferService, freeModels: () => Promise<void>, drainTimeoutMs: number,
+): Promise<void> {
+  // Stop taking new calls first; tryShutdown lets in-flight calls finish.
+  const grpcDone = new Promise<void>((resolve) => grpcServer.tryShutdown(() => resolve()));
+  const httpDone = new Promise<void>((resolve) => httpServer.close(() => resolve()));
+  httpServer.closeIdleConnections();
+  // A client may hold a ModelStreamInfer stream open indefinitely: cut
+  // whatever is still open once the grace period ends.
+  const cut = setTimeout(() => {
+    grpcServer.forceShutdown();
+    httpServer.closeAllConnections();
+  }, drainTimeoutMs);
+  cut.unref();
+  await svc.drain();
+  await Promise.all([grpcDone, httpDone]);
+  clearTimeout(cut);
+  await new Promise<void>((resolve) => metricsServer.close(() => resolve()));
+  metricsServer.closeAllConnections();
+  await freeModels();
+}
