@@ -3,6 +3,8 @@
 import { UsageError, parseFlags } from '../common/flags';
 import { runSidecarCommand, sidecarSpec } from './sidecar-command';
 import { demoSpec, runDemoCommand } from './demo-command';
+import { discoverySpec, runDiscoveryCommand } from './discovery-command';
+import { openRoutingConfigSource } from '../discovery/routing-config-source';
 
 interface Sub {
   readonly summary: string;
@@ -15,6 +17,13 @@ const commands: Record<string, Sub> = {
     run: async (argv) => {
       const f = parseFlags(sidecarSpec, argv);
       if (f) await runSidecarCommand(f);
+    },
+  },
+  discovery: {
+    summary: discoverySpec.summary,
+    run: async (argv) => {
+      const f = parseFlags(discoverySpec, argv);
+      if (f) await runDiscoveryCommand(f, { openConfig: (file, log) => openRoutingConfigSource({ file, log }) });
     },
   },
   demo: {

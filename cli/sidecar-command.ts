@@ -1,8 +1,10 @@
 // `infergate sidecar`: serve a model repository beside a GPU.
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { createLogger } from '../common/log';
 import { nonNegative, port, type CommandSpec, type FlagSpec } from '../common/flags';
-import { startSidecar } from '../sidecar/sidecar';
+import { Registrar } from '../discovery/registrar';
+import { startSidecar, type Sidecar } from '../sidecar/sidecar';
 import { runUntilSignal } from './signals';
 
 const str = (raw: string) => raw;
@@ -25,6 +27,9 @@ export const sidecarSpec = {
         return n;
       },
     } as FlagSpec<number>,
+    discovery: { name: 'discovery', arg: 'HOST:PORT[,...]', help: 'Register with the discovery service(s) and keep the lease alive; empty = do not register.', default: '', parse: str } as FlagSpec<string>,
+    advertise: { name: 'advertise', arg: 'HOST:PORT', help: 'Address balancers should dial for this sidecar (default: <hostname>:<grpc-port>).', default: '', parse: str } as FlagSpec<string>,
+    zone: { name: 'zone', arg: 'Z', help: 'Zone (failure domain) reported to discovery, for zone-affine routing.', default: '', parse: str } as FlagSpec<string>,
     drainTimeoutMs: { name: 'drain-timeout-ms', arg: 'MS', help: 'On SIGTERM, how long to let in-flight calls finish before cutting them.', default: 30000, parse: nonNegative } as FlagSpec<number>,
   },
 } satisfies CommandSpec<Record<string, FlagSpec<unknown>>>;
@@ -44,5 +49,24 @@ export async function runSidecarCommand(f: Flags): Promise<void> {
     drainTimeoutMs: f.drainTimeoutMs,
     log,
   });
-  await runUntilSignal(log, () => sidecar.close());
+  const registrar = f.discovery ? registrarFor(sidecar, f, log) : undefined;
+  registrar?.start();
+  await runUntilSignal(log, async () => {
+    // Announce DRAINING first so balancers stop sending, then finish in-flight work.
+    await registrar?.drain();
+    await sidecar.close();
+    await registrar?.stop();
+  });
+}
+
+function registrarFor(sidecar: Sidecar, f: Flags, log: ReturnType<typeof createLogger>): Registrar {
+  return new Registrar({
+    discovery: f.discovery,
+    advertise: f.advertise || `${os.hostname()}:${sidecar.grpcPort}`,
+    zone: f.zone,
+    models: sidecar.registry.list().map((m) => ({ name: m.config.name, versions: [...m.versionNames] })),
+    load: () => sidecar.load.snapshot(),
+    health: () => (sidecar.registry.allReady() ? 'HEALTHY' : 'UNHEALTHY'),
+    log,
+  });
 }

@@ -12,8 +12,8 @@ execFileSync(process.execPath, [
   bin,
   // Positional file names first: yargs reads every word after an array
   // option such as --includeDirs as part of that array.
-  'inference.proto', 'orca_load_report.proto',
+  'inference.proto', 'orca_load_report.proto', 'discovery.proto',
   '--keepCase', '--longs=Number', '--enums=String', '--defaults', '--oneofs',
   '--grpcLib=@grpc/grpc-js', '--outDir=proto/gen', '--includeDirs=proto',
-  'inference.proto', 'orca_load_report.proto',
+  'inference.proto', 'orca_load_report.proto', 'discovery.proto',
 ], { stdio: 'inherit' });

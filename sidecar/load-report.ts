@@ -75,14 +75,20 @@ export class LoadTracker {
     }
   }
 
+  /** The load now, as plain numbers (for discovery heartbeats). */
+  snapshot(): { queueDepth: number; inFlight: number; latencyMs: number; rps: number } {
+    return { queueDepth: this.queueDepth(), inFlight: this.inFlight, latencyMs: this.ewmaMs, rps: this.rps };
+  }
+
   /** The current report. */
   report(): OrcaLoadReport {
+    const s = this.snapshot();
     return {
-      rps_fractional: this.rps,
+      rps_fractional: s.rps,
       named_metrics: {
-        [LOAD_KEYS.queueDepth]: this.queueDepth(),
-        [LOAD_KEYS.inFlight]: this.inFlight,
-        [LOAD_KEYS.latencyMs]: this.ewmaMs,
+        [LOAD_KEYS.queueDepth]: s.queueDepth,
+        [LOAD_KEYS.inFlight]: s.inFlight,
+        [LOAD_KEYS.latencyMs]: s.latencyMs,
       },
     };
   }

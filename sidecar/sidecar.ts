@@ -35,6 +35,8 @@ export interface Sidecar {
   readonly metricsPort: number;
   readonly registry: ModelRegistry;
   readonly metrics: SidecarMetrics;
+  /** Live load (in-flight, queue depth, latency), as sent in load reports. */
+  readonly load: LoadTracker;
   /** Stops accepting, lets in-flight work finish, frees models. */
   close(): Promise<void>;
 }
@@ -69,6 +71,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
       metricsPort: portOf(metricsServer),
       registry,
       metrics,
+      load,
       close: () => closeAll(grpcServer, httpServer!, metricsServer!, svc, loaded.close, opts.drainTimeoutMs ?? 30_000),
     };
     opts.log.info('sidecar serving', {

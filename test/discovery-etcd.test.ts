@@ -1,0 +1,138 @@
+// etcd mode against a real etcd (Debian's etcd-server): the store on its
+// own, then two discovery replicas sharing one etcd. What registers through
+// replica A is seen on replica B; heartbeats and drain work through either;
+// a watcher moves from A to B and resumes by version; a lease expires in
+// etcd whichever replica granted it.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { silentLogger } from '../common/log';
+import { Registrar } from '../discovery/registrar';
+import type { DiscoveryServer } from '../discovery/server';
+import { EtcdStore } from '../discovery/store-etcd';
+import { NO_LOAD, type EndpointRecord } from '../discovery/types';
+import { DiscoveryWatcher, type ViewUpdate } from '../discovery/watcher';
+import type { DiscoveryClient } from '../discovery/wire';
+import { client, deregister, heartbeat, register, sidecarReq, startTestDiscovery, waitFor } from './helpers/discovery-fixture';
+import { etcdMissing, startEtcd, type EtcdProcess } from './helpers/etcd-process';
+
+const skip = etcdMissing();
+const fast = { initialMs: 20, maxMs: 100, multiplier: 2, jitter: 0.5 };
+let etcd: EtcdProcess;
+let storeA: EtcdStore;
+let storeB: EtcdStore;
+let A: DiscoveryServer;
+let B: DiscoveryServer;
+let cA: DiscoveryClient;
+let cB: DiscoveryClient;
+
+before(async () => {
+  if (skip) return;
+  etcd = await startEtcd();
+  storeA = new EtcdStore({ endpoints: [etcd.url], log: silentLogger });
+  storeB = new EtcdStore({ endpoints: [etcd.url], log: silentLogger });
+  A = await startTestDiscovery({ store: storeA, minLeaseTtlMs: 1000 });
+  B = await startTestDiscovery({ store: storeB, minLeaseTtlMs: 1000 });
+  cA = client(A.grpcPort);
+  cB = client(B.grpcPort);
+});
+
+after(async () => {
+  if (skip) return;
+  cA.close();
+  cB.close();
+  await A.close();
+  await B.close();
+  await storeA.close();
+  await storeB.close();
+  await etcd.stop();
+});
+
+const rec = (id: string): EndpointRecord => ({
+  id, address: `${id}:1`, zone: 'z', labels: {}, models: [{ name: 'm', versions: ['1'] }], weight: 1, capacity: 0, priority: 0, health: 'HEALTHY', load: NO_LOAD,
+});
+
+test('etcd store: leases, records, revisions, and one shared epoch', { skip }, async () => {
+  const store = new EtcdStore({ endpoints: [etcd.url], prefix: '/store-test/', log: silentLogger });
+  try {
+    const { lease, ttlMs } = await store.grantLease(1000);
+    assert.equal(ttlMs, 1000);
+    const r1 = await store.put(rec('a'), lease);
+    const r2 = await store.put(rec('b'), lease);
+    assert.ok(r1 !== null && r2 !== null && r2 > r1);
+    assert.equal((await store.get('a'))?.lease, lease);
+    assert.equal(await store.keepAlive(lease), 1000);
+    assert.equal(await store.keepAlive('12345'), null, 'unknown lease');
+    assert.equal(await store.put(rec('c'), '12345'), null, 'write under an unknown lease');
+    const snap = await store.list();
+    assert.deepEqual(snap.records.map((r) => r.record.id).sort(), ['a', 'b']);
+    assert.ok(snap.revision >= r2!);
+    const other = new EtcdStore({ endpoints: [etcd.url], prefix: '/store-test/', log: silentLogger });
+    assert.equal(snap.epoch, (await other.list()).epoch, 'a second replica reads the same epoch');
+    await other.close();
+    await store.revokeLease(lease);
+    await store.revokeLease(lease); // unknown: ignored
+    assert.equal((await store.list()).records.length, 0);
+  } finally {
+    await store.close();
+  }
+});
+
+test('registered through replica A, seen by a watcher on replica B; heartbeat and drain through B', { skip }, async () => {
+  const w = new DiscoveryWatcher({ discovery: `127.0.0.1:${B.grpcPort}`, log: silentLogger, backoff: fast });
+  const ep = () => w.view().clusters.get('ranker')?.get('10.0.0.1:8001');
+  try {
+    w.start();
+    const r = await register(cA, sidecarReq(1, ['ranker'], { ttl_ms: 1000 }));
+    await waitFor(() => ep() !== undefined, 'B to see the registration made on A');
+    assert.equal(w.view().epoch, A.hub.epoch, 'both replicas share one epoch');
+    // B keeps alive a lease A granted, and writes the status change.
+    await heartbeat(cB, { lease_id: r.lease_id, endpoint_id: r.endpoint_id, status: 'DRAINING' });
+    await waitFor(() => ep()?.health === 'DRAINING', 'DRAINING through B');
+    await waitFor(() => A.hub.record('10.0.0.1:8001')?.record.health === 'DRAINING', 'A sees the drain too');
+    await deregister(cB, r.lease_id);
+    await waitFor(() => ep() === undefined && A.hub.endpointCount() === 0, 'removal on both replicas');
+  } finally {
+    w.stop();
+  }
+});
+
+test('a lease granted through A expires in etcd: both replicas drop the endpoint', { skip }, async (t) => {
+  await register(cA, sidecarReq(2, ['ranker'], { ttl_ms: 1000 }));
+  await waitFor(() => B.hub.endpointCount() === 1, 'B to see it');
+  const t0 = Date.now();
+  await waitFor(() => B.hub.endpointCount() === 0 && A.hub.endpointCount() === 0, 'expiry', 4000);
+  t.diagnostic(`gone ${Date.now() - t0} ms after registration (TTL 1 s; etcd checks expiry every 500 ms)`);
+});
+
+test('a watcher moves from replica A to B and resumes by version; a registrar keeps its lease through B', { skip }, async () => {
+  const C = await startTestDiscovery({ store: storeA, minLeaseTtlMs: 1000 }); // a replica we can stop
+  const both = `127.0.0.1:${C.grpcPort},127.0.0.1:${B.grpcPort}`;
+  const w = new DiscoveryWatcher({ discovery: both, log: silentLogger, backoff: fast });
+  const updates: ViewUpdate[] = [];
+  w.onUpdate((u) => updates.push(u));
+  const r = new Registrar({
+    discovery: both, advertise: '10.0.0.3:8001', models: [{ name: 'ranker', versions: ['1'] }], ttlMs: 1000,
+    load: () => NO_LOAD, log: silentLogger, backoff: fast, callTimeoutMs: 300,
+  });
+  try {
+    w.start();
+    r.start();
+    await waitFor(() => w.view().clusters.get('ranker')?.has('10.0.0.3:8001') === true, 'registration via C');
+    const lease = r.leaseId;
+    await C.close();
+    await waitFor(() => w.state === 'disconnected', 'the watcher to lose C');
+    const since = updates.length;
+    await register(cB, sidecarReq(4, ['ranker']));
+    await waitFor(() => w.state === 'synced' && w.view().clusters.get('ranker')?.has('10.0.0.4:8001') === true, 'the watcher on B', 3000);
+    const onB = updates.slice(since);
+    assert.ok(onB.every((u) => !u.snapshot), 'resumed on B with the version from C: no snapshot');
+    assert.deepEqual(onB.flatMap((u) => u.changes.map((c) => c.endpoint.id)), ['10.0.0.4:8001']);
+    await new Promise((res) => setTimeout(res, 1500)); // past the TTL: heartbeats now go to B
+    assert.equal(r.leaseId, lease, 'same lease, kept alive through B');
+    assert.ok(w.view().clusters.get('ranker')?.has('10.0.0.3:8001'));
+  } finally {
+    await r.stop();
+    w.stop();
+    await C.close();
+  }
+});
