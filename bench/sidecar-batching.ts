@@ -20,10 +20,10 @@ interface Row extends LoopResult {
   serverCpuUsPerInference: number;
 }
 
-/** A copy of the bundled repository with dynamic batching removed from ranker. */
+/** A repository holding only ranker, with dynamic batching removed. */
 function unbatchedRepo(): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'infergate-nobatch-'));
-  cpSync(BUNDLED_MODELS, dir, { recursive: true });
+  cpSync(path.join(BUNDLED_MODELS, 'ranker'), path.join(dir, 'ranker'), { recursive: true });
   const cfgPath = path.join(dir, 'ranker', 'config.yaml');
   const lines = readFileSync(cfgPath, 'utf8').split('\n');
   const out: string[] = [];

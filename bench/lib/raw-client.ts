@@ -17,7 +17,8 @@ export const METHODS = {
 let root: protobuf.Root | undefined;
 /** The inference proto as protobufjs types (for encoding requests once). */
 export function inferenceRoot(): protobuf.Root {
-  root ??= protobuf.loadSync(path.join(PROTO_DIR, 'inference.proto'));
+  // keepCase: requests below use the proto's snake_case field names.
+  root ??= new protobuf.Root().loadSync(path.join(PROTO_DIR, 'inference.proto'), { keepCase: true });
   return root;
 }
 
