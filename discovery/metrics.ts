@@ -25,7 +25,7 @@ export class DiscoveryMetrics {
     this.heartbeatWrites = new Counter({ name: 'discovery_heartbeat_writes_total', help: 'Heartbeats that rewrote the record (status or load moved).', registers });
     new Gauge({ name: 'discovery_endpoints', help: 'Endpoints in the view.', registers, collect() { this.set(hub.endpointCount()); } });
     new Gauge({ name: 'discovery_watchers', help: 'Open watch streams.', registers, collect() { this.set(hub.watchers().length); } });
-    new Gauge({ name: 'discovery_view_version', help: 'Latest store revision applied to the view.', registers, collect() { this.set(hub.revision); } });
+    new Gauge({ name: 'discovery_view_version', help: 'Version of the view watchers see (store revision × 1000 + config reloads since).', registers, collect() { this.set(hub.revision); } });
     const fromHub = (name: string, help: string, read: () => number) =>
       new Counter({ name, help, registers, collect() { this.reset(); this.inc(read()); } });
     fromHub('discovery_watch_snapshots_total', 'Full snapshots sent to watchers.', () => hub.stats.snapshots);

@@ -55,8 +55,9 @@ export async function startDiscovery(opts: DiscoveryOptions): Promise<DiscoveryS
   const ownStore = !opts.store;
   const store = opts.store ?? new MemoryStore({ clock, random: opts.random ?? systemRandom, historySize: opts.historySize });
   const hub = new WatchHub(store, { log: opts.log, clock, historySize: opts.historySize });
-  await hub.start();
+  // Before start(): the first view already holds the config's static endpoints.
   hub.setConfig(opts.config?.current());
+  await hub.start();
   const unwatchConfig = opts.config?.onChange((cfg) => {
     opts.log.info('pushing routing config to watchers', { version: cfg.version, watchers: hub.watchers().length });
     hub.setConfig(cfg);

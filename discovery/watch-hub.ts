@@ -1,14 +1,31 @@
 // The hub between one store and many watchers. It keeps the materialized
-// view (every record at the store's latest revision), turns store writes
-// into per-cluster changes, keeps a bounded history of them so a watcher that
-// reconnects with its last version gets only what it missed, and fans each
-// change out to the subscribers that watch its cluster.
+// view (every record at the store's latest revision, with the routing
+// config's static endpoints and overrides laid over it), turns store writes
+// and config reloads into per-cluster changes, keeps a bounded history of
+// them so a watcher that reconnects with its last version gets only what it
+// missed, and fans each change out to the subscribers that watch its cluster.
+//
+// Versions: a config reload changes the view without a store write, so it
+// needs versions the store does not number. A view version is
+// store revision × VERSION_STEPS + reloads since that revision: versions stay
+// comparable across replicas sharing one etcd (a watcher moves to another
+// replica and resumes, provided the replicas read the same routing file).
 import { systemClock, type Clock } from '../common/clock';
 import type { Logger } from '../common/log';
 import { Backoff } from './backoff';
-import { clusterEndpoints, coalesce, diffRecord, wants } from './cluster-changes';
+import { ChangeHistory } from './change-history';
+import { clusterEndpoints, diffRecord, wants } from './cluster-changes';
+import { ConfigOverlay } from './config-overlay';
 import type { DiscoveryStore, StoreEvent, StoredRecord, StoreSnapshot, StoreWatch } from './store';
-import type { ClusterChange, ClusterEndpoint, RoutingConfigVersion } from './types';
+import type { ClusterChange, ClusterEndpoint, EndpointRecord, RoutingConfigVersion } from './types';
+
+/**
+ * Config reloads that change the view, per store revision. Decimal so the
+ * admin page reads: version 42001 = store revision 42, one reload since.
+ * Running out (999 view-changing reloads with no store write between)
+ * starts a new epoch: every watcher gets a snapshot.
+ */
+export const VERSION_STEPS = 1000;
 
 /** A message for one watcher, in domain form (service.ts encodes it). */
 export interface HubMessage {
@@ -63,8 +80,6 @@ interface Sub {
   configVersion: number;
 }
 
-interface Batch { readonly revision: number; readonly changes: readonly ClusterChange[] }
-
 /** Options for the hub. */
 export interface WatchHubOptions {
   readonly log: Logger;
@@ -75,25 +90,31 @@ export interface WatchHubOptions {
 
 /** Materialized view + history + fan-out over one store. */
 export class WatchHub {
-  /** Store history name; watchers' versions are only comparable within it. */
+  /** History name; watchers' versions are only comparable within it. The store's epoch, suffixed after a rebase. */
   epoch = '';
-  /** Latest store revision applied. */
+  /** View version: the version watchers hold after the latest change (see VERSION_STEPS). */
   revision = 0;
   /** Counters for metrics. */
   readonly stats = { snapshots: 0, resumes: 0, messages: 0, resyncs: 0 };
+  /** Registered records, as stored (before the overlay). */
   private readonly view = new Map<string, StoredRecord>();
-  private history: Batch[] = [];
-  private floor = 0;
+  private readonly history: ChangeHistory;
   private readonly subs = new Set<Sub>();
   private config: RoutingConfigVersion | undefined;
+  private overlay = ConfigOverlay.EMPTY;
+  private storeEpoch = '';
+  private storeRevision = 0;
+  /** Config reloads applied since storeRevision. */
+  private step = 0;
+  private rebases = 0;
+  private loaded = false;
   private storeWatch: StoreWatch | undefined;
   private readonly clock: Clock;
-  private readonly historySize: number;
   private closed = false;
 
   constructor(private readonly store: DiscoveryStore, private readonly opts: WatchHubOptions) {
     this.clock = opts.clock ?? systemClock;
-    this.historySize = opts.historySize ?? 4096;
+    this.history = new ChangeHistory(opts.historySize ?? 4096);
   }
 
   /** Loads the store's records and starts following its changes. */
@@ -108,16 +129,16 @@ export class WatchHub {
     this.subs.clear();
   }
 
-  /** The record stored under an endpoint id, as of the latest revision seen. */
+  /** The record stored under an endpoint id (without config overrides), as of the latest revision seen. */
   record(id: string): StoredRecord | undefined {
     return this.view.get(id);
   }
 
-  /** Cluster → endpoints (sorted by id), optionally only some clusters. */
+  /** Cluster → endpoints (sorted by id) as watchers see them, optionally only some clusters. */
   clusters(filter: ReadonlySet<string> = new Set()): Map<string, ClusterEndpoint[]> {
     const out = new Map<string, ClusterEndpoint[]>();
-    for (const { record } of this.view.values()) {
-      for (const [cluster, ep] of clusterEndpoints(record)) {
+    for (const id of this.ids()) {
+      for (const [cluster, ep] of clusterEndpoints(this.effective(id)!)) {
         if (!wants(filter, cluster)) continue;
         let list = out.get(cluster);
         if (!list) out.set(cluster, (list = []));
@@ -128,9 +149,11 @@ export class WatchHub {
     return new Map([...out].sort(([a], [b]) => (a < b ? -1 : 1)));
   }
 
-  /** Number of records in the view. */
+  /** Number of endpoints in the view (registered and static). */
   endpointCount(): number {
-    return this.view.size;
+    let n = this.view.size;
+    for (const id of this.overlay.staticIds()) if (!this.view.has(id)) n++;
+    return n;
   }
 
   /** Every subscriber, for the admin page. */
@@ -143,15 +166,27 @@ export class WatchHub {
     return this.config;
   }
 
-  /** Pushes a new routing config version to every watcher that lacks it. */
+  /**
+   * Applies a routing config version: its static endpoints and overrides
+   * change the view (as one delta at the next version), and the config goes
+   * to every watcher that lacks it, in the same message. Before start() it
+   * only sets what start() builds the view with.
+   */
   setConfig(cfg: RoutingConfigVersion | undefined): void {
     this.config = cfg;
-    if (!cfg) return;
-    for (const s of this.subs) {
-      if (s.configVersion === cfg.version) continue;
-      s.configVersion = cfg.version;
-      this.deliver(s, { epoch: this.epoch, version: s.version, snapshot: false, clusters: new Map(), changes: [], config: cfg });
+    const next = ConfigOverlay.fromConfig(cfg, this.opts.log);
+    if (!this.loaded) {
+      this.overlay = next;
+      return;
     }
+    const changes = this.changesOf([...this.ids(), ...next.staticIds()], () => (this.overlay = next));
+    if (changes.length > 0 && this.step + 1 >= VERSION_STEPS) {
+      this.rebases++;
+      this.reset(`${this.storeEpoch}~${this.rebases}`, this.storeRevision);
+      return;
+    }
+    if (changes.length > 0) this.step++;
+    this.publish(this.storeRevision * VERSION_STEPS + this.step, changes, cfg);
   }
 
   /**
@@ -167,10 +202,8 @@ export class WatchHub {
     // earlier life of this one) does not prove the watcher holds this content.
     const config = this.config;
     if (config) sub.configVersion = config.version;
-    const canResume = req.epoch === this.epoch && req.lastVersion >= this.floor && req.lastVersion <= this.revision;
-    if (canResume) {
-      const missed = this.history.filter((b) => b.revision > req.lastVersion).flatMap((b) => b.changes);
-      const changes = coalesce(missed.filter((c) => wants(filter, c.cluster)));
+    const changes = req.epoch === this.epoch ? this.history.since(req.lastVersion, this.revision, filter) : undefined;
+    if (changes) {
       this.stats.resumes++;
       this.deliver(sub, { epoch: this.epoch, version: this.revision, snapshot: false, clusters: new Map(), changes, config });
     } else {
@@ -183,30 +216,22 @@ export class WatchHub {
 
   /** Replaces the view with a store snapshot and follows changes after it. */
   private load(snap: StoreSnapshot): void {
-    const newEpoch = snap.epoch !== this.epoch;
     const next = new Map(snap.records.map((r) => [r.record.id, r]));
-    if (newEpoch) {
+    if (snap.epoch !== this.storeEpoch) {
       // A different history: nothing a watcher holds can be resumed.
-      this.epoch = snap.epoch;
+      this.storeEpoch = snap.epoch;
+      this.rebases = 0;
       this.view.clear();
       for (const [id, r] of next) this.view.set(id, r);
-      this.history = [];
-      this.floor = snap.revision;
-      this.revision = snap.revision;
-      for (const s of this.subs) {
-        this.stats.snapshots++;
-        this.deliver(s, { epoch: this.epoch, version: this.revision, snapshot: true, clusters: this.clusters(s.filter), changes: [] });
-      }
-    } else if (snap.revision > this.revision) {
+      this.loaded = true;
+      this.reset(snap.epoch, snap.revision);
+    } else if (snap.revision > this.storeRevision) {
       // Same history, but events were missed (compaction): send the net difference.
-      const changes: ClusterChange[] = [];
-      for (const id of new Set([...this.view.keys(), ...next.keys()])) {
-        changes.push(...diffRecord(this.view.get(id)?.record, next.get(id)?.record));
-        const r = next.get(id);
-        if (r) this.view.set(id, r);
-        else this.view.delete(id);
-      }
-      this.commit(snap.revision, changes);
+      const changes = this.changesOf([...this.ids(), ...next.keys()], () => {
+        this.view.clear();
+        for (const [id, r] of next) this.view.set(id, r);
+      });
+      this.commitStore(snap.revision, changes);
     }
     this.storeWatch = this.store.watch(snap.revision, {
       onEvents: (events) => this.apply(events),
@@ -217,7 +242,7 @@ export class WatchHub {
   private async resync(reason: string): Promise<void> {
     this.storeWatch?.cancel();
     this.stats.resyncs++;
-    this.opts.log.warn('store watch reset; reloading the view', { reason, revision: this.revision });
+    this.opts.log.warn('store watch reset; reloading the view', { reason, revision: this.storeRevision });
     const backoff = new Backoff();
     while (!this.closed) {
       try {
@@ -238,33 +263,71 @@ export class WatchHub {
       const changes: ClusterChange[] = [];
       for (; i < events.length && events[i].revision === revision; i++) {
         const ev = events[i];
-        if (ev.revision <= this.revision) continue; // replayed after a resync
-        const prev = this.view.get(ev.id)?.record;
+        if (ev.revision <= this.storeRevision) continue; // replayed after a resync
         if (ev.type === 'put' && ev.record) {
-          this.view.set(ev.id, { record: ev.record, lease: ev.lease ?? '' });
-          changes.push(...diffRecord(prev, ev.record));
+          const stored = { record: ev.record, lease: ev.lease ?? '' };
+          changes.push(...this.changesOf([ev.id], () => this.view.set(ev.id, stored)));
         } else if (ev.type === 'delete') {
-          this.view.delete(ev.id);
-          changes.push(...diffRecord(prev, undefined));
+          changes.push(...this.changesOf([ev.id], () => this.view.delete(ev.id)));
         }
       }
-      if (revision > this.revision) this.commit(revision, changes);
+      if (revision > this.storeRevision) this.commitStore(revision, changes);
     }
   }
 
-  private commit(revision: number, changes: ClusterChange[]): void {
-    this.revision = revision;
-    if (changes.length === 0) return;
-    this.history.push({ revision, changes });
-    if (this.history.length > this.historySize * 1.25) {
-      const drop = this.history.length - this.historySize;
-      this.floor = this.history[drop - 1].revision;
-      this.history = this.history.slice(drop);
+  /** Every endpoint id in the view: registered, then static ones no registration shadows. */
+  private *ids(): IterableIterator<string> {
+    yield* this.view.keys();
+    for (const id of this.overlay.staticIds()) if (!this.view.has(id)) yield id;
+  }
+
+  /** An endpoint as watchers see it. */
+  private effective(id: string): EndpointRecord | undefined {
+    return this.overlay.effective(id, this.view.get(id)?.record);
+  }
+
+  /** The changes watchers see when `mutate` alters the view; `ids` must name every id it may touch. */
+  private changesOf(ids: Iterable<string>, mutate: () => void): ClusterChange[] {
+    const before = new Map<string, EndpointRecord | undefined>();
+    for (const id of ids) before.set(id, this.effective(id));
+    mutate();
+    const out: ClusterChange[] = [];
+    for (const [id, prev] of before) out.push(...diffRecord(prev, this.effective(id)));
+    return out;
+  }
+
+  /** Starts a new history at a store revision: every watcher gets a snapshot (with the config, if it lacks it). */
+  private reset(epoch: string, storeRevision: number): void {
+    this.epoch = epoch;
+    this.storeRevision = storeRevision;
+    this.step = 0;
+    this.revision = storeRevision * VERSION_STEPS;
+    this.history.reset(this.revision);
+    const cfg = this.config;
+    for (const s of this.subs) {
+      const config = cfg && s.configVersion !== cfg.version ? cfg : undefined;
+      if (config) s.configVersion = config.version;
+      this.stats.snapshots++;
+      this.deliver(s, { epoch: this.epoch, version: this.revision, snapshot: true, clusters: this.clusters(s.filter), changes: [], config });
     }
+  }
+
+  private commitStore(storeRevision: number, changes: ClusterChange[]): void {
+    this.storeRevision = storeRevision;
+    this.step = 0;
+    this.publish(storeRevision * VERSION_STEPS, changes);
+  }
+
+  /** Records changes at a version and sends each watcher its share, with the config when it lacks that version. */
+  private publish(version: number, changes: ClusterChange[], cfg?: RoutingConfigVersion): void {
+    this.revision = version;
+    if (changes.length > 0) this.history.push(version, changes);
     for (const s of [...this.subs]) {
       const mine = s.filter.size === 0 ? changes : changes.filter((c) => s.filter.has(c.cluster));
-      if (mine.length === 0) continue;
-      this.deliver(s, { epoch: this.epoch, version: revision, snapshot: false, clusters: new Map(), changes: mine });
+      const config = cfg && s.configVersion !== cfg.version ? cfg : undefined;
+      if (mine.length === 0 && !config) continue;
+      if (config) s.configVersion = config.version;
+      this.deliver(s, { epoch: this.epoch, version, snapshot: false, clusters: new Map(), changes: mine, config });
     }
   }
 
