@@ -8,7 +8,6 @@
 // without --endpoint-id gets, so a sidecar that starts registering takes
 // over its static entry (an UPDATE, not a second endpoint) and the static
 // entry comes back when its lease ends.
-import type { Logger } from '../common/log';
 import type { EndpointOverride, StaticEndpoint } from './routing-config-types';
 import { NO_LOAD, type EndpointRecord, type RoutingConfigVersion } from './types';
 
@@ -30,31 +29,25 @@ export class ConfigOverlay {
 
   /**
    * Reads a config version's JSON (already validated by the routing-config
-   * module; absent fields mean none). The wire carries integer weights
-   * (LbEndpoint.weight is uint32), so a fractional weight is rounded, at
-   * least 1, with a warning naming the address.
+   * module, which admits only integer weights >= 1, as the wire carries;
+   * absent fields mean none).
    */
-  static fromConfig(cfg: RoutingConfigVersion | undefined, log?: Logger): ConfigOverlay {
+  static fromConfig(cfg: RoutingConfigVersion | undefined): ConfigOverlay {
     if (!cfg) return ConfigOverlay.EMPTY;
     const { endpoints = [], endpoint_overrides = {} } = JSON.parse(cfg.json) as OverlayFields;
     if (endpoints.length === 0 && Object.keys(endpoint_overrides).length === 0) return ConfigOverlay.EMPTY;
-    const weight = (w: number, address: string, field: string) => {
-      const n = Math.max(1, Math.round(w));
-      if (n !== w) log?.warn('routing config weight rounded: watchers take integer weights', { address, field, weight: w, sent: n, config_version: cfg.version });
-      return n;
-    };
     const statics = new Map<string, EndpointRecord>();
     for (const e of endpoints) {
       statics.set(e.address, {
         id: e.address, address: e.address, zone: e.zone, labels: {},
         models: e.models.map((m) => ({ name: m.name, versions: [...m.versions] })),
-        weight: weight(e.weight, e.address, 'endpoints[].weight'), capacity: 0, priority: 0, health: 'HEALTHY', load: NO_LOAD,
+        weight: e.weight, capacity: 0, priority: 0, health: 'HEALTHY', load: NO_LOAD,
       });
     }
     const overrides = new Map<string, EndpointOverride>();
     for (const [address, o] of Object.entries(endpoint_overrides)) {
       if (o.weight === undefined && !o.drain) continue; // changes nothing
-      overrides.set(address, { ...(o.weight !== undefined && { weight: weight(o.weight, address, 'endpoint_overrides.weight') }), drain: o.drain });
+      overrides.set(address, { ...(o.weight !== undefined && { weight: o.weight }), drain: o.drain });
     }
     return new ConfigOverlay(statics, overrides);
   }

@@ -183,7 +183,7 @@ export interface StaticEndpoint {
   readonly address: string;
   /** Zone for zone affinity; '' when unknown (never local). */
   readonly zone: string;
-  /** Relative pick weight (> 0). Default 1. */
+  /** Relative pick weight, an integer >= 1 (the wire's uint32). Default 1. */
   readonly weight: number;
   /** What it serves; at least one model. */
   readonly models: readonly EndpointModel[];

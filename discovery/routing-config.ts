@@ -6,7 +6,7 @@
 // resolved, so consumers look routes up instead of merging.
 import { isMap, isScalar } from 'yaml';
 import { ConfigDocument, Value, type Mapping } from '../common/config-check';
-import { DEFAULT_POLICY, OBJECTIVE_POLICY_KEYS, POLICY_KEYS, positive, readPolicy } from './routing-config-policy';
+import { DEFAULT_POLICY, OBJECTIVE_POLICY_KEYS, POLICY_KEYS, readPolicy } from './routing-config-policy';
 import type { EndpointModel, EndpointOverride, Route, RoutingConfig, RoutingPolicy, ShadowConfig, StaticEndpoint, VersionWeight } from './routing-config-types';
 
 /** Pickers the balancer ships; parseRoutingConfig accepts others when told their names. */
@@ -59,7 +59,8 @@ export function parseRoutingConfig(text: string, file: string, opts: ParseRoutin
   for (const [address, v, keyV] of unique(named(root.get('endpoint_overrides'), 'a mapping of host:port to { weight, drain }'))) {
     readAddress(keyV, address);
     const o = v.map(['weight', 'drain']);
-    const weight = o.opt<number | undefined>('weight', undefined, positive);
+    // Integers: the discovery wire carries endpoint weights as uint32, as Envoy does.
+    const weight = o.opt<number | undefined>('weight', undefined, (x) => x.int({ min: 1 }));
     overrides.set(address, { ...(weight !== undefined && { weight }), drain: o.opt('drain', false, (x) => x.bool()) });
   }
 
@@ -194,7 +195,7 @@ function readEndpoint(m: Mapping, seen: Set<string>): StaticEndpoint | undefined
   if (address !== undefined && seen.has(address)) address = addressV.fail('each address once', `${addressV.describe()} again`);
   if (address !== undefined) seen.add(address);
   const zone = m.opt('zone', '', (v) => v.string());
-  const weight = m.opt('weight', 1, positive);
+  const weight = m.opt('weight', 1, (x) => x.int({ min: 1 }));
   const modelsV = m.field('models');
   const models: EndpointModel[] = [];
   if (!modelsV.node) modelsV.fail('a mapping of the models it serves to their versions, e.g. { ranker: [1, 2] }');

@@ -174,7 +174,7 @@ export class WatchHub {
    */
   setConfig(cfg: RoutingConfigVersion | undefined): void {
     this.config = cfg;
-    const next = ConfigOverlay.fromConfig(cfg, this.opts.log);
+    const next = ConfigOverlay.fromConfig(cfg);
     if (!this.loaded) {
       this.overlay = next;
       return;

@@ -145,7 +145,6 @@ test('an override drains or re-weights a registered sidecar; its own heartbeats 
     ['drain', 3, { drain: true }, { health: 'DRAINING', weight: 3 }],
     ['weight', 3, { weight: 5, drain: false }, { health: 'HEALTHY', weight: 5 }],
     ['weight and drain', 3, { weight: 2, drain: true }, { health: 'DRAINING', weight: 2 }],
-    ['fractional weight, rounded for the wire (uint32)', 1, { weight: 2.6, drain: false }, { health: 'HEALTHY', weight: 3 }],
   ];
   let n = 20;
   for (const [name, weight, override, want] of cases) {

@@ -25,7 +25,7 @@ test('the example file uses every section and parses', () => {
   assert.deepEqual(ranker.shadow, { version: '3', percent: 10 });
   assert.deepEqual(ranker.policy.shard, { from: 'header', key: 'x-tenant-id', subset_size: 3 });
   assert.deepEqual(cfg.endpoints[1], { address: 'gpu-7.internal:8001', zone: 'us-east-1b', weight: 1, models: [{ name: 'ranker', versions: ['1', '2'] }, { name: 'embed', versions: [] }] });
-  assert.deepEqual(cfg.endpoint_overrides, { '10.0.1.21:8001': { drain: true }, 'gpu-7.internal:8001': { weight: 0.5, drain: false } });
+  assert.deepEqual(cfg.endpoint_overrides, { '10.0.1.21:8001': { drain: true }, 'gpu-7.internal:8001': { weight: 3, drain: false } });
 });
 
 test('an empty config is all defaults', () => {
@@ -135,13 +135,14 @@ const BAD: [string, string, string, RegExp][] = [
   ['endpoint port too big', 'endpoints: [{ address: "h:70000", models: { m: [1] } }]\n', '1:24 endpoints[0].address', /expected host:port/],
   ['endpoint ipv6 unbracketed', 'endpoints: [{ address: "::1:8001", models: { m: [1] } }]\n', '1:24 endpoints[0].address', /expected host:port/],
   ['endpoint twice', 'endpoints:\n  - { address: "h:1", models: { m: [] } }\n  - { address: "h:1", models: { m: [] } }\n', '3:16 endpoints[1].address', /found "h:1" again; expected each address once/],
-  ['endpoint weight zero', 'endpoints: [{ address: "h:1", weight: 0, models: { m: [] } }]\n', '1:39 endpoints[0].weight', /found 0; expected a number > 0/],
+  ['endpoint weight zero', 'endpoints: [{ address: "h:1", weight: 0, models: { m: [] } }]\n', '1:39 endpoints[0].weight', /found 0; expected an integer >= 1/],
+  ['endpoint weight fraction', 'endpoints: [{ address: "h:1", weight: 0.5, models: { m: [] } }]\n', '1:39 endpoints[0].weight', /found 0\.5; expected an integer >= 1/],
   ['endpoint without models', 'endpoints: [{ address: "h:1" }]\n', '1:13 endpoints[0].models', /field missing\); expected a mapping of the models it serves/],
   ['endpoint bad version', 'endpoints: [{ address: "h:1", models: { m: [1, 0] } }]\n', '1:48 endpoints[0].models.m[1]', /found 0; expected a positive integer version/],
   ['endpoint zone empty', 'endpoints: [{ address: "h:1", zone: "", models: { m: [] } }]\n', '1:37 endpoints[0].zone', /expected a non-empty string/],
   ['override bad address', 'endpoint_overrides: { "h": { drain: true } }\n', '1:23 endpoint_overrides.h', /found "h"; expected host:port/],
   ['override drain string', 'endpoint_overrides: { "h:1": { drain: "yes" } }\n', '1:39 endpoint_overrides.h:1.drain', /expected true or false/],
-  ['override weight', 'endpoint_overrides: { "h:1": { weight: -1 } }\n', '1:40 endpoint_overrides.h:1.weight', /expected a number > 0/],
+  ['override weight', 'endpoint_overrides: { "h:1": { weight: -1 } }\n', '1:40 endpoint_overrides.h:1.weight', /expected an integer >= 1/],
   ['empty document (no position to name)', '', 'undefined:undefined ', /found an empty document; expected a mapping/],
   ['model named twice', 'models: { 1: {}, "1": {} }\n', '1:18 models.1', /found 1 again; expected each name once/],
   ['section written twice', 'models: {}\nmodels: {}\n', '2:1 ', /found invalid YAML \(Map keys must be unique\)/],
