@@ -18,17 +18,8 @@ export function startTestDiscovery(over: Partial<DiscoveryOptions> = {}): Promis
   return startDiscovery({ host: '127.0.0.1', grpcPort: 0, httpPort: 0, log: silentLogger, ...over });
 }
 
-/** A free TCP port on loopback (closed again before returning). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
+/** A free TCP port on loopback (one implementation, shared with the benchmarks). */
+export { freePort } from '../../bench/lib/processes';
 
 /** A client for discovery on a loopback port. */
 export function client(port: number): DiscoveryClient {
