@@ -33,7 +33,8 @@ export interface PeakEwmaConfig {
  * counted from both this balancer's in-flight calls and the queue the sidecar
  * reports. Latency multiplies rather than adds so the cost stays in one unit
  * (expected wait) and no weight has to convert requests into milliseconds.
- * least_request compares the same cost over every candidate.
+ * least_request ignores this cost: it scans every candidate for the fewest
+ * of this balancer's calls in flight (the classic rule, kept for comparison).
  */
 export interface P2cConfig {
   /** Distinct candidates drawn per pick (Envoy's choice_count); >= 2. */
@@ -91,7 +92,11 @@ export interface OutlierDetectionConfig {
   readonly max_ejection_ms: number;
   /** Never eject more than this share of the model's endpoints (0-100). Default 10. */
   readonly max_ejection_percent: number;
-  /** Below this share (0-100) of available endpoints, ejections and breakers are ignored (panic mode). Default 50. */
+  /**
+   * Below this share (0-100) of available endpoints, health and ejections are
+   * ignored (panic mode); a full per-endpoint breaker still is not, since a
+   * cap that panic lifts is no cap. Default 50.
+   */
   readonly panic_threshold_percent: number;
 }
 
@@ -121,7 +126,7 @@ export interface RetryConfig {
 export interface RoutingPolicy {
   /** The strategy that picks an endpoint among the candidates. */
   readonly picker: PickerName;
-  /** Used by the p2c and least_request pickers. */
+  /** Used by the p2c picker (least_request reads only in-flight counts). */
   readonly p2c: P2cConfig;
   /** Local-zone preference and when to spill over. */
   readonly zone_affinity: ZoneAffinityConfig;

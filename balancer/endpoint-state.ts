@@ -1,0 +1,160 @@
+// What the balancer keeps per endpoint of one model cluster, attached when
+// discovery INSERTs it and dropped on REMOVE (close()). Discovery's
+// ClusterEndpoint is replaced on UPDATE; the mutable figures live here:
+// this balancer's in-flight calls (counted by the breaker), the sidecar's
+// last load report and when it arrived, the peak-EWMA latency estimate,
+// the outlier record and the breaker.
+//
+// Every call that got a slot from tryStart() ends in exactly one
+// onCallEnded(), which updates all of them together (grpc-js onCallEnded,
+// tower's handle drop): one place to forget nothing.
+import type { Clock } from '../common/clock';
+import type { Status } from '../common/status';
+import type { CircuitBreakerConfig, EndpointOverride, PeakEwmaConfig } from '../discovery/routing-config-types';
+import type { ClusterEndpoint, LoadSummary } from '../discovery/types';
+import type { OrcaLoadReport__Output } from '../proto/gen/xds/data/orca/v3/OrcaLoadReport';
+import { LOAD_KEYS } from '../sidecar/load-report';
+import { EndpointBreaker } from './endpoint-breaker';
+import { PeakEwma } from './load-peak-ewma';
+import { OutlierRecord, type OutlierDetector } from './outlier-detector';
+
+/** A load report as the balancer keeps it: the sidecar's figures and the clock time they arrived. */
+export interface ReportedLoad extends LoadSummary {
+  /** Clock time (ms) the report arrived. */
+  readonly at: number;
+}
+
+/** The settings per-endpoint state takes from the model's routing policy. */
+export interface EndpointStateOptions {
+  /** The balancer's clock; every time figure here is on it. */
+  readonly clock: Clock;
+  /** Initial estimate and decay of the latency estimate. */
+  readonly peakEwma: PeakEwmaConfig;
+  /** The in-flight cap. */
+  readonly breaker: CircuitBreakerConfig;
+  /** The model cluster's detector; the state joins it now and leaves it on close(). */
+  readonly detector: OutlierDetector<EndpointState>;
+}
+
+/** The load figures in an ORCA report's named_metrics, or undefined when it carries none of ours. */
+export function loadFromOrca(r: OrcaLoadReport__Output): LoadSummary | undefined {
+  const m = r.named_metrics;
+  if (!m || !(Object.hasOwn(m, LOAD_KEYS.queueDepth) || Object.hasOwn(m, LOAD_KEYS.inFlight))) return undefined;
+  return { queueDepth: m[LOAD_KEYS.queueDepth] ?? 0, inFlight: m[LOAD_KEYS.inFlight] ?? 0, latencyMs: m[LOAD_KEYS.latencyMs] ?? 0 };
+}
+
+/** The endpoint as routing should see it after an operator override: drain → DRAINING, weight replaced. */
+export function applyOverride(ep: ClusterEndpoint, o: EndpointOverride | undefined): ClusterEndpoint {
+  if (!o || (!o.drain && o.weight === undefined)) return ep;
+  return { ...ep, health: o.drain ? 'DRAINING' : ep.health, weight: o.weight ?? ep.weight };
+}
+
+/** 32-bit FNV-1a of a string, mixed (murmur3 fmix32) so nearby ids spread; rendezvous hashing combines these. */
+export function hashString(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return fmix32(h);
+}
+
+/** murmur3's 32-bit finalizer: every input bit affects every output bit. */
+export function fmix32(x: number): number {
+  let h = x >>> 0;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/** Mutable per-endpoint routing state. */
+export class EndpointState {
+  /** Outlier state, written by the cluster's detector. */
+  readonly outlier = new OutlierRecord();
+  /** In-flight cap; its count is this balancer's in-flight calls to the endpoint. */
+  readonly breaker: EndpointBreaker;
+  /** Peak-EWMA latency estimate (ms). */
+  readonly ewma: PeakEwma;
+  /** Hash of the endpoint id, for rendezvous hashing (ids are stable across UPDATEs). */
+  readonly idHash: number;
+  private ep: ClusterEndpoint;
+  private report: ReportedLoad | undefined;
+  private readonly clock: Clock;
+  private readonly detector: OutlierDetector<EndpointState>;
+
+  constructor(endpoint: ClusterEndpoint, opts: EndpointStateOptions) {
+    this.ep = endpoint;
+    this.clock = opts.clock;
+    this.detector = opts.detector;
+    this.breaker = new EndpointBreaker(opts.breaker.max_in_flight);
+    this.ewma = new PeakEwma(opts.peakEwma, opts.clock.now());
+    this.idHash = hashString(endpoint.id);
+    opts.detector.add(this);
+  }
+
+  /** Discovery's view of the endpoint (after operator overrides). */
+  get endpoint(): ClusterEndpoint {
+    return this.ep;
+  }
+
+  /** This balancer's calls to the endpoint now. */
+  get inFlight(): number {
+    return this.breaker.inFlight;
+  }
+
+  /** The last load report, if any. */
+  get reported(): ReportedLoad | undefined {
+    return this.report;
+  }
+
+  /** Replaces the endpoint on UPDATE; a changed heartbeat load counts as a report arriving now. */
+  update(next: ClusterEndpoint): void {
+    const a = this.ep.load;
+    const b = next.load;
+    const moved = a.queueDepth !== b.queueDepth || a.inFlight !== b.inFlight || a.latencyMs !== b.latencyMs;
+    this.ep = next;
+    // Heartbeats publish only on movement (discovery/load-change.ts), so an unchanged load says nothing about now.
+    if (moved) this.onLoadReport(b);
+  }
+
+  /** Records a load report (ORCA trailer or heartbeat) as of now. */
+  onLoadReport(load: LoadSummary): void {
+    this.report = { queueDepth: load.queueDepth, inFlight: load.inFlight, latencyMs: load.latencyMs, at: this.clock.now() };
+  }
+
+  /** Queue depth the sidecar last reported, or 0 when that report is older than maxAgeMs (or absent). */
+  queueDepth(now: number, maxAgeMs: number): number {
+    const r = this.report;
+    return r && now - r.at <= maxAgeMs ? r.queueDepth : 0;
+  }
+
+  /**
+   * In-flight requests at the endpoint from every balancer: the sidecar's
+   * figure while fresh, else this balancer's own count (zone spillover).
+   */
+  loadInFlight(now: number, maxAgeMs: number): number {
+    const r = this.report;
+    return r && now - r.at <= maxAgeMs ? r.inFlight : this.breaker.inFlight;
+  }
+
+  /** Takes an in-flight slot before a call is sent; false when the breaker is full (pick another endpoint). */
+  tryStart(): boolean {
+    return this.breaker.tryAcquire();
+  }
+
+  /**
+   * Ends a call that tryStart() admitted, once. ok: it ended with status OK.
+   * latencyMs: send to final status. report: the load in its ORCA trailer.
+   */
+  onCallEnded(ok: boolean, status: Status, latencyMs: number, report?: LoadSummary): void {
+    const now = this.clock.now();
+    this.breaker.release();
+    // A fast failure is no evidence of a fast endpoint: failures may raise the estimate, never lower it,
+    // or a backend failing in 1 ms would attract every pick (the black-hole failure of least-latency).
+    if (ok || latencyMs > this.ewma.peek()) this.ewma.observe(latencyMs, now);
+    if (report) this.onLoadReport(report);
+    this.detector.record(this, status);
+  }
+
+  /** Leaves the cluster's detector (on REMOVE); calls still in flight may end afterwards. */
+  close(): void {
+    this.detector.remove(this);
+  }
+}
