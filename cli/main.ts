@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The `infergate` command: one binary, one subcommand per component.
 import { UsageError, parseFlags } from '../common/flags';
+import { balancerSpec, runBalancerCommand } from './balancer-command';
 import { runSidecarCommand, sidecarSpec } from './sidecar-command';
 import { demoSpec, runDemoCommand } from './demo-command';
 import { discoverySpec, runDiscoveryCommand } from './discovery-command';
@@ -24,6 +25,13 @@ const commands: Record<string, Sub> = {
     run: async (argv) => {
       const f = parseFlags(discoverySpec, argv);
       if (f) await runDiscoveryCommand(f, { openConfig: (file, log) => openRoutingConfigSource({ file, log }) });
+    },
+  },
+  balancer: {
+    summary: balancerSpec.summary,
+    run: async (argv) => {
+      const f = parseFlags(balancerSpec, argv);
+      if (f) await runBalancerCommand(f);
     },
   },
   demo: {

@@ -1,0 +1,115 @@
+// Wires the balancer: a discovery watcher feeding per-model clusters, the
+// routing config pushed through the same watch stream, the router and the
+// gRPC server. Nothing waits for discovery: until it answers, calls fail
+// with UNAVAILABLE naming the model.
+import type * as grpc from '@grpc/grpc-js';
+import { systemClock, systemRandom, type Clock, type Random } from '../common/clock';
+import type { Logger } from '../common/log';
+import type { RoutingConfig } from '../discovery/routing-config-types';
+import { DiscoveryWatcher } from '../discovery/watcher';
+import { bindGrpc } from '../sidecar/server-grpc';
+import { Clusters } from './cluster';
+import { Router } from './router';
+import { createBalancerServer } from './server';
+import { UpstreamPools } from './upstream';
+
+/** Options for startBalancer. */
+export interface BalancerOptions {
+  /** Discovery address(es): host:port[,host:port...]. */
+  readonly discovery: string;
+  /** Address to bind on. */
+  readonly host: string;
+  /** gRPC port; 0 picks a free one. */
+  readonly grpcPort: number;
+  /** This balancer's zone, for zone affinity ('' = none). */
+  readonly zone: string;
+  readonly log: Logger;
+  readonly clock?: Clock;
+  readonly random?: Random;
+  /** Connections kept per sidecar (default 2). */
+  readonly channelsPerEndpoint?: number;
+  /** How long close() lets in-flight calls finish before cutting them (default 30 s). */
+  readonly drainTimeoutMs?: number;
+}
+
+/** A running balancer. */
+export interface Balancer {
+  /** The bound gRPC port. */
+  readonly grpcPort: number;
+  /** Addresses of the endpoints currently known for a model. */
+  endpoints(model: string): string[];
+  /** Retry attempts made since start. */
+  readonly retries: number;
+  /** Version of the routing config in force (0: none, the built-in policy). */
+  readonly configVersion: number;
+  /** Stops accepting calls, lets in-flight ones finish, then closes upstream connections. */
+  close(): Promise<void>;
+}
+
+/** Starts the balancer; resolves once the gRPC port is bound. */
+export async function startBalancer(opts: BalancerOptions): Promise<Balancer> {
+  const clock = opts.clock ?? systemClock;
+  const random = opts.random ?? systemRandom;
+  const log = opts.log;
+  const clusters = new Clusters(new UpstreamPools(opts.channelsPerEndpoint ?? 2), opts.zone, clock, log);
+  const router = new Router(clusters, clock, random);
+  const watcher = new DiscoveryWatcher({ discovery: opts.discovery, watcherId: `balancer-${process.pid}`, log, clock, random });
+  let configVersion = 0;
+  watcher.onConfig((c) => {
+    // Discovery relays the already-validated config: use it as is. Version 0 means "no config".
+    let config: RoutingConfig | undefined;
+    try {
+      config = c.version === 0 || !c.json ? undefined : (JSON.parse(c.json) as RoutingConfig);
+    } catch (e) {
+      log.error('routing config from discovery is not JSON; keeping the previous one', { version: c.version, err: String(e) });
+      return;
+    }
+    log.info('routing config applied', { version: c.version });
+    clusters.setConfig(config);
+    router.setConfig(config);
+    configVersion = c.version;
+  });
+  watcher.onUpdate((u) => clusters.apply(u.changes));
+  watcher.start();
+
+  const server = createBalancerServer({ router, clusters, clock });
+  let grpcPort: number;
+  try {
+    grpcPort = await bindGrpc(server, `${opts.host}:${opts.grpcPort}`);
+  } catch (e) {
+    watcher.stop();
+    clusters.close();
+    throw e;
+  }
+  log.info('balancer listening', { grpcPort, discovery: opts.discovery, zone: opts.zone });
+
+  return {
+    grpcPort,
+    get retries() {
+      return router.retriesTotal;
+    },
+    get configVersion() {
+      return configVersion;
+    },
+    endpoints: (model) => [...(clusters.get(model)?.members.values() ?? [])].map((m) => m.raw.address),
+    close: async () => {
+      await shutdown(server, opts.drainTimeoutMs ?? 30_000);
+      watcher.stop();
+      clusters.close();
+    },
+  };
+}
+
+/** tryShutdown (refuses new calls, waits for in-flight ones), forced after timeoutMs. */
+function shutdown(server: grpc.Server, timeoutMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(() => {
+      server.forceShutdown();
+      resolve();
+    }, timeoutMs);
+    server.tryShutdown(() => {
+      clearTimeout(t);
+      resolve();
+    });
+  });
+}

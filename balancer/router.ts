@@ -1,0 +1,237 @@
+// The per-call flow: route (objective or model, version split) → candidates
+// → pick → send with the remaining deadline → on failure, retry on another
+// endpoint within the retry budget. Every attempt that got an in-flight slot
+// ends in exactly one onCallEnded, which feeds the latency estimate, the
+// load report and the outlier detector.
+import type * as grpc from '@grpc/grpc-js';
+import type { Clock, Random } from '../common/clock';
+import { Status } from '../common/status';
+import { resolveModel, resolveObjective } from '../discovery/routing-config';
+import { DEFAULT_POLICY } from '../discovery/routing-config-policy';
+import type { Route, RoutingConfig, RoutingPolicy } from '../discovery/routing-config-types';
+import type { OrcaLoadReport__Output } from '../proto/gen/xds/data/orca/v3/OrcaLoadReport';
+import { decodeLoadReport } from '../sidecar/load-report';
+import { withoutTried } from './candidates';
+import type { Clusters, ModelCluster } from './cluster';
+import { loadFromOrca, type EndpointState } from './endpoint-state';
+import { metricFor } from './load-metric';
+import { PickerCache } from './picker';
+import { RetryBudget } from './retry-budget';
+import { INFER_METHODS, type CancelFn, type UpstreamMethod } from './upstream';
+import { VersionSplitter } from './version-split';
+
+/** How a routed call ended, as the client should see it. */
+export interface RouteOutcome {
+  readonly code: Status;
+  readonly details: string;
+  /** Response bytes when code is OK. */
+  readonly response?: Buffer;
+}
+
+/** One call to route. */
+export interface RouteCall {
+  /** Serialized request (ModelInferRequest, ModelReadyRequest or ModelMetadataRequest). */
+  readonly bytes: Buffer;
+  /** Model and version the request names ('' when none). */
+  readonly model: string;
+  readonly version: string;
+  /** The `objective` header, when the client named a use case instead of a model. */
+  readonly objective?: string;
+  /** Metadata to forward upstream. */
+  readonly metadata: grpc.Metadata;
+  /** Absolute deadline, epoch ms (Infinity: none). */
+  readonly deadline: number;
+}
+
+/** What one route (model or objective) keeps across calls; rebuilt on config change. */
+interface RouteState {
+  readonly route: Route;
+  readonly policy: RoutingPolicy;
+  readonly splitter: VersionSplitter;
+  readonly cache: PickerCache;
+  readonly budget: RetryBudget;
+}
+
+/** Routes calls over the clusters. */
+export class Router {
+  private config: RoutingConfig | undefined;
+  private routes = new Map<string, RouteState>();
+  private retries = 0;
+
+  constructor(private readonly clusters: Clusters, private readonly clock: Clock, private readonly random: Random) {}
+
+  /** Applies a new routing config; per-route state (splits, pickers, budgets) starts afresh. */
+  setConfig(config: RoutingConfig | undefined): void {
+    this.config = config;
+    this.routes = new Map();
+  }
+
+  /** Retry attempts made since start (for metrics and tests). */
+  get retriesTotal(): number {
+    return this.retries;
+  }
+
+  /** Routes a ModelInfer call; done is called exactly once. Returns a cancel function. */
+  infer(call: RouteCall, done: (o: RouteOutcome) => void): CancelFn {
+    const objective = call.objective ? this.config && resolveObjective(this.config, call.objective) : undefined;
+    if (call.objective && !objective) return fail(done, Status.NOT_FOUND, `unknown objective '${call.objective}'`);
+    const rs = objective ? this.state(`o:${call.objective}`, objective) : this.modelState(call.model);
+    const version = rs.splitter.choose(call.version);
+    const bytes = withRoute(call.bytes, call.model, call.version, rs.route.model, version ?? '');
+    const shadow = rs.splitter.shadow(version);
+    if (shadow !== undefined) this.shadowCopy(rs, call, shadow);
+    return this.send(rs, INFER_METHODS.infer, bytes, version, this.shardKey(rs.policy, call.metadata), call.metadata, call.deadline, done);
+  }
+
+  /** Forwards a model-level call (ModelReady, ModelMetadata) to an endpoint serving the model. */
+  forward(method: UpstreamMethod, call: RouteCall, done: (o: RouteOutcome) => void): CancelFn {
+    return this.send(this.modelState(call.model), method, call.bytes, call.version || undefined, undefined, call.metadata, call.deadline, done);
+  }
+
+  private send(rs: RouteState, method: UpstreamMethod, bytes: Buffer, version: string | undefined, shardKey: string | undefined,
+    md: grpc.Metadata, deadline: number, done: (o: RouteOutcome) => void): CancelFn {
+    const model = rs.route.model;
+    const cluster = this.clusters.get(model);
+    if (!cluster || cluster.members.size === 0) return fail(done, Status.UNAVAILABLE, `no endpoint serves model '${model}'`);
+    // An expired request is not sent: the client has stopped waiting.
+    if (Date.now() >= deadline) return fail(done, Status.DEADLINE_EXCEEDED, `deadline expired before model '${model}' was called`);
+    const { budget, policy } = rs;
+    budget.callStarted();
+    const tried: EndpointState[] = [];
+    let retriesDone = 0;
+    let holdingRetry = false;
+    let finished = false;
+    let cancelAttempt: CancelFn | undefined;
+    const finish = (o: RouteOutcome) => {
+      if (finished) return;
+      finished = true;
+      budget.callEnded();
+      done(o);
+    };
+    const attempt = (): void => {
+      if (Date.now() >= deadline) return finish({ code: Status.DEADLINE_EXCEEDED, details: `deadline expired while calling model '${model}'` });
+      const picked = pick(cluster, rs, version, shardKey, tried, this.clock.now());
+      if (typeof picked === 'string') return finish({ code: Status.UNAVAILABLE, details: picked });
+      const member = cluster.byState.get(picked);
+      if (!member) return finish({ code: Status.UNAVAILABLE, details: `endpoint of model '${model}' left` });
+      const start = this.clock.now();
+      const perTry = policy.retry.per_try_timeout_ms;
+      const dl = perTry > 0 ? Math.min(deadline, Date.now() + perTry) : deadline;
+      cancelAttempt = member.pool.call(method, bytes, md, dl, (r) => {
+        cancelAttempt = undefined;
+        picked.onCallEnded(r.code === Status.OK, r.code, this.clock.now() - start, r.orca ? orcaLoad(r.orca) : undefined);
+        if (holdingRetry) {
+          budget.retryEnded();
+          holdingRetry = false;
+        }
+        if (finished || r.code === Status.OK) return finish({ code: r.code, details: r.details, response: r.response });
+        const d = budget.decide(retriesDone, r.code, r.connectionFailure);
+        if (d.retry) holdingRetry = true;
+        // A dropped connection fails every call on it at once, more than the
+        // budget's floor; those calls never reached a handler's answer, and
+        // one endpoint's death cannot snowball, so each gets one retry anyway.
+        else if (!(d.reason === 'budget' && r.connectionFailure && retriesDone === 0)) return finish(r);
+        tried.push(picked);
+        retriesDone++;
+        this.retries++;
+        attempt();
+      });
+    };
+    attempt();
+    return () => {
+      cancelAttempt?.();
+      finish({ code: Status.CANCELLED, details: 'cancelled by the client' });
+    };
+  }
+
+  /** Sends a copy of the call to the shadow version; the answer is discarded and nothing is retried. */
+  private shadowCopy(rs: RouteState, call: RouteCall, version: string): void {
+    const cluster = this.clusters.get(rs.route.model);
+    if (!cluster) return;
+    const picked = pick(cluster, rs, version, undefined, [], this.clock.now());
+    const member = typeof picked === 'string' ? undefined : cluster.byState.get(picked);
+    if (!member || typeof picked === 'string') return;
+    const start = this.clock.now();
+    const bytes = withRoute(call.bytes, call.model, call.version, rs.route.model, version);
+    member.pool.call(INFER_METHODS.infer, bytes, call.metadata, call.deadline, (r) =>
+      picked.onCallEnded(r.code === Status.OK, r.code, this.clock.now() - start, r.orca ? orcaLoad(r.orca) : undefined));
+  }
+
+  private shardKey(policy: RoutingPolicy, md: grpc.Metadata): string | undefined {
+    // Parameter-sourced keys would need the request's parameters map decoded; only headers are read here.
+    if (!policy.shard || policy.shard.from !== 'header') return undefined;
+    const v = md.get(policy.shard.key)[0];
+    return v === undefined ? undefined : String(v);
+  }
+
+  private modelState(model: string): RouteState {
+    const route = this.config ? resolveModel(this.config, model) : { model, policy: DEFAULT_POLICY };
+    return this.state(`m:${model}`, route);
+  }
+
+  private state(key: string, route: Route): RouteState {
+    let s = this.routes.get(key);
+    if (!s) {
+      const p = route.policy;
+      s = {
+        route, policy: p, splitter: new VersionSplitter(route, this.random),
+        cache: new PickerCache(p.picker, { clock: this.clock, random: this.random, metric: metricFor(p.p2c), choiceCount: p.p2c.choice_count }),
+        budget: new RetryBudget(p.retry),
+      };
+      this.routes.set(key, s);
+    }
+    return s;
+  }
+}
+
+/** An endpoint with an in-flight slot taken, or why there is none. */
+function pick(cluster: ModelCluster, rs: RouteState, version: string | undefined, shardKey: string | undefined,
+  tried: EndpointState[], now: number): EndpointState | string {
+  const c = cluster.snapshot.select({ version, shardKey }, rs.policy, now);
+  if (c.kind === 'none') return c.reason;
+  const full: EndpointState[] = [];
+  // Each failed tryStart removes one endpoint, so this ends within the list's length.
+  for (;;) {
+    const list = withoutTried(c, full.length ? [...tried, ...full] : tried);
+    const r = rs.cache.get(list.endpoints, list.stable).pick();
+    if (r.kind === 'unavailable') return `model '${cluster.model}': ${r.reason}`;
+    if (r.endpoint.tryStart()) return r.endpoint;
+    if (full.includes(r.endpoint)) return `every candidate endpoint of model '${cluster.model}' is at its in-flight cap`;
+    full.push(r.endpoint);
+  }
+}
+
+function orcaLoad(buf: Buffer) {
+  const r = decodeLoadReport(buf);
+  return r ? loadFromOrca(r as OrcaLoadReport__Output) : undefined;
+}
+
+function fail(done: (o: RouteOutcome) => void, code: Status, details: string): CancelFn {
+  done({ code, details });
+  return () => undefined;
+}
+
+/**
+ * The request with model_name/model_version set to the routed ones, without
+ * decoding it: protobuf lets a later occurrence of a scalar field override an
+ * earlier one, so appending the two fields is enough (one copy, no re-encode).
+ */
+export function withRoute(bytes: Buffer, model: string, version: string, toModel: string, toVersion: string): Buffer {
+  if (model === toModel && version === toVersion) return bytes;
+  const parts: Buffer[] = [bytes];
+  if (model !== toModel) parts.push(stringField(1, toModel));
+  if (version !== toVersion) parts.push(stringField(2, toVersion));
+  return Buffer.concat(parts);
+}
+
+function stringField(field: number, value: string): Buffer {
+  const v = Buffer.from(value, 'utf8');
+  const len: number[] = [];
+  let n = v.length;
+  while (n > 0x7f) {
+    len.push((n & 0x7f) | 0x80);
+    n >>>= 7;
+  }
+  len.push(n);
+  return Buffer.concat([Buffer.from([(field << 3) | 2, ...len]), v]);
+}

@@ -1,0 +1,205 @@
+// The balancer's gRPC face: the same inference.GRPCInferenceService the
+// sidecars serve. ModelInfer, ModelStreamInfer, ModelReady and ModelMetadata
+// take and return raw bytes (identity (de)serializers); only the routing
+// fields are peeked. ServerLive/ServerReady/ServerMetadata are answered here.
+import * as grpc from '@grpc/grpc-js';
+import type { Clock } from '../common/clock';
+import { loadInferenceProto } from '../common/proto';
+import { Status } from '../common/status';
+import type { Clusters } from './cluster';
+import { MalformedRequest, peekRoute } from './peek-request';
+import type { RouteCall, RouteOutcome, Router } from './router';
+import { forwardedMetadata, INFER_METHODS } from './upstream';
+
+/** Name and version the balancer reports in ServerMetadata. */
+export const BALANCER_NAME = 'infergate-balancer';
+const BALANCER_VERSION = '0.1.0';
+
+/** How long a ModelMetadata answer is reused: metadata changes only when models are reloaded. */
+const METADATA_TTL_MS = 5_000;
+
+const RAW_METHODS = new Set(['ModelInfer', 'ModelStreamInfer', 'ModelReady', 'ModelMetadata']);
+const identity = (b: Buffer): Buffer => b;
+
+type RawUnary = grpc.ServerUnaryCall<Buffer, Buffer>;
+type RawCallback = grpc.sendUnaryData<Buffer>;
+
+/** What the handlers need. */
+export interface BalancerServerDeps {
+  readonly router: Router;
+  readonly clusters: Clusters;
+  readonly clock: Clock;
+}
+
+/** The inference service definition with pass-through (de)serializers for the forwarded methods. */
+function rawServiceDefinition(): grpc.ServiceDefinition {
+  const base = loadInferenceProto().inference.GRPCInferenceService.service as unknown as grpc.ServiceDefinition;
+  const out: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+  for (const [name, m] of Object.entries(base)) {
+    const raw: grpc.MethodDefinition<Buffer, Buffer> = {
+      ...m, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity,
+    };
+    out[name] = RAW_METHODS.has(name) ? (raw as grpc.MethodDefinition<unknown, unknown>) : m;
+  }
+  return out as grpc.ServiceDefinition;
+}
+
+/** Absolute deadline of a server call in epoch ms (Infinity: none). */
+function deadlineOf(call: { getDeadline(): grpc.Deadline }): number {
+  const d = call.getDeadline();
+  return d instanceof Date ? d.getTime() : d;
+}
+
+/** The RouteCall for a raw unary request, or a status to answer with. */
+function routeCall(call: RawUnary | grpc.ServerDuplexStream<Buffer, Buffer>, bytes: Buffer, md: grpc.Metadata): RouteCall | RouteOutcome {
+  try {
+    const { model, version } = peekRoute(bytes);
+    const objective = md.get('objective')[0];
+    return { bytes, model, version, objective: objective === undefined ? undefined : String(objective), metadata: md, deadline: deadlineOf(call) };
+  } catch (e) {
+    if (e instanceof MalformedRequest) return { code: Status.INVALID_ARGUMENT, details: `malformed request: ${e.message}` };
+    throw e;
+  }
+}
+
+function reply(cb: RawCallback, o: RouteOutcome): void {
+  if (o.code === Status.OK) cb(null, o.response);
+  else cb({ code: o.code, details: o.details });
+}
+
+/** Builds the service handlers. */
+export function balancerHandlers(deps: BalancerServerDeps): grpc.UntypedServiceImplementation {
+  const { router, clusters, clock } = deps;
+  const metadataCache = new Map<string, { bytes: Buffer; until: number }>();
+  const forward = (method: typeof INFER_METHODS.ready | typeof INFER_METHODS.metadata) => (call: RawUnary, cb: RawCallback) => {
+    const rc = routeCall(call, call.request, forwardedMetadata(call.metadata));
+    if (!('bytes' in rc)) return reply(cb, rc);
+    router.forward(method, rc, (o) => reply(cb, o));
+  };
+  const readyForward = forward(INFER_METHODS.ready);
+  const metadataForward = forward(INFER_METHODS.metadata);
+  return {
+    ServerLive: (_call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => cb(null, { live: true }),
+    ServerReady: (_call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+      const now = clock.now();
+      let ready = clusters.byModel.size > 0;
+      for (const c of clusters.byModel.values()) {
+        if (c.snapshot.select({}, c.currentPolicy, now).kind !== 'ok') ready = false;
+      }
+      cb(null, { ready });
+    },
+    ServerMetadata: (_call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) =>
+      cb(null, { name: BALANCER_NAME, version: BALANCER_VERSION, extensions: ['model_stream_infer'] }),
+    ModelReady: readyForward,
+    ModelMetadata: (call: RawUnary, cb: RawCallback) => {
+      const key = call.request.toString('base64');
+      const hit = metadataCache.get(key);
+      if (hit && hit.until > clock.now()) return cb(null, hit.bytes);
+      metadataForward(call, (err, res) => {
+        if (!err && res) {
+          if (metadataCache.size > 1000) metadataCache.clear();
+          metadataCache.set(key, { bytes: res, until: clock.now() + METADATA_TTL_MS });
+        }
+        cb(err, res);
+      });
+    },
+    ModelInfer: (call: RawUnary, cb: RawCallback) => {
+      const rc = routeCall(call, call.request, forwardedMetadata(call.metadata));
+      if (!('bytes' in rc)) return reply(cb, rc);
+      const cancel = router.infer(rc, (o) => reply(cb, o));
+      call.once('cancelled', cancel);
+    },
+    ModelStreamInfer: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
+      // Each message is routed on its own as a unary upstream call: messages
+      // of one client stream spread over endpoints like unary calls do.
+      const md = forwardedMetadata(call.metadata);
+      let open = 0;
+      let ended = false;
+      const endIfDone = () => {
+        if (ended && open === 0 && !call.cancelled) call.end();
+      };
+      const write = (msg: Buffer) => {
+        if (!call.cancelled && !call.destroyed) call.write(msg);
+        open--;
+        endIfDone();
+      };
+      call.on('data', (bytes: Buffer) => {
+        open++;
+        const rc = routeCall(call, bytes, md);
+        if (!('bytes' in rc)) return write(streamError(bytes, rc));
+        router.infer(rc, (o) => write(o.code === Status.OK && o.response ? field(2, o.response) : streamError(bytes, o)));
+      });
+      call.on('end', () => {
+        ended = true;
+        endIfDone();
+      });
+      call.on('error', () => {
+        ended = true;
+      });
+    },
+  };
+}
+
+/** A grpc-js server with the balancer's inference service registered. */
+export function createBalancerServer(deps: BalancerServerDeps): grpc.Server {
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': 64 * 1024 * 1024,
+    'grpc.max_send_message_length': 64 * 1024 * 1024,
+  });
+  server.addService(rawServiceDefinition(), balancerHandlers(deps));
+  return server;
+}
+
+/**
+ * A ModelStreamInferResponse carrying an error: error_message (field 1) with
+ * the sidecar's `[STATUS] message` convention, and infer_response (field 2)
+ * holding only the request's id (field 3), so clients can match it.
+ */
+function streamError(request: Buffer, o: RouteOutcome): Buffer {
+  const id = peekId(request);
+  const inner = id ? field(3, id) : Buffer.alloc(0);
+  return Buffer.concat([field(1, Buffer.from(`[${Status[o.code]}] ${o.details}`)), field(2, inner)]);
+}
+
+/** A length-delimited field: tag, length, bytes. */
+function field(n: number, value: Buffer): Buffer {
+  const head: number[] = [(n << 3) | 2];
+  let len = value.length;
+  while (len > 0x7f) {
+    head.push((len & 0x7f) | 0x80);
+    len >>>= 7;
+  }
+  head.push(len);
+  return Buffer.concat([Buffer.from(head), value]);
+}
+
+/** The raw id (field 3) of a serialized ModelInferRequest; undefined when absent or malformed. */
+function peekId(buf: Buffer): Buffer | undefined {
+  let pos = 0;
+  const varint = (): number => {
+    let v = 0;
+    let shift = 0;
+    while (pos < buf.length) {
+      const b = buf[pos++];
+      v += (b & 0x7f) * 2 ** shift;
+      if (b < 0x80) return v;
+      shift += 7;
+    }
+    return -1;
+  };
+  while (pos < buf.length) {
+    const key = varint();
+    if (key < 0) return undefined;
+    const wire = key & 7;
+    if (wire === 0) varint();
+    else if (wire === 1) pos += 8;
+    else if (wire === 5) pos += 4;
+    else if (wire === 2) {
+      const len = varint();
+      if (len < 0 || pos + len > buf.length) return undefined;
+      if (Math.floor(key / 8) === 3) return buf.subarray(pos, pos + len);
+      pos += len;
+    } else return undefined;
+  }
+  return undefined;
+}

@@ -1,0 +1,147 @@
+// Calls to one sidecar. Requests and responses stay as bytes (identity
+// serializers): the balancer never decodes a tensor. Each sidecar gets a
+// small pool of long-lived channels, each its own HTTP/2 connection
+// multiplexing many calls, so one connection's flow-control window or a
+// single slow socket write does not serialize all traffic to the sidecar.
+import * as grpc from '@grpc/grpc-js';
+import { Status } from '../common/status';
+import { ORCA_TRAILER } from '../sidecar/load-report';
+
+/** Method paths of the inference service the balancer forwards. */
+export const INFER_METHODS = {
+  infer: '/inference.GRPCInferenceService/ModelInfer',
+  ready: '/inference.GRPCInferenceService/ModelReady',
+  metadata: '/inference.GRPCInferenceService/ModelMetadata',
+} as const;
+
+/** One upstream method path. */
+export type UpstreamMethod = (typeof INFER_METHODS)[keyof typeof INFER_METHODS];
+
+/** How one upstream attempt ended. */
+export interface UpstreamResult {
+  /** Final status. */
+  readonly code: Status;
+  /** Status message as received. */
+  readonly details: string;
+  /** Response bytes when code is OK. */
+  readonly response: Buffer | undefined;
+  /** The sidecar's ORCA load report trailer, when it sent one. */
+  readonly orca: Buffer | undefined;
+  /**
+   * True when the status did not come from the sidecar's handler (no load
+   * trailer: the sidecar attaches one to every answer, errors included), i.e.
+   * the connection failed or dropped: always retryable on another endpoint.
+   */
+  readonly connectionFailure: boolean;
+}
+
+/** Cancels an attempt in flight. */
+export type CancelFn = () => void;
+
+const identity = (b: Buffer): Buffer => b;
+
+// Connection-level headers and ones grpc-js sets itself; everything else the
+// client sent (tracing, tenant, shard key...) is forwarded.
+const HOP_BY_HOP = new Set([
+  'te', 'content-type', 'user-agent', 'host', 'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding',
+  'upgrade', 'content-length', 'grpc-timeout', 'grpc-encoding', 'grpc-accept-encoding',
+]);
+
+/** The client metadata worth forwarding upstream (hop-by-hop headers dropped). */
+export function forwardedMetadata(md: grpc.Metadata): grpc.Metadata {
+  const out = new grpc.Metadata();
+  // getMap keeps only each key's first value; get(k) returns them all for repeated keys.
+  for (const k of Object.keys(md.getMap())) {
+    if (!HOP_BY_HOP.has(k)) for (const v of md.get(k)) out.add(k, v);
+  }
+  return out;
+}
+
+const CHANNEL_OPTIONS: grpc.ChannelOptions = {
+  'grpc.max_receive_message_length': 64 * 1024 * 1024,
+  'grpc.max_send_message_length': 64 * 1024 * 1024,
+  // Notices a silently dead peer (no RST, e.g. a partitioned host) within seconds.
+  'grpc.keepalive_time_ms': 10_000,
+  'grpc.keepalive_timeout_ms': 5_000,
+  'grpc.keepalive_permit_without_calls': 0,
+};
+
+/** A pool of channels to one sidecar address. */
+export class UpstreamPool {
+  private readonly clients: grpc.Client[];
+  private next = 0;
+
+  /** address: host:port; channels: connections kept open (>= 1). */
+  constructor(readonly address: string, channels = 2) {
+    // A distinct channel option per client keeps grpc-js from sharing one subchannel (connection) among them.
+    this.clients = Array.from({ length: Math.max(1, channels) }, (_, i) =>
+      new grpc.Client(address, grpc.credentials.createInsecure(), { ...CHANNEL_OPTIONS, 'infergate.upstream_channel': i }));
+  }
+
+  /** Sends request bytes to method with metadata and an absolute deadline (epoch ms, Infinity: none). */
+  call(method: UpstreamMethod, req: Buffer, metadata: grpc.Metadata, deadline: number, done: (r: UpstreamResult) => void): CancelFn {
+    const client = this.clients[this.next];
+    this.next = (this.next + 1) % this.clients.length;
+    let response: Buffer | undefined;
+    const options: grpc.CallOptions = Number.isFinite(deadline) ? { deadline } : {};
+    const call = client.makeUnaryRequest(method, identity, identity, req, metadata, options, (err, res) => {
+      if (!err) response = res;
+    });
+    // grpc-js invokes the callback before 'status'; settle on 'status', which carries the trailers.
+    call.on('status', (s: grpc.StatusObject) => {
+      const orcaValue = s.metadata.get(ORCA_TRAILER)[0];
+      const orca = Buffer.isBuffer(orcaValue) ? orcaValue : undefined;
+      const code = s.code as Status;
+      const connectionFailure = orca === undefined && (code === Status.UNAVAILABLE || code === Status.INTERNAL);
+      done({ code, details: s.details, response: code === Status.OK ? response : undefined, orca, connectionFailure });
+    });
+    return () => call.cancel();
+  }
+
+  /** Closes every channel; calls in flight fail. */
+  close(): void {
+    for (const c of this.clients) c.close();
+  }
+}
+
+/** Upstream pools shared by address: one sidecar serving several models has one pool. */
+export class UpstreamPools {
+  private readonly pools = new Map<string, { pool: UpstreamPool; refs: number }>();
+  private readonly retired = new Set<UpstreamPool>();
+
+  constructor(private readonly channelsPerEndpoint = 2) {}
+
+  /** The pool for address, creating it; pair with release(). */
+  acquire(address: string): UpstreamPool {
+    let e = this.pools.get(address);
+    if (!e) this.pools.set(address, (e = { pool: new UpstreamPool(address, this.channelsPerEndpoint), refs: 0 }));
+    e.refs++;
+    return e.pool;
+  }
+
+  /** Drops one reference; the last one closes the pool. */
+  release(address: string): void {
+    const e = this.pools.get(address);
+    if (!e || --e.refs > 0) return;
+    this.pools.delete(address);
+    // Give calls already sent time to finish before the channels go.
+    this.retired.add(e.pool);
+    setTimeout(() => {
+      this.retired.delete(e.pool);
+      e.pool.close();
+    }, 10_000).unref();
+  }
+
+  /** The pool for address, if any endpoint uses it. */
+  get(address: string): UpstreamPool | undefined {
+    return this.pools.get(address)?.pool;
+  }
+
+  /** Closes every pool. */
+  close(): void {
+    for (const e of this.pools.values()) e.pool.close();
+    for (const p of this.retired) p.close();
+    this.pools.clear();
+    this.retired.clear();
+  }
+}
