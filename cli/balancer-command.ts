@@ -1,25 +1,23 @@
 // `infergate balancer`: the entry point services call; spreads inference
 // calls over the sidecars discovery lists.
 import { createLogger } from '../common/log';
-import { nonNegative, port, UsageError, type CommandSpec, type FlagSpec } from '../common/flags';
+import { nonNegative, port, UsageError, type CommandSpec, type FlagSpec, text, type FlagValues } from '../common/flags';
 import { startBalancer } from '../balancer/balancer';
 import { runUntilSignal } from './signals';
-
-const str = (raw: string) => raw;
 
 export const balancerSpec = {
   name: 'balancer',
   summary: 'Balance Open Inference Protocol gRPC calls over the sidecars discovery lists (power of two choices, retries).',
   flags: {
-    host: { name: 'host', arg: 'ADDR', help: 'Address to bind on.', default: '0.0.0.0', parse: str } as FlagSpec<string>,
+    host: { name: 'host', arg: 'ADDR', help: 'Address to bind on.', default: '0.0.0.0', parse: text } as FlagSpec<string>,
     grpcPort: { name: 'grpc-port', arg: 'PORT', help: 'gRPC port (inference.GRPCInferenceService).', default: 8001, parse: port } as FlagSpec<number>,
-    discovery: { name: 'discovery', arg: 'HOST:PORT[,...]', help: 'Discovery service address(es) to watch (required).', default: '', parse: str } as FlagSpec<string>,
-    zone: { name: 'zone', arg: 'Z', help: "This balancer's zone, for zone-affine routing; empty = none.", default: '', parse: str } as FlagSpec<string>,
+    discovery: { name: 'discovery', arg: 'HOST:PORT[,...]', help: 'Discovery service address(es) to watch (required).', default: '', parse: text } as FlagSpec<string>,
+    zone: { name: 'zone', arg: 'Z', help: "This balancer's zone, for zone-affine routing; empty = none.", default: '', parse: text } as FlagSpec<string>,
     drainTimeoutMs: { name: 'drain-timeout-ms', arg: 'MS', help: 'On SIGTERM, how long to let in-flight calls finish before cutting them.', default: 30000, parse: nonNegative } as FlagSpec<number>,
   },
 } satisfies CommandSpec<Record<string, FlagSpec<unknown>>>;
 
-type Flags = { [K in keyof typeof balancerSpec.flags]: (typeof balancerSpec.flags)[K]['default'] };
+type Flags = FlagValues<typeof balancerSpec.flags>;
 
 /** Runs a balancer until SIGINT/SIGTERM, then finishes in-flight calls and exits 0. */
 export async function runBalancerCommand(f: Flags): Promise<void> {

@@ -3,7 +3,7 @@
 // one sidecar; the balancer issue extends it to discovery + sidecars + balancer.
 import * as path from 'node:path';
 import { createLogger } from '../common/log';
-import { port, type CommandSpec, type FlagSpec } from '../common/flags';
+import { port, type CommandSpec, type FlagSpec, text, type FlagValues } from '../common/flags';
 import { startSidecar } from '../sidecar/sidecar';
 import { runUntilSignal } from './signals';
 
@@ -14,14 +14,14 @@ export const demoSpec = {
   name: 'demo',
   summary: 'Start a sidecar on the bundled models on loopback and print a request to try (what npm start runs).',
   flags: {
-    models: { name: 'models', arg: 'DIR', help: 'Model repository.', default: BUNDLED_MODELS, parse: (raw: string) => raw } as FlagSpec<string>,
+    models: { name: 'models', arg: 'DIR', help: 'Model repository.', default: BUNDLED_MODELS, parse: text } as FlagSpec<string>,
     grpcPort: { name: 'grpc-port', arg: 'PORT', help: 'gRPC port.', default: 8001, parse: port } as FlagSpec<number>,
     httpPort: { name: 'http-port', arg: 'PORT', help: 'HTTP/REST port.', default: 8000, parse: port } as FlagSpec<number>,
     metricsPort: { name: 'metrics-port', arg: 'PORT', help: 'Metrics port.', default: 8002, parse: port } as FlagSpec<number>,
   },
 } satisfies CommandSpec<Record<string, FlagSpec<unknown>>>;
 
-type Flags = { [K in keyof typeof demoSpec.flags]: (typeof demoSpec.flags)[K]['default'] };
+type Flags = FlagValues<typeof demoSpec.flags>;
 
 /** Runs the demo until Ctrl-C. */
 export async function runDemoCommand(f: Flags): Promise<void> {

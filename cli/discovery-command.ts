@@ -1,8 +1,7 @@
 // `infergate discovery`: the endpoint-discovery service. The routing config
 // (--config) is opened by a hook the routing-config module provides, so this
 // command does not depend on its file format.
-import type { CommandSpec, FlagSpec } from '../common/flags';
-import { nonNegative, port, UsageError } from '../common/flags';
+import { nonNegative, port, UsageError, text, type CommandSpec, type FlagSpec, type FlagValues } from '../common/flags';
 import { createLogger, type Logger } from '../common/log';
 import { DEFAULT_LEASE_TTL_MS, startDiscovery } from '../discovery/server';
 import type { DiscoveryStore } from '../discovery/store';
@@ -10,16 +9,14 @@ import { EtcdStore } from '../discovery/store-etcd';
 import type { ConfigSource } from '../discovery/types';
 import { runUntilSignal } from './signals';
 
-const str = (raw: string) => raw;
-
 export const discoverySpec = {
   name: 'discovery',
   summary: 'Run the endpoint-discovery service: sidecars register with leases, balancers watch a versioned view.',
   flags: {
-    host: { name: 'host', arg: 'ADDR', help: 'Address to bind both ports on.', default: '0.0.0.0', parse: str } as FlagSpec<string>,
+    host: { name: 'host', arg: 'ADDR', help: 'Address to bind both ports on.', default: '0.0.0.0', parse: text } as FlagSpec<string>,
     grpcPort: { name: 'grpc-port', arg: 'PORT', help: 'gRPC port (infergate.discovery.v1.Discovery).', default: 50050, parse: port } as FlagSpec<number>,
     httpPort: { name: 'http-port', arg: 'PORT', help: 'Admin HTTP port (/endpoints, /config, /metrics, /healthz).', default: 50051, parse: port } as FlagSpec<number>,
-    config: { name: 'config', arg: 'FILE', help: 'Routing config YAML, pushed to watchers; reloaded on change and SIGHUP.', default: '', parse: str } as FlagSpec<string>,
+    config: { name: 'config', arg: 'FILE', help: 'Routing config YAML, pushed to watchers; reloaded on change and SIGHUP.', default: '', parse: text } as FlagSpec<string>,
     store: {
       name: 'store', arg: 'KIND', help: 'Where registrations live: memory (one process) or etcd (shared by replicas).', default: 'memory',
       parse: (raw: string) => {
@@ -28,9 +25,9 @@ export const discoverySpec = {
       },
     } as FlagSpec<'memory' | 'etcd'>,
     etcdEndpoints: {
-      name: 'etcd-endpoints', arg: 'URL,...', help: 'etcd client URLs (with --store etcd).', default: 'http://127.0.0.1:2379', parse: str,
+      name: 'etcd-endpoints', arg: 'URL,...', help: 'etcd client URLs (with --store etcd).', default: 'http://127.0.0.1:2379', parse: text,
     } as FlagSpec<string>,
-    etcdPrefix: { name: 'etcd-prefix', arg: 'KEY', help: 'etcd key prefix; replicas of one deployment share it.', default: '/infergate/discovery/', parse: str } as FlagSpec<string>,
+    etcdPrefix: { name: 'etcd-prefix', arg: 'KEY', help: 'etcd key prefix; replicas of one deployment share it.', default: '/infergate/discovery/', parse: text } as FlagSpec<string>,
     leaseTtlMs: {
       name: 'lease-ttl-ms', arg: 'MS', help: 'Lease TTL for sidecars that ask for none: a dead sidecar disappears this long after its last heartbeat.',
       default: DEFAULT_LEASE_TTL_MS, parse: nonNegative,
@@ -38,7 +35,7 @@ export const discoverySpec = {
   },
 } satisfies CommandSpec<Record<string, FlagSpec<unknown>>>;
 
-type Flags = { [K in keyof typeof discoverySpec.flags]: (typeof discoverySpec.flags)[K]['default'] };
+type Flags = FlagValues<typeof discoverySpec.flags>;
 
 /** Extension points filled by other modules (the routing config). */
 export interface DiscoveryHooks {

@@ -2,19 +2,17 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { createLogger } from '../common/log';
-import { nonNegative, port, type CommandSpec, type FlagSpec } from '../common/flags';
+import { nonNegative, port, type CommandSpec, type FlagSpec, text, type FlagValues } from '../common/flags';
 import { Registrar } from '../discovery/registrar';
 import { startSidecar, type Sidecar } from '../sidecar/sidecar';
 import { runUntilSignal } from './signals';
-
-const str = (raw: string) => raw;
 
 export const sidecarSpec = {
   name: 'sidecar',
   summary: 'Serve the models in a model repository over the Open Inference Protocol (gRPC and REST) with dynamic batching.',
   flags: {
-    models: { name: 'models', arg: 'DIR', help: 'Model repository: <name>/config.yaml and <name>/<version>/model.onnx.', default: 'models', parse: str } as FlagSpec<string>,
-    host: { name: 'host', arg: 'ADDR', help: 'Address to bind every port on.', default: '0.0.0.0', parse: str } as FlagSpec<string>,
+    models: { name: 'models', arg: 'DIR', help: 'Model repository: <name>/config.yaml and <name>/<version>/model.onnx.', default: 'models', parse: text } as FlagSpec<string>,
+    host: { name: 'host', arg: 'ADDR', help: 'Address to bind every port on.', default: '0.0.0.0', parse: text } as FlagSpec<string>,
     grpcPort: { name: 'grpc-port', arg: 'PORT', help: 'gRPC port (inference.GRPCInferenceService).', default: 8001, parse: port } as FlagSpec<number>,
     httpPort: { name: 'http-port', arg: 'PORT', help: 'HTTP/REST port (/v2/...).', default: 8000, parse: port } as FlagSpec<number>,
     metricsPort: { name: 'metrics-port', arg: 'PORT', help: 'Prometheus metrics port (/metrics).', default: 8002, parse: port } as FlagSpec<number>,
@@ -27,14 +25,14 @@ export const sidecarSpec = {
         return n;
       },
     } as FlagSpec<number>,
-    discovery: { name: 'discovery', arg: 'HOST:PORT[,...]', help: 'Register with the discovery service(s) and keep the lease alive; empty = do not register.', default: '', parse: str } as FlagSpec<string>,
-    advertise: { name: 'advertise', arg: 'HOST:PORT', help: 'Address balancers should dial for this sidecar (default: <hostname>:<grpc-port>).', default: '', parse: str } as FlagSpec<string>,
-    zone: { name: 'zone', arg: 'Z', help: 'Zone (failure domain) reported to discovery, for zone-affine routing.', default: '', parse: str } as FlagSpec<string>,
+    discovery: { name: 'discovery', arg: 'HOST:PORT[,...]', help: 'Register with the discovery service(s) and keep the lease alive; empty = do not register.', default: '', parse: text } as FlagSpec<string>,
+    advertise: { name: 'advertise', arg: 'HOST:PORT', help: 'Address balancers should dial for this sidecar (default: <hostname>:<grpc-port>).', default: '', parse: text } as FlagSpec<string>,
+    zone: { name: 'zone', arg: 'Z', help: 'Zone (failure domain) reported to discovery, for zone-affine routing.', default: '', parse: text } as FlagSpec<string>,
     drainTimeoutMs: { name: 'drain-timeout-ms', arg: 'MS', help: 'On SIGTERM, how long to let in-flight calls finish before cutting them.', default: 30000, parse: nonNegative } as FlagSpec<number>,
   },
 } satisfies CommandSpec<Record<string, FlagSpec<unknown>>>;
 
-type Flags = { [K in keyof typeof sidecarSpec.flags]: (typeof sidecarSpec.flags)[K]['default'] };
+type Flags = FlagValues<typeof sidecarSpec.flags>;
 
 /** Runs a sidecar until SIGINT/SIGTERM, then drains and exits 0. */
 export async function runSidecarCommand(f: Flags): Promise<void> {

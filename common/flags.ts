@@ -28,6 +28,9 @@ export type FlagValues<F extends Record<string, FlagSpec<unknown>>> = { [K in ke
 /** Thrown for bad command lines; the CLI prints the message and exits 2. */
 export class UsageError extends Error {}
 
+/** A string taken as given. */
+export const text = (raw: string): string => raw;
+
 /** Integer port 0-65535. */
 export const port = (raw: string): number => {
   const n = Number(raw);
