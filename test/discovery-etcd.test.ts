@@ -117,8 +117,10 @@ test('a watcher moves from replica A to B and resumes by version; a registrar ke
   try {
     w.start();
     r.start();
-    await waitFor(() => w.view().clusters.get('ranker')?.has('10.0.0.3:8001') === true, 'registration via C');
+    // The watch can show the endpoint before Register's answer reaches the registrar: wait for both.
+    await waitFor(() => r.state === 'registered' && w.view().clusters.get('ranker')?.has('10.0.0.3:8001') === true, 'registration via C');
     const lease = r.leaseId;
+    assert.ok(lease, 'a lease from C');
     await C.close();
     await waitFor(() => w.state === 'disconnected', 'the watcher to lose C');
     const since = updates.length;
