@@ -3,14 +3,19 @@
 // gRPC server. Nothing waits for discovery: until it answers, calls fail
 // with UNAVAILABLE naming the model.
 import type * as grpc from '@grpc/grpc-js';
+import type * as http from 'node:http';
 import { systemClock, systemRandom, type Clock, type Random } from '../common/clock';
 import type { Logger } from '../common/log';
 import type { RoutingConfig } from '../discovery/routing-config-types';
 import { DiscoveryWatcher } from '../discovery/watcher';
 import { bindGrpc } from '../sidecar/server-grpc';
+import { listenHttp } from '../sidecar/server-http';
 import { Clusters } from './cluster';
+import { BalancerMetrics } from './metrics';
+import { opsHandler } from './ops-http';
 import { Router } from './router';
-import { createBalancerServer } from './server';
+import { createBalancerServer, isReady } from './server';
+import { collectStatus } from './status';
 import { UpstreamPools } from './upstream';
 
 /** Options for startBalancer. */
@@ -21,6 +26,8 @@ export interface BalancerOptions {
   readonly host: string;
   /** gRPC port; 0 picks a free one. */
   readonly grpcPort: number;
+  /** Operations HTTP port (/metrics, /status, /healthz, /readyz); 0 (the default) picks a free one. */
+  readonly metricsPort?: number;
   /** This balancer's zone, for zone affinity ('' = none). */
   readonly zone: string;
   readonly log: Logger;
@@ -36,6 +43,8 @@ export interface BalancerOptions {
 export interface Balancer {
   /** The bound gRPC port. */
   readonly grpcPort: number;
+  /** The bound operations HTTP port. */
+  readonly metricsPort: number;
   /** Addresses of the endpoints currently known for a model. */
   endpoints(model: string): string[];
   /** Retry attempts made since start. */
@@ -51,8 +60,9 @@ export async function startBalancer(opts: BalancerOptions): Promise<Balancer> {
   const clock = opts.clock ?? systemClock;
   const random = opts.random ?? systemRandom;
   const log = opts.log;
-  const clusters = new Clusters(new UpstreamPools(opts.channelsPerEndpoint ?? 2), opts.zone, clock, log);
-  const router = new Router(clusters, clock, random);
+  const metrics = new BalancerMetrics();
+  const clusters = new Clusters(new UpstreamPools(opts.channelsPerEndpoint ?? 2), opts.zone, clock, log, metrics);
+  const router = new Router(clusters, clock, random, metrics);
   const watcher = new DiscoveryWatcher({ discovery: opts.discovery, watcherId: `balancer-${process.pid}`, log, clock, random });
   let configVersion = 0;
   watcher.onConfig((c) => {
@@ -71,20 +81,31 @@ export async function startBalancer(opts: BalancerOptions): Promise<Balancer> {
   });
   watcher.onUpdate((u) => clusters.apply(u.changes));
   watcher.start();
+  metrics.watch({ clusters, configVersion: () => configVersion });
 
   const server = createBalancerServer({ router, clusters, clock });
   let grpcPort: number;
+  let ops: http.Server;
   try {
     grpcPort = await bindGrpc(server, `${opts.host}:${opts.grpcPort}`);
+    ops = await listenHttp(opsHandler({
+      metrics,
+      ready: () => isReady(clusters, clock.now()),
+      status: () => collectStatus(clusters, router.budgets(), configVersion, isReady(clusters, clock.now()), clock.now()),
+    }), opts.host, opts.metricsPort ?? 0);
   } catch (e) {
+    server.forceShutdown();
     watcher.stop();
     clusters.close();
     throw e;
   }
-  log.info('balancer listening', { grpcPort, discovery: opts.discovery, zone: opts.zone });
+  const address = ops.address();
+  const metricsPort = typeof address === 'object' && address ? address.port : opts.metricsPort ?? 0;
+  log.info('balancer listening', { grpcPort, metricsPort, discovery: opts.discovery, zone: opts.zone });
 
   return {
     grpcPort,
+    metricsPort,
     get retries() {
       return router.retriesTotal;
     },
@@ -94,6 +115,9 @@ export async function startBalancer(opts: BalancerOptions): Promise<Balancer> {
     endpoints: (model) => [...(clusters.get(model)?.members.values() ?? [])].map((m) => m.raw.address),
     close: async () => {
       await shutdown(server, opts.drainTimeoutMs ?? 30_000);
+      // The ops port stays up while calls drain, so probes and scrapes see the drain.
+      ops.closeAllConnections();
+      await new Promise<void>((resolve) => ops.close(() => resolve()));
       watcher.stop();
       clusters.close();
     },

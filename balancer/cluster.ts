@@ -4,6 +4,7 @@
 // immutable ClusterSnapshot rebuilt only when membership, health, zone,
 // weight, versions or an ejection change: load-only UPDATEs (every heartbeat)
 // leave the snapshot, and so the cached pickers, alone.
+import type { Counter } from 'prom-client';
 import type { Clock } from '../common/clock';
 import type { Logger } from '../common/log';
 import type { RoutingConfig, RoutingPolicy } from '../discovery/routing-config-types';
@@ -12,6 +13,7 @@ import { DEFAULT_POLICY } from '../discovery/routing-config-policy';
 import type { ClusterChange, ClusterEndpoint } from '../discovery/types';
 import { affectsCandidates, ClusterSnapshot } from './candidates';
 import { applyOverride, EndpointState } from './endpoint-state';
+import type { BalancerMetrics } from './metrics';
 import { OutlierDetector } from './outlier-detector';
 import type { UpstreamPool, UpstreamPools } from './upstream';
 
@@ -33,8 +35,11 @@ export class ModelCluster {
   readonly byState = new Map<EndpointState, ClusterMember>();
   private snap: ClusterSnapshot;
   private detector: OutlierDetector<EndpointState>;
+  private readonly ejections: Counter.Internal | undefined;
 
-  constructor(readonly model: string, private policy: RoutingPolicy, private readonly zone: string, private readonly clock: Clock) {
+  constructor(readonly model: string, private policy: RoutingPolicy, private readonly zone: string, private readonly clock: Clock,
+    private readonly metrics?: BalancerMetrics) {
+    this.ejections = metrics?.ejections.labels(model);
     this.detector = this.newDetector();
     this.snap = ClusterSnapshot.build(model, [], zone, policy.outlier_detection.panic_threshold_percent);
   }
@@ -42,6 +47,11 @@ export class ModelCluster {
   /** The current candidate snapshot. */
   get snapshot(): ClusterSnapshot {
     return this.snap;
+  }
+
+  /** Endpoints ejected by outlier detection now. */
+  get ejectedCount(): number {
+    return this.detector.ejectedCount;
   }
 
   /** The policy endpoint state was built with. */
@@ -110,6 +120,7 @@ export class ModelCluster {
   private add(ep: ClusterEndpoint, pool: UpstreamPool, config: RoutingConfig | undefined): void {
     const state = new EndpointState(applyOverride(ep, config?.endpoint_overrides[ep.address]), {
       clock: this.clock, peakEwma: this.policy.p2c.peak_ewma, breaker: this.policy.circuit_breaker, detector: this.detector,
+      observer: this.metrics?.endpoint(ep.address),
     });
     const m: ClusterMember = { raw: ep, state, pool };
     this.members.set(ep.id, m);
@@ -118,7 +129,10 @@ export class ModelCluster {
 
   private newDetector(): OutlierDetector<EndpointState> {
     const d = new OutlierDetector<EndpointState>(this.policy.outlier_detection, this.clock);
-    d.onChange(() => this.rebuild());
+    d.onChange((_m, e) => {
+      if (e === 'ejected') this.ejections?.inc();
+      this.rebuild();
+    });
     return d;
   }
 
@@ -134,7 +148,13 @@ export class Clusters {
   readonly byModel = new Map<string, ModelCluster>();
   private config: RoutingConfig | undefined;
 
-  constructor(private readonly pools: UpstreamPools, private readonly zone: string, private readonly clock: Clock, private readonly log: Logger) {}
+  constructor(private readonly pools: UpstreamPools, private readonly zone: string, private readonly clock: Clock, private readonly log: Logger,
+    private readonly metrics?: BalancerMetrics) {}
+
+  /** The upstream pools (for connection counts). */
+  get upstream(): UpstreamPools {
+    return this.pools;
+  }
 
   /** Applies discovery's endpoint changes in order. */
   apply(changes: readonly ClusterChange[]): void {
@@ -169,7 +189,7 @@ export class Clusters {
     let c = this.byModel.get(model);
     if (!c) {
       const policy = this.config ? effectivePolicy(this.config, model) : DEFAULT_POLICY;
-      this.byModel.set(model, (c = new ModelCluster(model, policy, this.zone, this.clock)));
+      this.byModel.set(model, (c = new ModelCluster(model, policy, this.zone, this.clock, this.metrics)));
     }
     return c;
   }

@@ -34,6 +34,16 @@ export interface EndpointStateOptions {
   readonly breaker: CircuitBreakerConfig;
   /** The model cluster's detector; the state joins it now and leaves it on close(). */
   readonly detector: OutlierDetector<EndpointState>;
+  /** Told of every attempt's start and end (metrics); absent: nobody. */
+  readonly observer?: EndpointObserver;
+}
+
+/** Hears of each attempt the state admits and ends: the one place every attempt passes. */
+export interface EndpointObserver {
+  /** An attempt got an in-flight slot. */
+  started(): void;
+  /** An admitted attempt ended after latencyMs. */
+  ended(latencyMs: number): void;
 }
 
 /** The load figures in an ORCA report's named_metrics, or undefined when it carries none of ours. */
@@ -78,11 +88,13 @@ export class EndpointState {
   private report: ReportedLoad | undefined;
   private readonly clock: Clock;
   private readonly detector: OutlierDetector<EndpointState>;
+  private readonly observer: EndpointObserver | undefined;
 
   constructor(endpoint: ClusterEndpoint, opts: EndpointStateOptions) {
     this.ep = endpoint;
     this.clock = opts.clock;
     this.detector = opts.detector;
+    this.observer = opts.observer;
     this.breaker = new EndpointBreaker(opts.breaker.max_in_flight);
     this.ewma = new PeakEwma(opts.peakEwma, opts.clock.now());
     this.idHash = hashString(endpoint.id);
@@ -136,7 +148,9 @@ export class EndpointState {
 
   /** Takes an in-flight slot before a call is sent; false when the breaker is full (pick another endpoint). */
   tryStart(): boolean {
-    return this.breaker.tryAcquire();
+    if (!this.breaker.tryAcquire()) return false;
+    this.observer?.started();
+    return true;
   }
 
   /**
@@ -146,6 +160,7 @@ export class EndpointState {
   onCallEnded(ok: boolean, status: Status, latencyMs: number, report?: LoadSummary): void {
     const now = this.clock.now();
     this.breaker.release();
+    this.observer?.ended(latencyMs);
     // A fast failure is no evidence of a fast endpoint: failures may raise the estimate, never lower it,
     // or a backend failing in 1 ms would attract every pick (the black-hole failure of least-latency).
     if (ok || latencyMs > this.ewma.peek()) this.ewma.observe(latencyMs, now);

@@ -15,6 +15,7 @@ import { withoutTried } from './candidates';
 import type { Clusters, ModelCluster } from './cluster';
 import { loadFromOrca, type EndpointState } from './endpoint-state';
 import { metricFor } from './load-metric';
+import { UNKNOWN_MODEL, type BalancerMetrics, type RouteMetrics } from './metrics';
 import { PickerCache } from './picker';
 import { RetryBudget } from './retry-budget';
 import { INFER_METHODS, type CancelFn, type UpstreamMethod } from './upstream';
@@ -50,6 +51,19 @@ interface RouteState {
   readonly splitter: VersionSplitter;
   readonly cache: PickerCache;
   readonly budget: RetryBudget;
+  /** Metric children for this route's model; absent without metrics. */
+  readonly metrics: RouteMetrics | undefined;
+}
+
+/** A route's retry budget as /status shows it. */
+export interface RouteBudgetStatus {
+  /** 'm:<model>' or 'o:<objective>'. */
+  readonly route: string;
+  readonly model: string;
+  readonly activeCalls: number;
+  readonly activeRetries: number;
+  /** Retries allowed in flight now. */
+  readonly retryLimit: number;
 }
 
 /** Routes calls over the clusters. */
@@ -57,8 +71,13 @@ export class Router {
   private config: RoutingConfig | undefined;
   private routes = new Map<string, RouteState>();
   private retries = 0;
+  /** Calls for models discovery never listed share one label set (see UNKNOWN_MODEL). */
+  private readonly unknownModel: RouteMetrics | undefined;
 
-  constructor(private readonly clusters: Clusters, private readonly clock: Clock, private readonly random: Random) {}
+  constructor(private readonly clusters: Clusters, private readonly clock: Clock, private readonly random: Random,
+    private readonly metrics?: BalancerMetrics) {
+    this.unknownModel = metrics?.route(UNKNOWN_MODEL);
+  }
 
   /** Applies a new routing config; per-route state (splits, pickers, budgets) starts afresh. */
   setConfig(config: RoutingConfig | undefined): void {
@@ -71,10 +90,20 @@ export class Router {
     return this.retries;
   }
 
+  /** Every route's retry budget now. */
+  budgets(): RouteBudgetStatus[] {
+    return [...this.routes].map(([route, s]) => ({
+      route, model: s.route.model, activeCalls: s.budget.activeCalls, activeRetries: s.budget.activeRetries, retryLimit: s.budget.limit(),
+    }));
+  }
+
   /** Routes a ModelInfer call; done is called exactly once. Returns a cancel function. */
   infer(call: RouteCall, done: (o: RouteOutcome) => void): CancelFn {
     const objective = call.objective ? this.config && resolveObjective(this.config, call.objective) : undefined;
-    if (call.objective && !objective) return fail(done, Status.NOT_FOUND, `unknown objective '${call.objective}'`);
+    if (call.objective && !objective) {
+      this.unknownModel?.finished('', '', Status.NOT_FOUND, 0);
+      return fail(done, Status.NOT_FOUND, `unknown objective '${call.objective}'`);
+    }
     const rs = objective ? this.state(`o:${call.objective}`, objective) : this.modelState(call.model);
     const version = rs.splitter.choose(call.version);
     const bytes = withRoute(call.bytes, call.model, call.version, rs.route.model, version ?? '');
@@ -92,9 +121,18 @@ export class Router {
     md: grpc.Metadata, deadline: number, done: (o: RouteOutcome) => void): CancelFn {
     const model = rs.route.model;
     const cluster = this.clusters.get(model);
-    if (!cluster || cluster.members.size === 0) return fail(done, Status.UNAVAILABLE, `no endpoint serves model '${model}'`);
+    const callStart = this.clock.now();
+    const rm = cluster ? rs.metrics : this.unknownModel;
+    // The last endpoint tried labels the call's outcome ('' when none was).
+    let endpoint = '';
+    // Every outcome of this call passes here once: the one place it is counted.
+    const end = (o: RouteOutcome) => {
+      rm?.finished(version ?? '', endpoint, o.code, this.clock.now() - callStart);
+      done(o);
+    };
+    if (!cluster || cluster.members.size === 0) return fail(end, Status.UNAVAILABLE, `no endpoint serves model '${model}'`);
     // An expired request is not sent: the client has stopped waiting.
-    if (Date.now() >= deadline) return fail(done, Status.DEADLINE_EXCEEDED, `deadline expired before model '${model}' was called`);
+    if (Date.now() >= deadline) return fail(end, Status.DEADLINE_EXCEEDED, `deadline expired before model '${model}' was called`);
     const { budget, policy } = rs;
     budget.callStarted();
     const tried: EndpointState[] = [];
@@ -106,7 +144,7 @@ export class Router {
       if (finished) return;
       finished = true;
       budget.callEnded();
-      done(o);
+      end(o);
     };
     const attempt = (): void => {
       if (Date.now() >= deadline) return finish({ code: Status.DEADLINE_EXCEEDED, details: `deadline expired while calling model '${model}'` });
@@ -114,6 +152,7 @@ export class Router {
       if (typeof picked === 'string') return finish({ code: Status.UNAVAILABLE, details: picked });
       const member = cluster.byState.get(picked);
       if (!member) return finish({ code: Status.UNAVAILABLE, details: `endpoint of model '${model}' left` });
+      endpoint = member.raw.address;
       const start = this.clock.now();
       const perTry = policy.retry.per_try_timeout_ms;
       const dl = perTry > 0 ? Math.min(deadline, Date.now() + perTry) : deadline;
@@ -134,6 +173,7 @@ export class Router {
         tried.push(picked);
         retriesDone++;
         this.retries++;
+        rs.metrics?.retried(r.connectionFailure ? 'connection_failure' : Status[r.code]);
         attempt();
       });
     };
@@ -176,7 +216,7 @@ export class Router {
       s = {
         route, policy: p, splitter: new VersionSplitter(route, this.random),
         cache: new PickerCache(p.picker, { clock: this.clock, random: this.random, metric: metricFor(p.p2c), choiceCount: p.p2c.choice_count }),
-        budget: new RetryBudget(p.retry),
+        budget: new RetryBudget(p.retry), metrics: this.metrics?.route(route.model),
       };
       this.routes.set(key, s);
     }

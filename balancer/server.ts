@@ -67,6 +67,15 @@ function reply(cb: RawCallback, o: RouteOutcome): void {
   else cb({ code: o.code, details: o.details });
 }
 
+/** ServerReady's answer (and /readyz's): some model is known and every known model has a candidate endpoint. */
+export function isReady(clusters: Clusters, now: number): boolean {
+  if (clusters.byModel.size === 0) return false;
+  for (const c of clusters.byModel.values()) {
+    if (c.snapshot.select({}, c.currentPolicy, now).kind !== 'ok') return false;
+  }
+  return true;
+}
+
 /** Builds the service handlers. */
 export function balancerHandlers(deps: BalancerServerDeps): grpc.UntypedServiceImplementation {
   const { router, clusters, clock } = deps;
@@ -80,14 +89,8 @@ export function balancerHandlers(deps: BalancerServerDeps): grpc.UntypedServiceI
   const metadataForward = forward(INFER_METHODS.metadata);
   return {
     ServerLive: (_call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => cb(null, { live: true }),
-    ServerReady: (_call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => {
-      const now = clock.now();
-      let ready = clusters.byModel.size > 0;
-      for (const c of clusters.byModel.values()) {
-        if (c.snapshot.select({}, c.currentPolicy, now).kind !== 'ok') ready = false;
-      }
-      cb(null, { ready });
-    },
+    ServerReady: (_call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) =>
+      cb(null, { ready: isReady(clusters, clock.now()) }),
     ServerMetadata: (_call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) =>
       cb(null, { name: BALANCER_NAME, version: BALANCER_VERSION, extensions: ['model_stream_infer'] }),
     ModelReady: readyForward,

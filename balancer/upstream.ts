@@ -98,6 +98,13 @@ export class UpstreamPool {
     return () => call.cancel();
   }
 
+  /** Channels connected (READY) now; reading the state does not start a connection. */
+  connected(): number {
+    let n = 0;
+    for (const c of this.clients) if (c.getChannel().getConnectivityState(false) === grpc.connectivityState.READY) n++;
+    return n;
+  }
+
   /** Closes every channel; calls in flight fail. */
   close(): void {
     for (const c of this.clients) c.close();
@@ -135,6 +142,11 @@ export class UpstreamPools {
   /** The pool for address, if any endpoint uses it. */
   get(address: string): UpstreamPool | undefined {
     return this.pools.get(address)?.pool;
+  }
+
+  /** Connected channels per address in use (retired pools excluded). */
+  connectedCounts(): Array<[string, number]> {
+    return [...this.pools].map(([address, e]) => [address, e.pool.connected()]);
   }
 
   /** Closes every pool. */

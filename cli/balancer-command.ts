@@ -11,6 +11,7 @@ export const balancerSpec = {
   flags: {
     host: { name: 'host', arg: 'ADDR', help: 'Address to bind on.', default: '0.0.0.0', parse: text } as FlagSpec<string>,
     grpcPort: { name: 'grpc-port', arg: 'PORT', help: 'gRPC port (inference.GRPCInferenceService).', default: 8001, parse: port } as FlagSpec<number>,
+    metricsPort: { name: 'metrics-port', arg: 'PORT', help: 'HTTP port for /metrics, /status, /healthz and /readyz.', default: 8002, parse: port } as FlagSpec<number>,
     discovery: { name: 'discovery', arg: 'HOST:PORT[,...]', help: 'Discovery service address(es) to watch (required).', default: '', parse: text } as FlagSpec<string>,
     zone: { name: 'zone', arg: 'Z', help: "This balancer's zone, for zone-affine routing; empty = none.", default: '', parse: text } as FlagSpec<string>,
     drainTimeoutMs: { name: 'drain-timeout-ms', arg: 'MS', help: 'On SIGTERM, how long to let in-flight calls finish before cutting them.', default: 30000, parse: nonNegative } as FlagSpec<number>,
@@ -24,7 +25,7 @@ export async function runBalancerCommand(f: Flags): Promise<void> {
   if (!f.discovery) throw new UsageError("--discovery HOST:PORT is required\nRun 'infergate balancer --help' for the flags.");
   const log = createLogger('balancer');
   const balancer = await startBalancer({
-    discovery: f.discovery, host: f.host, grpcPort: f.grpcPort, zone: f.zone, drainTimeoutMs: f.drainTimeoutMs, log,
+    discovery: f.discovery, host: f.host, grpcPort: f.grpcPort, metricsPort: f.metricsPort, zone: f.zone, drainTimeoutMs: f.drainTimeoutMs, log,
   });
   await runUntilSignal(log, () => balancer.close());
 }

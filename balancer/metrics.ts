@@ -1,0 +1,159 @@
+// Prometheus metrics for one balancer. A Registry of our own (not
+// prom-client's global) so tests can run a balancer beside sidecars in one
+// process. prom-client hashes the label set on every labelled call, so the
+// data path holds resolved children: per endpoint (EndpointMetrics, built
+// with the endpoint's state) and per route (RouteMetrics, built with the
+// route's state), looked up by small maps and a status-indexed array.
+// Figures the balancer already keeps (ejected endpoints, breaker fullness,
+// connections, config version) are read at scrape time, not mirrored.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Status } from '../common/status';
+import type { Clusters } from './cluster';
+import type { EndpointObserver } from './endpoint-state';
+
+// Seconds, 250 µs to 10 s: proxied inference spans sub-ms cache hits to multi-second batches.
+const LATENCY_BUCKETS = [0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/** Model label for calls naming a model discovery never listed: client-chosen names must not grow the series set. */
+export const UNKNOWN_MODEL = '_unknown';
+
+/** What scrape-time gauges read. */
+export interface MetricsSources {
+  readonly clusters: Clusters;
+  /** Version of the routing config in force. */
+  configVersion(): number;
+}
+
+/** The balancer's metric families. */
+export class BalancerMetrics {
+  readonly registry = new Registry();
+  /** Client calls finished, by model, version, the last endpoint tried ('' when none) and status. */
+  readonly requests = new Counter({
+    name: 'infergate_balancer_requests_total', help: 'Client calls finished, by model, version, last endpoint tried and gRPC status',
+    labelNames: ['model', 'version', 'endpoint', 'status'], registers: [this.registry],
+  });
+  /** Client-visible latency, retries included. */
+  readonly latency = new Histogram({
+    name: 'infergate_balancer_request_seconds', help: 'Client-visible call latency through the balancer, retries included',
+    labelNames: ['model', 'version'], buckets: LATENCY_BUCKETS, registers: [this.registry],
+  });
+  /** One upstream attempt's latency. */
+  readonly upstreamLatency = new Histogram({
+    name: 'infergate_balancer_upstream_seconds', help: 'Latency of one upstream attempt, send to final status, by endpoint',
+    labelNames: ['endpoint'], buckets: LATENCY_BUCKETS, registers: [this.registry],
+  });
+  /** Retries sent, by the status of the attempt that failed (or connection_failure). */
+  readonly retries = new Counter({
+    name: 'infergate_balancer_retries_total', help: 'Retry attempts sent, by model and the failed attempt\'s reason',
+    labelNames: ['model', 'reason'], registers: [this.registry],
+  });
+  /** Attempts sent to each endpoint (picks that got an in-flight slot). */
+  readonly picks = new Counter({
+    name: 'infergate_balancer_picks_total', help: 'Attempts sent to an endpoint (picks that got an in-flight slot)',
+    labelNames: ['endpoint'], registers: [this.registry],
+  });
+  /** Outlier ejections. */
+  readonly ejections = new Counter({
+    name: 'infergate_balancer_ejections_total', help: 'Outlier ejections, by model',
+    labelNames: ['model'], registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Adds the gauges read at scrape time; call once. */
+  watch(src: MetricsSources): void {
+    const { clusters } = src;
+    new Gauge({
+      name: 'infergate_balancer_ejected_endpoints', help: 'Endpoints ejected by outlier detection now, by model',
+      labelNames: ['model'], registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const c of clusters.byModel.values()) this.set({ model: c.model }, c.ejectedCount);
+      },
+    });
+    new Gauge({
+      name: 'infergate_balancer_breaker_fullness', help: 'In-flight calls over the in-flight cap (1 = full), by model and endpoint',
+      labelNames: ['model', 'endpoint'], registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const c of clusters.byModel.values()) {
+          for (const m of c.members.values()) this.set({ model: c.model, endpoint: m.raw.address }, m.state.breaker.inFlight / m.state.breaker.max);
+        }
+      },
+    });
+    new Gauge({
+      name: 'infergate_balancer_upstream_connections', help: 'Upstream channels connected (READY) now, by endpoint',
+      labelNames: ['endpoint'], registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [address, n] of clusters.upstream.connectedCounts()) this.set({ endpoint: address }, n);
+      },
+    });
+    new Gauge({
+      name: 'infergate_balancer_config_version', help: 'Version of the routing config in force (0: none, the built-in policy)',
+      registers: [this.registry],
+      collect() {
+        this.set(src.configVersion());
+      },
+    });
+  }
+
+  /** Children for one endpoint of a model cluster. */
+  endpoint(address: string): EndpointMetrics {
+    return new EndpointMetrics(this, address);
+  }
+
+  /** Children for one route; model is the routed model's label value. */
+  route(model: string): RouteMetrics {
+    return new RouteMetrics(this, model);
+  }
+}
+
+/** An endpoint's resolved children; EndpointState reports every attempt through it. */
+export class EndpointMetrics implements EndpointObserver {
+  private readonly pickCount: Counter.Internal;
+  private readonly attemptLatency: Histogram.Internal<string>;
+
+  constructor(m: BalancerMetrics, address: string) {
+    this.pickCount = m.picks.labels(address);
+    this.attemptLatency = m.upstreamLatency.labels(address);
+  }
+
+  /** An attempt got an in-flight slot. */
+  started(): void {
+    this.pickCount.inc();
+  }
+
+  /** An attempt ended after latencyMs. */
+  ended(latencyMs: number): void {
+    this.attemptLatency.observe(latencyMs / 1000);
+  }
+}
+
+/** A route's resolved children, keyed by version, endpoint and status code. */
+export class RouteMetrics {
+  private readonly byVersion = new Map<string, { latency: Histogram.Internal<string>; byEndpoint: Map<string, Counter.Internal[]> }>();
+  private readonly byReason = new Map<string, Counter.Internal>();
+
+  constructor(private readonly m: BalancerMetrics, readonly model: string) {}
+
+  /** Records a finished client call: its status, the last endpoint tried ('' for none) and its latency. */
+  finished(version: string, endpoint: string, code: Status, latencyMs: number): void {
+    let v = this.byVersion.get(version);
+    if (!v) this.byVersion.set(version, (v = { latency: this.m.latency.labels(this.model, version), byEndpoint: new Map() }));
+    let codes = v.byEndpoint.get(endpoint);
+    if (!codes) v.byEndpoint.set(endpoint, (codes = []));
+    const c = codes[code] ?? (codes[code] = this.m.requests.labels(this.model, version, endpoint, Status[code] ?? String(code)));
+    c.inc();
+    v.latency.observe(latencyMs / 1000);
+  }
+
+  /** Records a retry; reason: the failed attempt's status name, or connection_failure. */
+  retried(reason: string): void {
+    let c = this.byReason.get(reason);
+    if (!c) this.byReason.set(reason, (c = this.m.retries.labels(this.model, reason)));
+    c.inc();
+  }
+}
