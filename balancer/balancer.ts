@@ -7,6 +7,7 @@ import type * as http from 'node:http';
 import { systemClock, systemRandom, type Clock, type Random } from '../common/clock';
 import type { Logger } from '../common/log';
 import type { RoutingConfig } from '../discovery/routing-config-types';
+import type { RoutingConfigSource } from '../discovery/routing-config-source';
 import { DiscoveryWatcher } from '../discovery/watcher';
 import { bindGrpc } from '../sidecar/server-grpc';
 import { listenHttp } from '../sidecar/server-http';
@@ -15,6 +16,7 @@ import { BalancerMetrics } from './metrics';
 import { opsHandler } from './ops-http';
 import { Router } from './router';
 import { createBalancerServer, isReady } from './server';
+import { balancerRestHandler } from './server-http';
 import { collectStatus } from './status';
 import { UpstreamPools } from './upstream';
 
@@ -26,8 +28,15 @@ export interface BalancerOptions {
   readonly host: string;
   /** gRPC port; 0 picks a free one. */
   readonly grpcPort: number;
+  /** REST port (the Open Inference Protocol over HTTP); 0 (the default) picks a free one. */
+  readonly httpPort?: number;
   /** Operations HTTP port (/metrics, /status, /healthz, /readyz); 0 (the default) picks a free one. */
   readonly metricsPort?: number;
+  /**
+   * A routing config of the balancer's own (--config): when given it is the one in force and
+   * discovery's pushed config is ignored; the source's own reloads apply live.
+   */
+  readonly config?: RoutingConfigSource;
   /** This balancer's zone, for zone affinity ('' = none). */
   readonly zone: string;
   readonly log: Logger;
@@ -43,6 +52,8 @@ export interface BalancerOptions {
 export interface Balancer {
   /** The bound gRPC port. */
   readonly grpcPort: number;
+  /** The bound REST port. */
+  readonly httpPort: number;
   /** The bound operations HTTP port. */
   readonly metricsPort: number;
   /** Addresses of the endpoints currently known for a model. */
@@ -65,7 +76,19 @@ export async function startBalancer(opts: BalancerOptions): Promise<Balancer> {
   const router = new Router(clusters, clock, random, metrics);
   const watcher = new DiscoveryWatcher({ discovery: opts.discovery, watcherId: `balancer-${process.pid}`, log, clock, random });
   let configVersion = 0;
+  const applyConfig = (config: RoutingConfig | undefined, version: number): void => {
+    log.info('routing config applied', { version, source: opts.config ? 'file' : 'discovery' });
+    clusters.setConfig(config);
+    router.setConfig(config);
+    configVersion = version;
+  };
+  let unsubscribeConfig: (() => void) | undefined;
+  if (opts.config) {
+    applyConfig(opts.config.current().config, opts.config.current().version);
+    unsubscribeConfig = opts.config.onChange((s) => applyConfig(s.config, s.version));
+  }
   watcher.onConfig((c) => {
+    if (opts.config) return; // the local file wins; discovery's config is not merged with it
     // Discovery relays the already-validated config: use it as is. Version 0 means "no config".
     let config: RoutingConfig | undefined;
     try {
@@ -74,10 +97,7 @@ export async function startBalancer(opts: BalancerOptions): Promise<Balancer> {
       log.error('routing config from discovery is not JSON; keeping the previous one', { version: c.version, err: String(e) });
       return;
     }
-    log.info('routing config applied', { version: c.version });
-    clusters.setConfig(config);
-    router.setConfig(config);
-    configVersion = c.version;
+    applyConfig(config, c.version);
   });
   watcher.onUpdate((u) => clusters.apply(u.changes));
   watcher.start();
@@ -85,9 +105,11 @@ export async function startBalancer(opts: BalancerOptions): Promise<Balancer> {
 
   const server = createBalancerServer({ router, clusters, clock });
   let grpcPort: number;
-  let ops: http.Server;
+  let ops: http.Server | undefined;
+  let rest: http.Server | undefined;
   try {
     grpcPort = await bindGrpc(server, `${opts.host}:${opts.grpcPort}`);
+    rest = await listenHttp(balancerRestHandler({ router, clusters, clock }), opts.host, opts.httpPort ?? 0);
     ops = await listenHttp(opsHandler({
       metrics,
       ready: () => isReady(clusters, clock.now()),
@@ -95,16 +117,19 @@ export async function startBalancer(opts: BalancerOptions): Promise<Balancer> {
     }), opts.host, opts.metricsPort ?? 0);
   } catch (e) {
     server.forceShutdown();
+    rest?.close();
+    unsubscribeConfig?.();
     watcher.stop();
     clusters.close();
     throw e;
   }
-  const address = ops.address();
-  const metricsPort = typeof address === 'object' && address ? address.port : opts.metricsPort ?? 0;
-  log.info('balancer listening', { grpcPort, metricsPort, discovery: opts.discovery, zone: opts.zone });
+  const metricsPort = boundPort(ops);
+  const httpPort = boundPort(rest);
+  log.info('balancer listening', { grpcPort, httpPort, metricsPort, discovery: opts.discovery, zone: opts.zone });
 
   return {
     grpcPort,
+    httpPort,
     metricsPort,
     get retries() {
       return router.retriesTotal;
@@ -114,14 +139,26 @@ export async function startBalancer(opts: BalancerOptions): Promise<Balancer> {
     },
     endpoints: (model) => [...(clusters.get(model)?.members.values() ?? [])].map((m) => m.raw.address),
     close: async () => {
+      // REST stops accepting with gRPC; requests already read still finish (server.close waits for them).
+      const restClosed = new Promise<void>((resolve) => rest.close(() => resolve()));
+      rest.closeIdleConnections();
       await shutdown(server, opts.drainTimeoutMs ?? 30_000);
+      rest.closeAllConnections();
+      await restClosed;
       // The ops port stays up while calls drain, so probes and scrapes see the drain.
       ops.closeAllConnections();
       await new Promise<void>((resolve) => ops.close(() => resolve()));
+      unsubscribeConfig?.();
       watcher.stop();
       clusters.close();
     },
   };
+}
+
+/** The port a listening HTTP server is bound to. */
+function boundPort(s: http.Server): number {
+  const a = s.address();
+  return typeof a === 'object' && a ? a.port : 0;
 }
 
 /** tryShutdown (refuses new calls, waits for in-flight ones), forced after timeoutMs. */

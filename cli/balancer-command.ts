@@ -3,6 +3,7 @@
 import { createLogger } from '../common/log';
 import { nonNegative, port, UsageError, type CommandSpec, type FlagSpec, text, type FlagValues } from '../common/flags';
 import { startBalancer } from '../balancer/balancer';
+import { openRoutingConfigSource } from '../discovery/routing-config-source';
 import { runUntilSignal } from './signals';
 
 export const balancerSpec = {
@@ -11,8 +12,13 @@ export const balancerSpec = {
   flags: {
     host: { name: 'host', arg: 'ADDR', help: 'Address to bind on.', default: '0.0.0.0', parse: text } as FlagSpec<string>,
     grpcPort: { name: 'grpc-port', arg: 'PORT', help: 'gRPC port (inference.GRPCInferenceService).', default: 8001, parse: port } as FlagSpec<number>,
+    httpPort: { name: 'http-port', arg: 'PORT', help: 'HTTP/REST port (Open Inference Protocol over HTTP).', default: 8000, parse: port } as FlagSpec<number>,
     metricsPort: { name: 'metrics-port', arg: 'PORT', help: 'HTTP port for /metrics, /status, /healthz and /readyz.', default: 8002, parse: port } as FlagSpec<number>,
     discovery: { name: 'discovery', arg: 'HOST:PORT[,...]', help: 'Discovery service address(es) to watch (required).', default: '', parse: text } as FlagSpec<string>,
+    config: {
+      name: 'config', arg: 'FILE', help: "A routing config of this balancer's own (reloaded on change and SIGHUP); when set, discovery's pushed config is ignored.",
+      default: '', parse: text,
+    } as FlagSpec<string>,
     zone: { name: 'zone', arg: 'Z', help: "This balancer's zone, for zone-affine routing; empty = none.", default: '', parse: text } as FlagSpec<string>,
     drainTimeoutMs: { name: 'drain-timeout-ms', arg: 'MS', help: 'On SIGTERM, how long to let in-flight calls finish before cutting them.', default: 30000, parse: nonNegative } as FlagSpec<number>,
   },
@@ -24,8 +30,16 @@ type Flags = FlagValues<typeof balancerSpec.flags>;
 export async function runBalancerCommand(f: Flags): Promise<void> {
   if (!f.discovery) throw new UsageError("--discovery HOST:PORT is required\nRun 'infergate balancer --help' for the flags.");
   const log = createLogger('balancer');
+  const config = f.config ? await openRoutingConfigSource({ file: f.config, log }) : undefined;
   const balancer = await startBalancer({
-    discovery: f.discovery, host: f.host, grpcPort: f.grpcPort, metricsPort: f.metricsPort, zone: f.zone, drainTimeoutMs: f.drainTimeoutMs, log,
+    discovery: f.discovery, host: f.host, grpcPort: f.grpcPort, httpPort: f.httpPort, metricsPort: f.metricsPort, config, zone: f.zone,
+    drainTimeoutMs: f.drainTimeoutMs, log,
+  }).catch((e: unknown) => {
+    config?.close();
+    throw e;
   });
-  await runUntilSignal(log, () => balancer.close());
+  await runUntilSignal(log, async () => {
+    await balancer.close();
+    config?.close();
+  });
 }
