@@ -17,7 +17,7 @@ import { opsHandler } from './ops-http';
 import { Router } from './router';
 import { createBalancerServer, isReady } from './server';
 import { balancerRestHandler } from './server-http';
-import { collectStatus } from './status';
+import { collectStatus, type BalancerStatus } from './status';
 import { UpstreamPools } from './upstream';
 
 /** Options for startBalancer. */
@@ -30,8 +30,11 @@ export interface BalancerOptions {
   readonly grpcPort: number;
   /** REST port (the Open Inference Protocol over HTTP); 0 (the default) picks a free one. */
   readonly httpPort?: number;
-  /** Operations HTTP port (/metrics, /status, /healthz, /readyz); 0 (the default) picks a free one. */
-  readonly metricsPort?: number;
+  /**
+   * Operations HTTP port (/metrics, /status, /healthz, /readyz); 0 (the default) picks a free one;
+   * false opens none (a --workers child: the primary serves it for all workers).
+   */
+  readonly metricsPort?: number | false;
   /**
    * A routing config of the balancer's own (--config): when given it is the one in force and
    * discovery's pushed config is ignored; the source's own reloads apply live.
@@ -54,8 +57,14 @@ export interface Balancer {
   readonly grpcPort: number;
   /** The bound REST port. */
   readonly httpPort: number;
-  /** The bound operations HTTP port. */
+  /** The bound operations HTTP port (0 when none was opened). */
   readonly metricsPort: number;
+  /** The metrics registry (the --workers primary aggregates the workers'). */
+  readonly metrics: BalancerMetrics;
+  /** The /status document now. */
+  status(): BalancerStatus;
+  /** ServerReady's answer now. */
+  ready(): boolean;
   /** Addresses of the endpoints currently known for a model. */
   endpoints(model: string): string[];
   /** Retry attempts made since start. */
@@ -103,6 +112,8 @@ export async function startBalancer(opts: BalancerOptions): Promise<Balancer> {
   watcher.start();
   metrics.watch({ clusters, configVersion: () => configVersion });
 
+  const ready = (): boolean => isReady(clusters, clock.now());
+  const status = (): BalancerStatus => collectStatus(clusters, router.budgets(), configVersion, ready(), clock.now());
   const server = createBalancerServer({ router, clusters, clock });
   let grpcPort: number;
   let ops: http.Server | undefined;
@@ -110,20 +121,17 @@ export async function startBalancer(opts: BalancerOptions): Promise<Balancer> {
   try {
     grpcPort = await bindGrpc(server, `${opts.host}:${opts.grpcPort}`);
     rest = await listenHttp(balancerRestHandler({ router, clusters, clock }), opts.host, opts.httpPort ?? 0);
-    ops = await listenHttp(opsHandler({
-      metrics,
-      ready: () => isReady(clusters, clock.now()),
-      status: () => collectStatus(clusters, router.budgets(), configVersion, isReady(clusters, clock.now()), clock.now()),
-    }), opts.host, opts.metricsPort ?? 0);
+    if (opts.metricsPort !== false) ops = await listenHttp(opsHandler({ metrics, ready, status }), opts.host, opts.metricsPort ?? 0);
   } catch (e) {
     server.forceShutdown();
     rest?.close();
+    ops?.close();
     unsubscribeConfig?.();
     watcher.stop();
     clusters.close();
     throw e;
   }
-  const metricsPort = boundPort(ops);
+  const metricsPort = ops ? boundPort(ops) : 0;
   const httpPort = boundPort(rest);
   log.info('balancer listening', { grpcPort, httpPort, metricsPort, discovery: opts.discovery, zone: opts.zone });
 
@@ -131,6 +139,9 @@ export async function startBalancer(opts: BalancerOptions): Promise<Balancer> {
     grpcPort,
     httpPort,
     metricsPort,
+    metrics,
+    status,
+    ready,
     get retries() {
       return router.retriesTotal;
     },
@@ -146,8 +157,10 @@ export async function startBalancer(opts: BalancerOptions): Promise<Balancer> {
       rest.closeAllConnections();
       await restClosed;
       // The ops port stays up while calls drain, so probes and scrapes see the drain.
-      ops.closeAllConnections();
-      await new Promise<void>((resolve) => ops.close(() => resolve()));
+      if (ops) {
+        ops.closeAllConnections();
+        await new Promise<void>((resolve) => ops!.close(() => resolve()));
+      }
       unsubscribeConfig?.();
       watcher.stop();
       clusters.close();

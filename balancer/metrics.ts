@@ -6,6 +6,8 @@
 // route's state), looked up by small maps and a status-indexed array.
 // Figures the balancer already keeps (ejected endpoints, breaker fullness,
 // connections, config version) are read at scrape time, not mirrored.
+// Under --workers the primary sums each worker's series (AggregatorRegistry);
+// gauges that are a per-worker state rather than a count say 'max' instead.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { Status } from '../common/status';
 import type { Clusters } from './cluster';
@@ -67,7 +69,7 @@ export class BalancerMetrics {
     const { clusters } = src;
     new Gauge({
       name: 'infergate_balancer_ejected_endpoints', help: 'Endpoints ejected by outlier detection now, by model',
-      labelNames: ['model'], registers: [this.registry],
+      labelNames: ['model'], registers: [this.registry], aggregator: 'max',
       collect() {
         this.reset();
         for (const c of clusters.byModel.values()) this.set({ model: c.model }, c.ejectedCount);
@@ -75,7 +77,7 @@ export class BalancerMetrics {
     });
     new Gauge({
       name: 'infergate_balancer_breaker_fullness', help: 'In-flight calls over the in-flight cap (1 = full), by model and endpoint',
-      labelNames: ['model', 'endpoint'], registers: [this.registry],
+      labelNames: ['model', 'endpoint'], registers: [this.registry], aggregator: 'max',
       collect() {
         this.reset();
         for (const c of clusters.byModel.values()) {
@@ -93,7 +95,7 @@ export class BalancerMetrics {
     });
     new Gauge({
       name: 'infergate_balancer_config_version', help: 'Version of the routing config in force (0: none, the built-in policy)',
-      registers: [this.registry],
+      registers: [this.registry], aggregator: 'max',
       collect() {
         this.set(src.configVersion());
       },

@@ -88,13 +88,24 @@ const ENDPOINT_COLUMNS = ['address', 'zone', 'weight', 'health', 'versions', 'in
 
 /** The status document as a self-contained HTML page (no scripts, no external assets). */
 export function renderStatusHtml(st: BalancerStatus): string {
+  return renderStatusPage([{ heading: 'infergate balancer', status: st }]);
+}
+
+/** One page with a section per status document (a --workers primary shows each worker's). */
+export function renderStatusPage(sections: ReadonlyArray<{ readonly heading: string; readonly status: BalancerStatus }>): string {
   const parts: string[] = [
     '<!doctype html><html><head><meta charset="utf-8"><title>infergate balancer status</title>',
     '<style>body{font-family:sans-serif;margin:1em}table{border-collapse:collapse;margin-bottom:1em}',
     'td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}th{background:#eee}.bad{color:#b00}</style></head><body>',
-    `<h1>infergate balancer</h1><p>config version ${escapeHtml(String(st.configVersion))}; `,
-    st.ready ? 'ready' : '<span class="bad">not ready</span>', '</p>',
   ];
+  for (const { heading, status } of sections) statusSection(parts, heading, status);
+  parts.push('</body></html>');
+  return parts.join('');
+}
+
+function statusSection(parts: string[], heading: string, st: BalancerStatus): void {
+  parts.push(`<h1>${escapeHtml(heading)}</h1><p>config version ${escapeHtml(String(st.configVersion))}; `,
+    st.ready ? 'ready' : '<span class="bad">not ready</span>', '</p>');
   for (const c of st.clusters) {
     parts.push(`<h2>${escapeHtml(c.model)}</h2><p>${escapeHtml(String(c.ejected))} ejected</p><table><tr>`);
     for (const h of ENDPOINT_COLUMNS) parts.push(`<th>${escapeHtml(h)}</th>`);
@@ -108,8 +119,7 @@ export function renderStatusHtml(st: BalancerStatus): string {
   }
   parts.push('<h2>retry budgets</h2><table><tr><th>route</th><th>active calls</th><th>retries in flight</th><th>retry limit</th></tr>');
   for (const b of st.retryBudgets) parts.push('<tr>', td(b.route), td(b.activeCalls), td(b.activeRetries), td(round3(b.retryLimit)), '</tr>');
-  parts.push('</table></body></html>');
-  return parts.join('');
+  parts.push('</table>');
 }
 
 /** True when the Accept header ranks text/html above application/json (browsers do; curl's *\/* does not). */

@@ -1,14 +1,17 @@
 // `infergate balancer`: the entry point services call; spreads inference
-// calls over the sidecars discovery lists.
+// calls over the sidecars discovery lists. With --workers N > 1 this process
+// becomes a primary that forks N balancer workers sharing the ports.
+import cluster from 'node:cluster';
 import { createLogger } from '../common/log';
-import { nonNegative, port, UsageError, type CommandSpec, type FlagSpec, text, type FlagValues } from '../common/flags';
+import { nonNegative, port, positiveInt, UsageError, type CommandSpec, type FlagSpec, text, type FlagValues } from '../common/flags';
 import { startBalancer } from '../balancer/balancer';
+import { runPrimary, serveWorkerIpc } from '../balancer/worker-pool';
 import { openRoutingConfigSource } from '../discovery/routing-config-source';
-import { runUntilSignal } from './signals';
+import { requestStop, runUntilSignal } from './signals';
 
 export const balancerSpec = {
   name: 'balancer',
-  summary: 'Balance Open Inference Protocol gRPC calls over the sidecars discovery lists (power of two choices, retries).',
+  summary: 'Balance Open Inference Protocol gRPC and REST calls over the sidecars discovery lists (power of two choices, retries).',
   flags: {
     host: { name: 'host', arg: 'ADDR', help: 'Address to bind on.', default: '0.0.0.0', parse: text } as FlagSpec<string>,
     grpcPort: { name: 'grpc-port', arg: 'PORT', help: 'gRPC port (inference.GRPCInferenceService).', default: 8001, parse: port } as FlagSpec<number>,
@@ -19,6 +22,10 @@ export const balancerSpec = {
       name: 'config', arg: 'FILE', help: "A routing config of this balancer's own (reloaded on change and SIGHUP); when set, discovery's pushed config is ignored.",
       default: '', parse: text,
     } as FlagSpec<string>,
+    workers: {
+      name: 'workers', arg: 'N', help: 'Balancer processes sharing the ports (one per core uses every core); the primary serves --metrics-port for all.',
+      default: 1, parse: positiveInt,
+    } as FlagSpec<number>,
     zone: { name: 'zone', arg: 'Z', help: "This balancer's zone, for zone-affine routing; empty = none.", default: '', parse: text } as FlagSpec<string>,
     drainTimeoutMs: { name: 'drain-timeout-ms', arg: 'MS', help: 'On SIGTERM, how long to let in-flight calls finish before cutting them.', default: 30000, parse: nonNegative } as FlagSpec<number>,
   },
@@ -26,20 +33,29 @@ export const balancerSpec = {
 
 type Flags = FlagValues<typeof balancerSpec.flags>;
 
-/** Runs a balancer until SIGINT/SIGTERM, then finishes in-flight calls and exits 0. */
+/** Runs a balancer (or a pool of them) until SIGINT/SIGTERM, then finishes in-flight calls and exits 0. */
 export async function runBalancerCommand(f: Flags): Promise<void> {
   if (!f.discovery) throw new UsageError("--discovery HOST:PORT is required\nRun 'infergate balancer --help' for the flags.");
   const log = createLogger('balancer');
+  if (f.workers > 1 && cluster.isPrimary) {
+    // Workers re-run this command line (cluster forks process.argv) and take the branch below.
+    process.exitCode = await runPrimary({ workers: f.workers, host: f.host, metricsPort: f.metricsPort, log });
+    return;
+  }
+  const inPool = cluster.isWorker;
   const config = f.config ? await openRoutingConfigSource({ file: f.config, log }) : undefined;
   const balancer = await startBalancer({
-    discovery: f.discovery, host: f.host, grpcPort: f.grpcPort, httpPort: f.httpPort, metricsPort: f.metricsPort, config, zone: f.zone,
-    drainTimeoutMs: f.drainTimeoutMs, log,
+    discovery: f.discovery, host: f.host, grpcPort: f.grpcPort, httpPort: f.httpPort, metricsPort: inPool ? false : f.metricsPort, config,
+    zone: f.zone, drainTimeoutMs: f.drainTimeoutMs, log,
   }).catch((e: unknown) => {
     config?.close();
     throw e;
   });
+  if (inPool) serveWorkerIpc(balancer, () => requestStop('the primary asked'));
   await runUntilSignal(log, async () => {
     await balancer.close();
     config?.close();
   });
+  // A worker's IPC channel keeps its event loop alive; leave once drained.
+  if (inPool) process.disconnect();
 }

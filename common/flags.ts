@@ -45,6 +45,13 @@ export const nonNegative = (raw: string): number => {
   return n;
 };
 
+/** Integer >= 1 (counts: workers, sidecars). */
+export const positiveInt = (raw: string): number => {
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`'${raw}' is not a count; expected an integer >= 1`);
+  return n;
+};
+
 /** Parses argv against a command's flags; '--help' yields null after printing help. */
 export function parseFlags<F extends Record<string, FlagSpec<unknown>>>(spec: CommandSpec<F>, argv: string[]): FlagValues<F> | null {
   const options: Record<string, { type: 'string' | 'boolean' }> = { help: { type: 'boolean' } };
