@@ -18,7 +18,7 @@ import { metricFor } from './load-metric';
 import { UNKNOWN_MODEL, type BalancerMetrics, type RouteMetrics } from './metrics';
 import { PickerCache } from './picker';
 import { RetryBudget } from './retry-budget';
-import { INFER_METHODS, type CancelFn, type UpstreamMethod } from './upstream';
+import { INFER_METHODS, type CancelFn, type UpstreamMethod, type UpstreamResult } from './upstream';
 import { VersionSplitter } from './version-split';
 
 /** How a routed call ended, as the client should see it. */
@@ -42,6 +42,8 @@ export interface RouteCall {
   readonly metadata: grpc.Metadata;
   /** Absolute deadline, epoch ms (Infinity: none). */
   readonly deadline: number;
+  /** Set for messages of a client stream: they go over upstream streams shared under this key (streamKeyOf). */
+  readonly streamKey?: string;
 }
 
 /** What one route (model or objective) keeps across calls; rebuilt on config change. */
@@ -109,16 +111,18 @@ export class Router {
     const bytes = withRoute(call.bytes, call.model, call.version, rs.route.model, version ?? '');
     const shadow = rs.splitter.shadow(version);
     if (shadow !== undefined) this.shadowCopy(rs, call, shadow);
-    return this.send(rs, INFER_METHODS.infer, bytes, version, this.shardKey(rs.policy, call.metadata), call.metadata, call.deadline, done);
+    return this.send(rs, INFER_METHODS.infer, bytes, version, this.shardKey(rs.policy, call.metadata), call.metadata, call.streamKey, call.deadline,
+      done);
   }
 
   /** Forwards a model-level call (ModelReady, ModelMetadata) to an endpoint serving the model. */
   forward(method: UpstreamMethod, call: RouteCall, done: (o: RouteOutcome) => void): CancelFn {
-    return this.send(this.modelState(call.model), method, call.bytes, call.version || undefined, undefined, call.metadata, call.deadline, done);
+    return this.send(this.modelState(call.model), method, call.bytes, call.version || undefined, undefined, call.metadata, undefined,
+      call.deadline, done);
   }
 
   private send(rs: RouteState, method: UpstreamMethod, bytes: Buffer, version: string | undefined, shardKey: string | undefined,
-    md: grpc.Metadata, deadline: number, done: (o: RouteOutcome) => void): CancelFn {
+    md: grpc.Metadata, streamKey: string | undefined, deadline: number, done: (o: RouteOutcome) => void): CancelFn {
     const model = rs.route.model;
     const cluster = this.clusters.get(model);
     const callStart = this.clock.now();
@@ -156,7 +160,7 @@ export class Router {
       const start = this.clock.now();
       const perTry = policy.retry.per_try_timeout_ms;
       const dl = perTry > 0 ? Math.min(deadline, Date.now() + perTry) : deadline;
-      cancelAttempt = member.pool.call(method, bytes, md, dl, (r) => {
+      const ended = (r: UpstreamResult): void => {
         cancelAttempt = undefined;
         picked.onCallEnded(r.code === Status.OK, r.code, this.clock.now() - start, r.orca ? orcaLoad(r.orca) : undefined);
         if (holdingRetry) {
@@ -175,7 +179,8 @@ export class Router {
         this.retries++;
         rs.metrics?.retried(r.connectionFailure ? 'connection_failure' : Status[r.code]);
         attempt();
-      });
+      };
+      cancelAttempt = streamKey === undefined ? member.pool.call(method, bytes, md, dl, ended) : member.pool.stream(streamKey, bytes, md, dl, ended);
     };
     attempt();
     return () => {

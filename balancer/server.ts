@@ -9,7 +9,8 @@ import { Status } from '../common/status';
 import type { Clusters } from './cluster';
 import { MalformedRequest, peekRoute } from './peek-request';
 import type { RouteCall, RouteOutcome, Router } from './router';
-import { forwardedMetadata, INFER_METHODS } from './upstream';
+import { forwardedMetadata, INFER_METHODS, streamKeyOf } from './upstream';
+import { bytesField, lastBytesField, stringField } from './wire-fields';
 
 /** Name and version the balancer reports in ServerMetadata. */
 export const BALANCER_NAME = 'infergate-balancer';
@@ -51,11 +52,13 @@ function deadlineOf(call: { getDeadline(): grpc.Deadline }): number {
 }
 
 /** The RouteCall for a raw unary request, or a status to answer with. */
-function routeCall(call: RawUnary | grpc.ServerDuplexStream<Buffer, Buffer>, bytes: Buffer, md: grpc.Metadata): RouteCall | RouteOutcome {
+function routeCall(call: RawUnary | grpc.ServerDuplexStream<Buffer, Buffer>, bytes: Buffer, md: grpc.Metadata, streamKey?: string): RouteCall | RouteOutcome {
   try {
     const { model, version } = peekRoute(bytes);
     const objective = md.get('objective')[0];
-    return { bytes, model, version, objective: objective === undefined ? undefined : String(objective), metadata: md, deadline: deadlineOf(call) };
+    return {
+      bytes, model, version, objective: objective === undefined ? undefined : String(objective), metadata: md, deadline: deadlineOf(call), streamKey,
+    };
   } catch (e) {
     if (e instanceof MalformedRequest) return { code: Status.INVALID_ARGUMENT, details: `malformed request: ${e.message}` };
     throw e;
@@ -113,9 +116,11 @@ export function balancerHandlers(deps: BalancerServerDeps): grpc.UntypedServiceI
       call.once('cancelled', cancel);
     },
     ModelStreamInfer: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
-      // Each message is routed on its own as a unary upstream call: messages
-      // of one client stream spread over endpoints like unary calls do.
+      // Each message is routed on its own, so messages of one client stream
+      // spread over endpoints like unary calls do, and travels on an upstream
+      // stream shared with other client streams of equal metadata.
       const md = forwardedMetadata(call.metadata);
+      const streamKey = streamKeyOf(md);
       let open = 0;
       let ended = false;
       const endIfDone = () => {
@@ -128,9 +133,9 @@ export function balancerHandlers(deps: BalancerServerDeps): grpc.UntypedServiceI
       };
       call.on('data', (bytes: Buffer) => {
         open++;
-        const rc = routeCall(call, bytes, md);
+        const rc = routeCall(call, bytes, md, streamKey);
         if (!('bytes' in rc)) return write(streamError(bytes, rc));
-        router.infer(rc, (o) => write(o.code === Status.OK && o.response ? field(2, o.response) : streamError(bytes, o)));
+        router.infer(rc, (o) => write(o.code === Status.OK && o.response ? bytesField(2, o.response) : streamError(bytes, o)));
       });
       call.on('end', () => {
         ended = true;
@@ -159,50 +164,12 @@ export function createBalancerServer(deps: BalancerServerDeps): grpc.Server {
  * holding only the request's id (field 3), so clients can match it.
  */
 function streamError(request: Buffer, o: RouteOutcome): Buffer {
-  const id = peekId(request);
-  const inner = id ? field(3, id) : Buffer.alloc(0);
-  return Buffer.concat([field(1, Buffer.from(`[${Status[o.code]}] ${o.details}`)), field(2, inner)]);
-}
-
-/** A length-delimited field: tag, length, bytes. */
-function field(n: number, value: Buffer): Buffer {
-  const head: number[] = [(n << 3) | 2];
-  let len = value.length;
-  while (len > 0x7f) {
-    head.push((len & 0x7f) | 0x80);
-    len >>>= 7;
+  let id: Buffer | undefined;
+  try {
+    id = lastBytesField(request, 3);
+  } catch {
+    id = undefined; // a malformed request has no id to echo
   }
-  head.push(len);
-  return Buffer.concat([Buffer.from(head), value]);
-}
-
-/** The raw id (field 3) of a serialized ModelInferRequest; undefined when absent or malformed. */
-function peekId(buf: Buffer): Buffer | undefined {
-  let pos = 0;
-  const varint = (): number => {
-    let v = 0;
-    let shift = 0;
-    while (pos < buf.length) {
-      const b = buf[pos++];
-      v += (b & 0x7f) * 2 ** shift;
-      if (b < 0x80) return v;
-      shift += 7;
-    }
-    return -1;
-  };
-  while (pos < buf.length) {
-    const key = varint();
-    if (key < 0) return undefined;
-    const wire = key & 7;
-    if (wire === 0) varint();
-    else if (wire === 1) pos += 8;
-    else if (wire === 5) pos += 4;
-    else if (wire === 2) {
-      const len = varint();
-      if (len < 0 || pos + len > buf.length) return undefined;
-      if (Math.floor(key / 8) === 3) return buf.subarray(pos, pos + len);
-      pos += len;
-    } else return undefined;
-  }
-  return undefined;
+  const inner = id ? bytesField(3, id) : Buffer.alloc(0);
+  return Buffer.concat([stringField(1, `[${Status[o.code]}] ${o.details}`), bytesField(2, inner)]);
 }

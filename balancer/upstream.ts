@@ -6,6 +6,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { Status } from '../common/status';
 import { ORCA_TRAILER } from '../sidecar/load-report';
+import { UpstreamStream } from './upstream-stream';
 
 /** Method paths of the inference service the balancer forwards. */
 export const INFER_METHODS = {
@@ -13,6 +14,16 @@ export const INFER_METHODS = {
   ready: '/inference.GRPCInferenceService/ModelReady',
   metadata: '/inference.GRPCInferenceService/ModelMetadata',
 } as const;
+
+const STREAM_METHOD = '/inference.GRPCInferenceService/ModelStreamInfer';
+
+/** Distinct forwarded-metadata sets with upstream streams per sidecar; past this, stream messages go as unary calls. */
+const MAX_STREAM_KEYS = 64;
+
+/** The key under which client streams may share upstream streams: their forwarded metadata, serialized. */
+export function streamKeyOf(md: grpc.Metadata): string {
+  return JSON.stringify(md.toJSON());
+}
 
 /** One upstream method path. */
 export type UpstreamMethod = (typeof INFER_METHODS)[keyof typeof INFER_METHODS];
@@ -70,6 +81,9 @@ const CHANNEL_OPTIONS: grpc.ChannelOptions = {
 export class UpstreamPool {
   private readonly clients: grpc.Client[];
   private next = 0;
+  /** Upstream ModelStreamInfer streams by streamKey: one per channel. */
+  private readonly streams = new Map<string, { streams: UpstreamStream[]; next: number }>();
+  private streamSeq = 0;
 
   /** address: host:port; channels: connections kept open (>= 1). */
   constructor(readonly address: string, channels = 2) {
@@ -98,6 +112,37 @@ export class UpstreamPool {
     return () => call.cancel();
   }
 
+  /**
+   * Sends a ModelInferRequest that came on a client stream over a shared upstream stream (upstream-stream.ts);
+   * key: streamKeyOf(metadata). Same result shape as call().
+   */
+  stream(key: string, req: Buffer, metadata: grpc.Metadata, deadline: number, done: (r: UpstreamResult) => void): CancelFn {
+    let e = this.streams.get(key);
+    if (!e) {
+      if (this.streams.size >= MAX_STREAM_KEYS) this.evictIdleStreams();
+      if (this.streams.size >= MAX_STREAM_KEYS) return this.call(INFER_METHODS.infer, req, metadata, deadline, done);
+      const prefix = `ig${(this.streamSeq++).toString(36)}.`;
+      e = {
+        streams: this.clients.map((c, i) => new UpstreamStream(
+          () => c.makeBidiStreamRequest(STREAM_METHOD, identity, identity, metadata, {}), `${prefix}${i}.`)),
+        next: 0,
+      };
+      this.streams.set(key, e);
+    }
+    const s = e.streams[e.next];
+    e.next = (e.next + 1) % e.streams.length;
+    return s.send(req, deadline, done);
+  }
+
+  private evictIdleStreams(): void {
+    for (const [key, e] of this.streams) {
+      if (e.streams.every((s) => s.size === 0)) {
+        for (const s of e.streams) s.close();
+        this.streams.delete(key);
+      }
+    }
+  }
+
   /** Channels connected (READY) now; reading the state does not start a connection. */
   connected(): number {
     let n = 0;
@@ -107,6 +152,8 @@ export class UpstreamPool {
 
   /** Closes every channel; calls in flight fail. */
   close(): void {
+    for (const e of this.streams.values()) for (const s of e.streams) s.close();
+    this.streams.clear();
     for (const c of this.clients) c.close();
   }
 }
