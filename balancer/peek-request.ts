@@ -70,3 +70,87 @@ export function peekRoute(buf: Uint8Array): RequestRoute {
   if (pos > buf.length) throw new MalformedRequest('message truncated');
   return { model, version };
 }
+
+/** An unsigned varint's exact value as a decimal string (int64 keys past 2^53 stay distinct). */
+function varintText(buf: Uint8Array, pos: number): [text: string, next: number] {
+  let value = 0n;
+  let shift = 0n;
+  for (let i = pos; i < buf.length && i < pos + 10; i++) {
+    value |= BigInt(buf[i] & 0x7f) << shift;
+    if (buf[i] < 0x80) return [value.toString(), i + 1];
+    shift += 7n;
+  }
+  throw new MalformedRequest('truncated varint');
+}
+
+/** The value of an InferParameter message as text: string as is, integers in decimal, bool as true/false; undefined for double or empty. */
+function parameterText(buf: Uint8Array): string | undefined {
+  let out: string | undefined;
+  let pos = 0;
+  while (pos < buf.length) {
+    const [key, afterKey] = varint(buf, pos);
+    const field = Math.floor(key / 8);
+    const wire = key & 7;
+    pos = afterKey;
+    if (wire === 0) {
+      const [text, next] = varintText(buf, pos);
+      // bool_param 1, int64_param 2, uint64_param 5; int64 negatives read as their two's-complement bits, still one key each.
+      out = field === 1 ? (text === '0' ? 'false' : 'true') : text;
+      pos = next;
+    } else if (wire === 2) {
+      const [len, start] = varint(buf, pos);
+      pos = start + len;
+      if (pos > buf.length) throw new MalformedRequest('parameter value runs past its entry');
+      if (field === 3) out = utf8.decode(buf.subarray(start, pos));
+    } else if (wire === 1) pos += 8;
+    else if (wire === 5) pos += 4;
+    else throw new MalformedRequest(`unsupported wire type ${wire} in a parameter`);
+  }
+  return out;
+}
+
+/**
+ * The request parameter `name` (ModelInferRequest.parameters, field 4, a map of
+ * InferParameter) as text, for shard keys; undefined when absent. Only the
+ * small parameter entries are read; tensors are skipped by length.
+ */
+export function peekParameter(buf: Uint8Array, name: string): string | undefined {
+  let found: string | undefined;
+  let pos = 0;
+  while (pos < buf.length) {
+    const [key, afterKey] = varint(buf, pos);
+    const wire = key & 7;
+    pos = afterKey;
+    if (wire === 0) pos = varint(buf, pos)[1];
+    else if (wire === 1) pos += 8;
+    else if (wire === 5) pos += 4;
+    else if (wire === 2) {
+      const [len, start] = varint(buf, pos);
+      pos = start + len;
+      if (pos > buf.length) throw new MalformedRequest(`field ${Math.floor(key / 8)} runs past the end of the message`);
+      if (Math.floor(key / 8) === 4) {
+        const v = mapEntry(buf.subarray(start, pos), name);
+        if (v !== undefined) found = v;
+      }
+    } else throw new MalformedRequest(`unsupported wire type ${wire} for field ${Math.floor(key / 8)}`);
+  }
+  return found;
+}
+
+/** A map<string, InferParameter> entry's value as text when its key is name. */
+function mapEntry(entry: Uint8Array, name: string): string | undefined {
+  let k: string | undefined;
+  let v: Uint8Array | undefined;
+  let pos = 0;
+  while (pos < entry.length) {
+    const [key, afterKey] = varint(entry, pos);
+    pos = afterKey;
+    if ((key & 7) !== 2) throw new MalformedRequest('a parameters entry holds a non-message field');
+    const [len, start] = varint(entry, pos);
+    pos = start + len;
+    if (pos > entry.length) throw new MalformedRequest('a parameters entry runs past its end');
+    if (key >> 3 === 1) k = utf8.decode(entry.subarray(start, pos));
+    else if (key >> 3 === 2) v = entry.subarray(start, pos);
+  }
+  return k === name && v ? parameterText(v) : undefined;
+}

@@ -14,6 +14,7 @@ import { decodeLoadReport } from '../sidecar/load-report';
 import { withoutTried } from './candidates';
 import type { Clusters, ModelCluster } from './cluster';
 import { loadFromOrca, type EndpointState } from './endpoint-state';
+import { peekParameter } from './peek-request';
 import { metricFor } from './load-metric';
 import { UNKNOWN_MODEL, type BalancerMetrics, type RouteMetrics } from './metrics';
 import { PickerCache } from './picker';
@@ -111,7 +112,7 @@ export class Router {
     const bytes = withRoute(call.bytes, call.model, call.version, rs.route.model, version ?? '');
     const shadow = rs.splitter.shadow(version);
     if (shadow !== undefined) this.shadowCopy(rs, call, shadow);
-    return this.send(rs, INFER_METHODS.infer, bytes, version, this.shardKey(rs.policy, call.metadata), call.metadata, call.streamKey, call.deadline,
+    return this.send(rs, INFER_METHODS.infer, bytes, version, this.shardKey(rs.policy, call), call.metadata, call.streamKey, call.deadline,
       done);
   }
 
@@ -202,10 +203,18 @@ export class Router {
       picked.onCallEnded(r.code === Status.OK, r.code, this.clock.now() - start, r.orca ? orcaLoad(r.orca) : undefined));
   }
 
-  private shardKey(policy: RoutingPolicy, md: grpc.Metadata): string | undefined {
-    // Parameter-sourced keys would need the request's parameters map decoded; only headers are read here.
-    if (!policy.shard || policy.shard.from !== 'header') return undefined;
-    const v = md.get(policy.shard.key)[0];
+  /** The call's shard key: a header, or a request parameter read from the bytes without decoding the tensors. */
+  private shardKey(policy: RoutingPolicy, call: RouteCall): string | undefined {
+    const shard = policy.shard;
+    if (!shard) return undefined;
+    if (shard.from === 'parameter') {
+      try {
+        return peekParameter(call.bytes, shard.key);
+      } catch {
+        return undefined; // the sidecar rejects malformed requests with a precise status; routing needs no key for that
+      }
+    }
+    const v = call.metadata.get(shard.key)[0];
     return v === undefined ? undefined : String(v);
   }
 

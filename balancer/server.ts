@@ -9,7 +9,7 @@ import { Status } from '../common/status';
 import type { Clusters } from './cluster';
 import { MalformedRequest, peekRoute } from './peek-request';
 import type { RouteCall, RouteOutcome, Router } from './router';
-import { forwardedMetadata, INFER_METHODS, streamKeyOf } from './upstream';
+import { forwardedMetadata, INFER_METHODS, streamKeyOf, type CancelFn } from './upstream';
 import { bytesField, lastBytesField, stringField } from './wire-fields';
 
 /** Name and version the balancer reports in ServerMetadata. */
@@ -121,25 +121,36 @@ export function balancerHandlers(deps: BalancerServerDeps): grpc.UntypedServiceI
       // stream shared with other client streams of equal metadata.
       const md = forwardedMetadata(call.metadata);
       const streamKey = streamKeyOf(md);
-      let open = 0;
       let ended = false;
+      // Messages routed and not yet answered, so a client that cancels the stream cancels their upstream calls too.
+      const inFlight = new Set<CancelFn>();
       const endIfDone = () => {
-        if (ended && open === 0 && !call.cancelled) call.end();
+        if (ended && inFlight.size === 0 && !call.cancelled) call.end();
       };
-      const write = (msg: Buffer) => {
+      const send = (msg: Buffer) => {
         if (!call.cancelled && !call.destroyed) call.write(msg);
-        open--;
-        endIfDone();
       };
       call.on('data', (bytes: Buffer) => {
-        open++;
         const rc = routeCall(call, bytes, md, streamKey);
-        if (!('bytes' in rc)) return write(streamError(bytes, rc));
-        router.infer(rc, (o) => write(o.code === Status.OK && o.response ? bytesField(2, o.response) : streamError(bytes, o)));
+        if (!('bytes' in rc)) return send(streamError(bytes, rc));
+        let answered = false;
+        let cancel: CancelFn | undefined;
+        cancel = router.infer(rc, (o) => {
+          answered = true;
+          if (cancel) inFlight.delete(cancel);
+          send(o.code === Status.OK && o.response ? bytesField(2, o.response) : streamError(bytes, o));
+          endIfDone();
+        });
+        if (!answered) inFlight.add(cancel);
       });
       call.on('end', () => {
         ended = true;
         endIfDone();
+      });
+      call.on('cancelled', () => {
+        ended = true;
+        for (const cancel of [...inFlight]) cancel();
+        inFlight.clear();
       });
       call.on('error', () => {
         ended = true;

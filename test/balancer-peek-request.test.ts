@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import * as protobuf from 'protobufjs';
 import { PROTO_DIR } from '../common/proto';
-import { MalformedRequest, peekRoute } from '../balancer/peek-request';
+import { MalformedRequest, peekParameter, peekRoute } from '../balancer/peek-request';
 
 const T = new protobuf.Root().loadSync(path.join(PROTO_DIR, 'inference.proto'), { keepCase: true }).lookupType('inference.ModelInferRequest');
 const encode = (o: Record<string, unknown>) => T.encode(T.fromObject(o)).finish();
@@ -43,4 +43,23 @@ test('malformed bytes are rejected, never misread', () => {
     ['wire type 3 (groups)', Uint8Array.from([0x0b])],
   ];
   for (const [name, buf] of table) assert.throws(() => peekRoute(buf), MalformedRequest, name);
+});
+
+test('peekParameter reads one request parameter as text, whatever its type, past large tensors', () => {
+  const big = Buffer.alloc(1 << 16, 3);
+  const table: { name: string; params: Record<string, unknown>; want: string | undefined }[] = [
+    { name: 'string', params: { tenant: { string_param: 'acme' } }, want: 'acme' },
+    { name: 'int64', params: { tenant: { int64_param: 42 } }, want: '42' },
+    { name: 'int64 past 2^53 stays exact', params: { tenant: { int64_param: '9007199254740993' } }, want: '9007199254740993' },
+    { name: 'uint64', params: { tenant: { uint64_param: 7 } }, want: '7' },
+    { name: 'bool', params: { tenant: { bool_param: true } }, want: 'true' },
+    { name: 'among others', params: { priority: { int64_param: 1 }, tenant: { string_param: 't-9' }, timeout: { int64_param: 5 } }, want: 't-9' },
+    { name: 'absent', params: { priority: { int64_param: 1 } }, want: undefined },
+    { name: 'no parameters', params: {}, want: undefined },
+  ];
+  for (const c of table) {
+    const bytes = encode({ model_name: 'm', parameters: c.params, inputs: [{ name: 'f', datatype: 'FP32', shape: [1, 16384] }], raw_input_contents: [big] });
+    assert.equal(peekParameter(bytes, 'tenant'), c.want, c.name);
+  }
+  assert.throws(() => peekParameter(Buffer.from([0x22, 0x05, 0x0a]), 'tenant'), MalformedRequest);
 });
