@@ -15,6 +15,7 @@ import { withoutTried } from './candidates';
 import type { Clusters, ModelCluster } from './cluster';
 import { loadFromOrca, type EndpointState } from './endpoint-state';
 import { peekParameter } from './peek-request';
+import { stringField } from './wire-fields';
 import { metricFor } from './load-metric';
 import { UNKNOWN_MODEL, type BalancerMetrics, type RouteMetrics } from './metrics';
 import { PickerCache } from './picker';
@@ -276,16 +277,4 @@ export function withRoute(bytes: Buffer, model: string, version: string, toModel
   if (model !== toModel) parts.push(stringField(1, toModel));
   if (version !== toVersion) parts.push(stringField(2, toVersion));
   return Buffer.concat(parts);
-}
-
-function stringField(field: number, value: string): Buffer {
-  const v = Buffer.from(value, 'utf8');
-  const len: number[] = [];
-  let n = v.length;
-  while (n > 0x7f) {
-    len.push((n & 0x7f) | 0x80);
-    n >>>= 7;
-  }
-  len.push(n);
-  return Buffer.concat([Buffer.from([(field << 3) | 2, ...len]), v]);
 }

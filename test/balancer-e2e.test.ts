@@ -4,62 +4,14 @@
 // to it only through the wire.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
 import * as grpc from '@grpc/grpc-js';
 import { silentLogger } from '../common/log';
 import { startBalancer, type Balancer } from '../balancer/balancer';
 import type { DiscoveryServer } from '../discovery/server';
-import { parseRoutingConfig } from '../discovery/routing-config';
-import type { ConfigSource, RoutingConfigVersion } from '../discovery/types';
-import { freePort, startCli, stop } from '../bench/lib/processes';
+import { stop } from '../bench/lib/processes';
 import { startTestDiscovery, waitFor } from './helpers/discovery-fixture';
-import { features, independentClient, MODELS, rawF32, unary, type InferenceClient } from './helpers/sidecar-fixture';
-
-interface SidecarProc {
-  readonly child: ChildProcess;
-  readonly address: string;
-  readonly metricsPort: number;
-}
-
-async function sidecarProcess(discoveryPort: number, extra: string[] = []): Promise<SidecarProc> {
-  const [g, h, m] = [await freePort(), await freePort(), await freePort()];
-  const child = startCli(['sidecar', '--models', MODELS, '--host', '127.0.0.1', '--grpc-port', String(g), '--http-port', String(h),
-    '--metrics-port', String(m), '--discovery', `127.0.0.1:${discoveryPort}`, '--advertise', `127.0.0.1:${g}`, '--zone', 'a',
-    '--drain-timeout-ms', '1000', ...extra]);
-  return { child, address: `127.0.0.1:${g}`, metricsPort: m };
-}
-
-/** Requests the sidecar finished, by status, from its /metrics. */
-async function served(s: SidecarProc): Promise<Record<string, number>> {
-  const text = await (await fetch(`http://127.0.0.1:${s.metricsPort}/metrics`)).text();
-  const out: Record<string, number> = {};
-  for (const line of text.split('\n')) {
-    const m = /^infergate_sidecar_requests_total\{[^}]*status="([A-Z_]+)"[^}]*\} (\d+)/.exec(line);
-    if (m) out[m[1]] = (out[m[1]] ?? 0) + Number(m[2]);
-  }
-  return out;
-}
-
-/** A routing config source the test rewrites, standing in for discovery's file watcher. */
-class TestConfig implements ConfigSource {
-  private v: RoutingConfigVersion | undefined;
-  private readonly cbs = new Set<(c: RoutingConfigVersion) => void>();
-
-  current(): RoutingConfigVersion | undefined {
-    return this.v;
-  }
-
-  onChange(cb: (c: RoutingConfigVersion) => void): () => void {
-    this.cbs.add(cb);
-    return () => this.cbs.delete(cb);
-  }
-
-  set(yaml: string): number {
-    this.v = { version: (this.v?.version ?? 0) + 1, json: JSON.stringify(parseRoutingConfig(yaml, 'test.yaml')) };
-    for (const cb of this.cbs) cb(this.v);
-    return this.v.version;
-  }
-}
+import { sidecarProcess, served, TestConfig, type SidecarProc } from './helpers/e2e-fixture';
+import { features, independentClient, rawF32, unary, type InferenceClient } from './helpers/sidecar-fixture';
 
 /** ModelInfer with request metadata; resolves with the response's model and version. */
 function inferWith(client: InferenceClient, req: unknown, md: Record<string, string>): Promise<{ modelName: string; modelVersion: string }> {

@@ -5,59 +5,19 @@
 // deltas, so every figure here crossed the wire.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
 import * as grpc from '@grpc/grpc-js';
 import { silentLogger } from '../common/log';
 import { startBalancer, type Balancer } from '../balancer/balancer';
 import type { BalancerStatus, EndpointStatus } from '../balancer/status';
 import type { DiscoveryServer } from '../discovery/server';
-import { parseRoutingConfig } from '../discovery/routing-config';
-import type { ConfigSource, RoutingConfigVersion } from '../discovery/types';
-import { freePort, startCli, stop } from '../bench/lib/processes';
+import { stop } from '../bench/lib/processes';
 import { startTestDiscovery, waitFor } from './helpers/discovery-fixture';
-import { features, independentClient, MODELS, rawF32, type InferenceClient } from './helpers/sidecar-fixture';
+import { sidecarProcess, served, TestConfig, type SidecarProc } from './helpers/e2e-fixture';
+import { features, independentClient, rawF32, type InferenceClient } from './helpers/sidecar-fixture';
 
-interface SidecarProc {
-  readonly child: ChildProcess;
-  readonly address: string;
-  readonly metricsPort: number;
-}
-
-async function sidecarProcess(discoveryPort: number, zone: string, extra: string[] = []): Promise<SidecarProc> {
-  const [g, h, m] = [await freePort(), await freePort(), await freePort()];
-  const child = startCli(['sidecar', '--models', MODELS, '--host', '127.0.0.1', '--grpc-port', String(g), '--http-port', String(h),
-    '--metrics-port', String(m), '--discovery', `127.0.0.1:${discoveryPort}`, '--advertise', `127.0.0.1:${g}`, '--zone', zone,
-    '--drain-timeout-ms', '1000', ...extra]);
-  return { child, address: `127.0.0.1:${g}`, metricsPort: m };
-}
-
-/** Inference requests the sidecar finished, any status (fault aborts included), from its /metrics. */
+/** Inference requests the sidecar finished, any status (fault aborts included). */
 async function finished(s: SidecarProc): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${s.metricsPort}/metrics`)).text();
-  let n = 0;
-  for (const m of text.matchAll(/^infergate_sidecar_requests_total\{[^}]*\} (\d+)$/gm)) n += Number(m[1]);
-  return n;
-}
-
-/** A routing config source the test rewrites (as in balancer-e2e.test.ts), standing in for discovery's file watcher. */
-class TestConfig implements ConfigSource {
-  private v: RoutingConfigVersion | undefined;
-  private readonly cbs = new Set<(c: RoutingConfigVersion) => void>();
-
-  current(): RoutingConfigVersion | undefined {
-    return this.v;
-  }
-
-  onChange(cb: (c: RoutingConfigVersion) => void): () => void {
-    this.cbs.add(cb);
-    return () => this.cbs.delete(cb);
-  }
-
-  set(yaml: string): number {
-    this.v = { version: (this.v?.version ?? 0) + 1, json: JSON.stringify(parseRoutingConfig(yaml, 'test.yaml')) };
-    for (const cb of this.cbs) cb(this.v);
-    return this.v.version;
-  }
+  return Object.values(await served(s)).reduce((x, y) => x + y, 0);
 }
 
 const REQUEST = {
@@ -119,7 +79,7 @@ describe('routing policy with real sidecars', () => {
   before(async () => {
     config.set('{}\n');
     discovery = await startTestDiscovery({ leaseTtlMs: 1000, config });
-    for (const zone of ['a', 'a', 'b']) sidecars.push(await sidecarProcess(discovery.grpcPort, zone));
+    for (const zone of ['a', 'a', 'b']) sidecars.push(await sidecarProcess(discovery.grpcPort, [], zone));
     balancer = await startBalancer({ discovery: `127.0.0.1:${discovery.grpcPort}`, host: '127.0.0.1', grpcPort: 0, zone: 'a', log: silentLogger });
     client = independentClient(balancer.grpcPort);
     await waitFor(() => balancer.endpoints('ranker').length === 3, 'three sidecars in the balancer', 30_000).catch((e: Error) => {
@@ -191,7 +151,7 @@ describe('routing policy with real sidecars', () => {
   }
 
   test('outlier detection ejects a failing sidecar, sends it nothing while ejected, tries it again after', async (t) => {
-    const faulty = await sidecarProcess(discovery.grpcPort, 'a', ['--fault-abort-percent', '100']);
+    const faulty = await sidecarProcess(discovery.grpcPort, ['--fault-abort-percent', '100'], 'a');
     sidecars.push(faulty);
     await waitFor(() => balancer.endpoints('ranker').includes(faulty.address), 'the faulty sidecar joined', 30_000);
     // Round robin gives the faulty sidecar every third call, so the failure count is exact rather than

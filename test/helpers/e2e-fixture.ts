@@ -1,0 +1,58 @@
+// Shared pieces of the balancer's end-to-end tests: sidecars as real CLI
+// processes registering with a test discovery, their request counts read
+// from /metrics, and a routing config source the test rewrites (standing in
+// for discovery's file watcher).
+import type { ChildProcess } from 'node:child_process';
+import { parseRoutingConfig } from '../../discovery/routing-config';
+import type { ConfigSource, RoutingConfigVersion } from '../../discovery/types';
+import { freePort, startCli } from '../../bench/lib/processes';
+import { MODELS } from './sidecar-fixture';
+
+/** A sidecar CLI process. */
+export interface SidecarProc {
+  readonly child: ChildProcess;
+  /** Its advertised gRPC address. */
+  readonly address: string;
+  readonly metricsPort: number;
+}
+
+/** Starts `infergate sidecar` on free ports, registering with discovery at discoveryPort in zone (default 'a'). */
+export async function sidecarProcess(discoveryPort: number, extra: string[] = [], zone = 'a'): Promise<SidecarProc> {
+  const [g, h, m] = [await freePort(), await freePort(), await freePort()];
+  const child = startCli(['sidecar', '--models', MODELS, '--host', '127.0.0.1', '--grpc-port', String(g), '--http-port', String(h),
+    '--metrics-port', String(m), '--discovery', `127.0.0.1:${discoveryPort}`, '--advertise', `127.0.0.1:${g}`, '--zone', zone,
+    '--drain-timeout-ms', '1000', ...extra]);
+  return { child, address: `127.0.0.1:${g}`, metricsPort: m };
+}
+
+/** Inference requests the sidecar finished, by status, from its /metrics. */
+export async function served(s: SidecarProc): Promise<Record<string, number>> {
+  const text = await (await fetch(`http://127.0.0.1:${s.metricsPort}/metrics`)).text();
+  const out: Record<string, number> = {};
+  for (const m of text.matchAll(/^infergate_sidecar_requests_total\{[^}]*status="([A-Z_]+)"[^}]*\} (\d+)$/gm)) out[m[1]] = (out[m[1]] ?? 0) + Number(m[2]);
+  return out;
+}
+
+/** A routing config source the test rewrites. */
+export class TestConfig implements ConfigSource {
+  private v: RoutingConfigVersion | undefined;
+  private readonly cbs = new Set<(c: RoutingConfigVersion) => void>();
+
+  /** The version in force. */
+  current(): RoutingConfigVersion | undefined {
+    return this.v;
+  }
+
+  /** Calls cb with every new version. */
+  onChange(cb: (c: RoutingConfigVersion) => void): () => void {
+    this.cbs.add(cb);
+    return () => this.cbs.delete(cb);
+  }
+
+  /** Validates yaml and publishes it as the next version; returns that version. */
+  set(yaml: string): number {
+    this.v = { version: (this.v?.version ?? 0) + 1, json: JSON.stringify(parseRoutingConfig(yaml, 'test.yaml')) };
+    for (const cb of this.cbs) cb(this.v);
+    return this.v.version;
+  }
+}
