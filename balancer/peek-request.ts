@@ -1,9 +1,13 @@
 // Reads the routing fields of a serialized ModelInferRequest without
 // decoding it: the balancer forwards the bytes untouched and needs only
-// model_name (field 1) and model_version (field 2). Encoders write fields in
-// number order, so both are usually in the first few bytes; we still walk the
-// top-level fields (skipping each by its wire type, O(1) for the large
-// length-delimited tensors) because the protocol allows any order.
+// model_name (field 1) and model_version (field 2), and for shard keys one
+// request parameter. Encoders write fields in number order, so model and
+// version are usually in the first few bytes; we still walk the top-level
+// fields (wire-fields.ts: O(1) per large tensor) because the protocol allows
+// any order.
+import { MalformedRequest, newSpan, scanField, varint } from './wire-fields';
+
+export { MalformedRequest };
 
 /** The routing fields of a request. */
 export interface RequestRoute {
@@ -12,127 +16,42 @@ export interface RequestRoute {
 }
 
 const utf8 = new TextDecoder();
+// Scans never yield, so each function's span is reused across calls.
+const routeSpan = newSpan();
+const paramSpan = newSpan();
+const entrySpan = newSpan();
+const valueSpan = newSpan();
 
-/** Thrown for bytes that are not a well-formed protobuf message. */
-export class MalformedRequest extends Error {}
-
-function varint(buf: Uint8Array, pos: number): [value: number, next: number] {
-  let value = 0;
-  let shift = 0;
-  for (let i = pos; i < buf.length && i < pos + 10; i++) {
-    const b = buf[i];
-    // Multiplication, not <<, so values past 2^31 stay exact (up to 2^53).
-    value += (b & 0x7f) * 2 ** shift;
-    if (b < 0x80) return [value, i + 1];
-    shift += 7;
-  }
-  throw new MalformedRequest('truncated varint');
-}
-
-/** model_name and model_version of a serialized ModelInferRequest ('' when absent). */
+/**
+ * model_name and model_version of a serialized ModelInferRequest ('' when absent). The last
+ * occurrence wins, as in the sidecar's decoder, so we route on what the sidecar will read; the
+ * whole walk is a few fields (tensors are skipped by length).
+ */
 export function peekRoute(buf: Uint8Array): RequestRoute {
   let model = '';
   let version = '';
-  let found = 0;
-  let pos = 0;
-  while (pos < buf.length && found < 2) {
-    const [key, afterKey] = varint(buf, pos);
-    const field = Math.floor(key / 8);
-    const wire = key & 7;
-    pos = afterKey;
-    switch (wire) {
-      case 0:
-        pos = varint(buf, pos)[1];
-        break;
-      case 1:
-        pos += 8;
-        break;
-      case 5:
-        pos += 4;
-        break;
-      case 2: {
-        const [len, start] = varint(buf, pos);
-        const end = start + len;
-        if (end > buf.length) throw new MalformedRequest(`field ${field} runs past the end of the message`);
-        if (field === 1 || field === 2) {
-          const s = utf8.decode(buf.subarray(start, end));
-          if (field === 1) model = s;
-          else version = s;
-          found++;
-        }
-        pos = end;
-        break;
-      }
-      default:
-        throw new MalformedRequest(`unsupported wire type ${wire} for field ${field}`);
-    }
+  for (let pos = 0; pos < buf.length;) {
+    pos = scanField(buf, pos, routeSpan);
+    if (routeSpan.wire !== 2 || (routeSpan.field !== 1 && routeSpan.field !== 2)) continue;
+    const s = utf8.decode(buf.subarray(routeSpan.start, routeSpan.end));
+    if (routeSpan.field === 1) model = s;
+    else version = s;
   }
-  if (pos > buf.length) throw new MalformedRequest('message truncated');
   return { model, version };
-}
-
-/** An unsigned varint's exact value as a decimal string (int64 keys past 2^53 stay distinct). */
-function varintText(buf: Uint8Array, pos: number): [text: string, next: number] {
-  let value = 0n;
-  let shift = 0n;
-  for (let i = pos; i < buf.length && i < pos + 10; i++) {
-    value |= BigInt(buf[i] & 0x7f) << shift;
-    if (buf[i] < 0x80) return [value.toString(), i + 1];
-    shift += 7n;
-  }
-  throw new MalformedRequest('truncated varint');
-}
-
-/** The value of an InferParameter message as text: string as is, integers in decimal, bool as true/false; undefined for double or empty. */
-function parameterText(buf: Uint8Array): string | undefined {
-  let out: string | undefined;
-  let pos = 0;
-  while (pos < buf.length) {
-    const [key, afterKey] = varint(buf, pos);
-    const field = Math.floor(key / 8);
-    const wire = key & 7;
-    pos = afterKey;
-    if (wire === 0) {
-      const [text, next] = varintText(buf, pos);
-      // bool_param 1, int64_param 2, uint64_param 5; int64 negatives read as their two's-complement bits, still one key each.
-      out = field === 1 ? (text === '0' ? 'false' : 'true') : text;
-      pos = next;
-    } else if (wire === 2) {
-      const [len, start] = varint(buf, pos);
-      pos = start + len;
-      if (pos > buf.length) throw new MalformedRequest('parameter value runs past its entry');
-      if (field === 3) out = utf8.decode(buf.subarray(start, pos));
-    } else if (wire === 1) pos += 8;
-    else if (wire === 5) pos += 4;
-    else throw new MalformedRequest(`unsupported wire type ${wire} in a parameter`);
-  }
-  return out;
 }
 
 /**
  * The request parameter `name` (ModelInferRequest.parameters, field 4, a map of
- * InferParameter) as text, for shard keys; undefined when absent. Only the
- * small parameter entries are read; tensors are skipped by length.
+ * InferParameter) as text: string as is, integers in decimal, bool as
+ * true/false; undefined when absent or a double. Throws MalformedRequest.
  */
 export function peekParameter(buf: Uint8Array, name: string): string | undefined {
   let found: string | undefined;
-  let pos = 0;
-  while (pos < buf.length) {
-    const [key, afterKey] = varint(buf, pos);
-    const wire = key & 7;
-    pos = afterKey;
-    if (wire === 0) pos = varint(buf, pos)[1];
-    else if (wire === 1) pos += 8;
-    else if (wire === 5) pos += 4;
-    else if (wire === 2) {
-      const [len, start] = varint(buf, pos);
-      pos = start + len;
-      if (pos > buf.length) throw new MalformedRequest(`field ${Math.floor(key / 8)} runs past the end of the message`);
-      if (Math.floor(key / 8) === 4) {
-        const v = mapEntry(buf.subarray(start, pos), name);
-        if (v !== undefined) found = v;
-      }
-    } else throw new MalformedRequest(`unsupported wire type ${wire} for field ${Math.floor(key / 8)}`);
+  for (let pos = 0; pos < buf.length;) {
+    pos = scanField(buf, pos, paramSpan);
+    if (paramSpan.wire !== 2 || paramSpan.field !== 4) continue;
+    const v = mapEntry(buf.subarray(paramSpan.start, paramSpan.end), name);
+    if (v !== undefined) found = v;
   }
   return found;
 }
@@ -141,16 +60,36 @@ export function peekParameter(buf: Uint8Array, name: string): string | undefined
 function mapEntry(entry: Uint8Array, name: string): string | undefined {
   let k: string | undefined;
   let v: Uint8Array | undefined;
-  let pos = 0;
-  while (pos < entry.length) {
-    const [key, afterKey] = varint(entry, pos);
-    pos = afterKey;
-    if ((key & 7) !== 2) throw new MalformedRequest('a parameters entry holds a non-message field');
-    const [len, start] = varint(entry, pos);
-    pos = start + len;
-    if (pos > entry.length) throw new MalformedRequest('a parameters entry runs past its end');
-    if (key >> 3 === 1) k = utf8.decode(entry.subarray(start, pos));
-    else if (key >> 3 === 2) v = entry.subarray(start, pos);
+  for (let pos = 0; pos < entry.length;) {
+    pos = scanField(entry, pos, entrySpan);
+    if (entrySpan.wire !== 2) throw new MalformedRequest('a parameters entry holds a non-message field');
+    if (entrySpan.field === 1) k = utf8.decode(entry.subarray(entrySpan.start, entrySpan.end));
+    else if (entrySpan.field === 2) v = entry.subarray(entrySpan.start, entrySpan.end);
   }
   return k === name && v ? parameterText(v) : undefined;
+}
+
+/** An InferParameter's value as text (bool_param 1, int64_param 2, string_param 3, uint64_param 5; double_param 4 gives none). */
+function parameterText(buf: Uint8Array): string | undefined {
+  let out: string | undefined;
+  for (let pos = 0; pos < buf.length;) {
+    pos = scanField(buf, pos, valueSpan);
+    if (valueSpan.wire === 0) {
+      const text = varintText(buf, valueSpan.start);
+      out = valueSpan.field === 1 ? (text === '0' ? 'false' : 'true') : text;
+    } else if (valueSpan.wire === 2 && valueSpan.field === 3) out = utf8.decode(buf.subarray(valueSpan.start, valueSpan.end));
+  }
+  return out;
+}
+
+/** An unsigned varint's exact value in decimal: int64 keys past 2^53 stay distinct (negatives read as their 64 bits, still one key each). */
+function varintText(buf: Uint8Array, pos: number): string {
+  varint(buf, pos); // bounds and termination checked once
+  let value = 0n;
+  let shift = 0n;
+  for (let i = pos; ; i++) {
+    value |= BigInt(buf[i] & 0x7f) << shift;
+    if (buf[i] < 0x80) return value.toString();
+    shift += 7n;
+  }
 }

@@ -63,3 +63,11 @@ test('peekParameter reads one request parameter as text, whatever its type, past
   }
   assert.throws(() => peekParameter(Buffer.from([0x22, 0x05, 0x0a]), 'tenant'), MalformedRequest);
 });
+
+test('a repeated model or version field routes on its last occurrence, as the decoder reads it', () => {
+  const first = encode({ model_name: 'a', model_version: '1' });
+  const override = encode({ model_name: 'b', model_version: '2' });
+  assert.deepEqual(peekRoute(Buffer.concat([first, override])), { model: 'b', version: '2' });
+  const decoded = T.decode(Buffer.concat([first, override])) as unknown as { model_name: string; model_version: string };
+  assert.deepEqual([decoded.model_name, decoded.model_version], ['b', '2']);
+});
