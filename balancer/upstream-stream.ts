@@ -17,6 +17,7 @@
 // ends after IDLE_END_MS: a draining sidecar waits for open streams before it
 // stops, and one the balancer no longer sends to must not be held open.
 import type * as grpc from '@grpc/grpc-js';
+import { systemClock, type Clock, type TimerHandle } from '../common/clock';
 import { Status } from '../common/status';
 import type { CancelFn, UpstreamResult } from './upstream';
 import { bytesField, lastBytesField, stringField } from './wire-fields';
@@ -33,7 +34,7 @@ interface Pending {
   readonly id: Buffer;
   /** The upstream call it went out on: when that call ends, only its messages fail. */
   readonly call: grpc.ClientDuplexStream<Buffer, Buffer>;
-  timer: NodeJS.Timeout | undefined;
+  timer: TimerHandle | undefined;
 }
 
 /** The result of a stream message the sidecar answered with error_message ('[STATUS] text', the sidecar's convention). */
@@ -48,10 +49,11 @@ export class UpstreamStream {
   private call: grpc.ClientDuplexStream<Buffer, Buffer> | undefined;
   private readonly pending = new Map<string, Pending>();
   private seq = 0;
-  private idle: NodeJS.Timeout | undefined;
+  private idle: TimerHandle | undefined;
 
   /** open: starts a new ModelStreamInfer call with this stream's metadata; prefix makes correlation keys unique per stream. */
-  constructor(private readonly open: () => grpc.ClientDuplexStream<Buffer, Buffer>, private readonly prefix: string) {}
+  constructor(private readonly open: () => grpc.ClientDuplexStream<Buffer, Buffer>, private readonly prefix: string,
+    private readonly clock: Clock = systemClock) {}
 
   /** Messages sent and not yet answered. */
   get size(): number {
@@ -61,15 +63,12 @@ export class UpstreamStream {
   /** Sends one serialized ModelInferRequest; done gets the ModelInferResponse bytes (client id restored) or a status. */
   send(req: Buffer, deadline: number, done: (r: UpstreamResult) => void): CancelFn {
     const call = this.call ?? this.start();
-    if (this.idle) {
-      clearTimeout(this.idle);
-      this.idle = undefined;
-    }
+    this.stopIdle();
     const key = this.prefix + (this.seq++).toString(36);
     // The router peeked this request already, so it is well-formed.
     const p: Pending = { done, id: lastBytesField(req, 3) ?? EMPTY, call, timer: undefined };
     if (Number.isFinite(deadline)) {
-      p.timer = setTimeout(() => this.settle(key, {
+      p.timer = this.clock.setTimeout(() => this.settle(key, {
         code: Status.DEADLINE_EXCEEDED, details: 'deadline exceeded waiting for the sidecar', response: undefined, orca: undefined, connectionFailure: false,
       }), Math.max(0, deadline - Date.now()));
     }
@@ -80,6 +79,7 @@ export class UpstreamStream {
 
   /** Ends the stream; messages pending fail as connection failures (retryable elsewhere). */
   close(): void {
+    this.stopIdle();
     const call = this.call;
     this.call = undefined;
     if (call) {
@@ -131,25 +131,30 @@ export class UpstreamStream {
   private forget(key: string): void {
     const p = this.pending.get(key);
     if (!p) return;
-    if (p.timer) clearTimeout(p.timer);
+    if (p.timer) this.clock.clearTimeout(p.timer);
     this.pending.delete(key);
     if (this.pending.size === 0 && this.call && !this.idle) {
-      this.idle = setTimeout(() => {
+      this.idle = this.clock.setTimeout(() => {
         this.idle = undefined;
         if (this.pending.size > 0 || !this.call) return;
         const call = this.call;
         this.call = undefined;
         call.end();
       }, IDLE_END_MS);
-      this.idle.unref();
     }
+  }
+
+  private stopIdle(): void {
+    if (!this.idle) return;
+    this.clock.clearTimeout(this.idle);
+    this.idle = undefined;
   }
 
   private failAll(call: grpc.ClientDuplexStream<Buffer, Buffer>, details: string): void {
     const failed: Pending[] = [];
     for (const [key, p] of this.pending) {
       if (p.call !== call) continue;
-      if (p.timer) clearTimeout(p.timer);
+      if (p.timer) this.clock.clearTimeout(p.timer);
       this.pending.delete(key);
       failed.push(p);
     }
