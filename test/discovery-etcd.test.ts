@@ -1,10 +1,13 @@
 // etcd mode against a real etcd (Debian's etcd-server): the store on its
 // own, then two discovery replicas sharing one etcd. What registers through
-// replica A is seen on replica B; heartbeats and drain work through either;
-// a watcher moves from A to B and resumes by version; a lease expires in
-// etcd whichever replica granted it.
+// replica A is seen on replica B; heartbeats and drain work through either
+// and keep A's expiry timer from revoking; a lapsed lease is revoked by a
+// replica at the TTL the sidecar was told, before etcd's rounded-up lease
+// ends; a watcher moves from A to B and resumes by version.
+// (The store's timers on a fake clock: discovery-store-etcd-expiry.test.ts.)
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { Etcd3 } from 'etcd3';
 import { silentLogger } from '../common/log';
 import { Registrar } from '../discovery/registrar';
 import type { DiscoveryServer } from '../discovery/server';
@@ -24,10 +27,20 @@ let A: DiscoveryServer;
 let B: DiscoveryServer;
 let cA: DiscoveryClient;
 let cB: DiscoveryClient;
+let raw: Etcd3;
+
+/** etcd's view of a lease: seconds left (-1 when gone) and seconds granted. */
+async function etcdLease(lease: string): Promise<{ ttl: number; granted: number }> {
+  const res = await raw.leaseClient.leaseTimeToLive({ ID: lease });
+  return { ttl: Number(res.TTL), granted: Number(res.grantedTTL) };
+}
+
+const revokes = () => storeA.stats.expiryRevokes + storeB.stats.expiryRevokes;
 
 before(async () => {
   if (skip) return;
   etcd = await startEtcd();
+  raw = new Etcd3({ hosts: [etcd.url] });
   storeA = new EtcdStore({ endpoints: [etcd.url], log: silentLogger });
   storeB = new EtcdStore({ endpoints: [etcd.url], log: silentLogger });
   A = await startTestDiscovery({ store: storeA, minLeaseTtlMs: 1000 });
@@ -44,6 +57,7 @@ after(async () => {
   await B.close();
   await storeA.close();
   await storeB.close();
+  raw.close();
   await etcd.stop();
 });
 
@@ -96,12 +110,42 @@ test('registered through replica A, seen by a watcher on replica B; heartbeat an
   }
 });
 
-test('a lease granted through A expires in etcd: both replicas drop the endpoint', { skip }, async (t) => {
-  await register(cA, sidecarReq(2, ['ranker'], { ttl_ms: 1000 }));
-  await waitFor(() => B.hub.endpointCount() === 1, 'B to see it');
-  const t0 = Date.now();
-  await waitFor(() => B.hub.endpointCount() === 0 && A.hub.endpointCount() === 0, 'expiry', 4000);
-  t.diagnostic(`gone ${Date.now() - t0} ms after registration (TTL 1 s; etcd checks expiry every 500 ms)`);
+test('registered through A, heartbeating only through B for several TTLs: A never revokes it', { skip }, async (t) => {
+  const r = await register(cA, sidecarReq(5, ['ranker'], { ttl_ms: 1000 }));
+  const id = r.endpoint_id;
+  await waitFor(() => B.hub.record(id) !== undefined, 'B to see it');
+  const before = { revokes: revokes(), rearms: storeA.stats.expiryRearms };
+  // 4 TTLs; a heartbeat every 300 ms leaves 700 ms + grace of slack per beat.
+  const end = Date.now() + 4000;
+  while (Date.now() < end) {
+    assert.equal((await heartbeat(cB, { lease_id: r.lease_id, endpoint_id: id })).ttl_ms, 1000);
+    await new Promise((res) => setTimeout(res, 300));
+  }
+  assert.equal(revokes(), before.revokes, 'no replica revoked the lease');
+  assert.ok(A.hub.record(id) && B.hub.record(id), 'still in both views');
+  assert.notEqual((await etcdLease(r.lease_id)).ttl, -1, 'the lease is alive in etcd (-1: gone; whole seconds left, so 0 is alive)');
+  t.diagnostic(`A's timer re-armed by its own check (watch behind): ${storeA.stats.expiryRearms - before.rearms} times`);
+  await deregister(cB, r.lease_id);
+  await waitFor(() => storeA.expiryIn(r.lease_id) === undefined && storeB.expiryIn(r.lease_id) === undefined, 'deregistration to clear both timers');
+});
+
+test('a sidecar that stops heartbeating: a replica revokes its lease at the TTL it was told, before etcd would', { skip }, async (t) => {
+  // etcd rounds 1100 ms up to a 2 s lease; the sidecar is told 1100 ms and
+  // the replicas' timers enforce that. etcd cannot end the lease before 2 s
+  // after the last keepalive, so a successful revoke by a replica (counted
+  // only when etcd still had the lease) is the replicas' doing: it fires at
+  // ~1.14 s, leaving ~0.86 s for a loaded host to be late.
+  const r = await register(cA, sidecarReq(2, ['ranker'], { ttl_ms: 1100 }));
+  assert.equal(r.ttl_ms, 1100, 'the sidecar is told the TTL it asked for');
+  assert.equal((await etcdLease(r.lease_id)).granted, 2, 'etcd granted whole seconds');
+  await waitFor(() => B.hub.record(r.endpoint_id) !== undefined, 'B to see it');
+  const before = revokes();
+  const sent = Date.now();
+  await heartbeat(cB, { lease_id: r.lease_id, endpoint_id: r.endpoint_id });
+  await waitFor(() => !A.hub.record(r.endpoint_id) && !B.hub.record(r.endpoint_id), 'both replicas to drop it', 5000);
+  t.diagnostic(`gone from both views ${Date.now() - sent} ms after the last heartbeat (TTL 1100 ms; etcd's lease 2 s)`);
+  assert.equal(revokes(), before + 1, 'one replica revoked it while etcd still held the lease');
+  assert.equal((await etcdLease(r.lease_id)).ttl, -1, 'the lease is gone from etcd');
 });
 
 test('a watcher moves from replica A to B and resumes by version; a registrar keeps its lease through B', { skip }, async () => {
