@@ -36,7 +36,8 @@ test('registers, reports load, announces DRAINING, and deregisters on stop', asy
   try {
     r.start();
     await waitFor(() => ep() !== undefined, 'registration seen by a watcher');
-    assert.equal(r.state, 'registered');
+    // The watch can deliver the endpoint before Register's answer reaches the registrar.
+    await waitFor(() => r.state === 'registered', 'the registrar to hold its lease');
     assert.deepEqual(ep()!.versions, ['1', '2']);
     assert.equal(ep()!.health, 'HEALTHY');
     Object.assign(load, { queueDepth: 40, inFlight: 48 });
