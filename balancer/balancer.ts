@@ -2,20 +2,19 @@
 // routing config pushed through the same watch stream, the router and the
 // gRPC server. Nothing waits for discovery: until it answers, calls fail
 // with UNAVAILABLE naming the model.
-import type * as grpc from '@grpc/grpc-js';
 import type * as http from 'node:http';
 import { systemClock, systemRandom, type Clock, type Random } from '../common/clock';
 import type { Logger } from '../common/log';
 import type { RoutingConfig } from '../discovery/routing-config-types';
 import type { RoutingConfigSource } from '../discovery/routing-config-source';
 import { DiscoveryWatcher } from '../discovery/watcher';
-import { bindGrpc } from '../sidecar/server-grpc';
 import { listenHttp } from '../sidecar/server-http';
 import { Clusters } from './cluster';
 import { BalancerMetrics } from './metrics';
 import { opsHandler } from './ops-http';
 import { Router } from './router';
-import { createBalancerServer, isReady } from './server';
+import { Front } from './h2-front';
+import { isReady } from './service-info';
 import { balancerRestHandler } from './server-http';
 import { collectStatus, type BalancerStatus } from './status';
 import { UpstreamPools } from './upstream';
@@ -114,16 +113,16 @@ export async function startBalancer(opts: BalancerOptions): Promise<Balancer> {
 
   const ready = (): boolean => isReady(clusters, clock.now());
   const status = (): BalancerStatus => collectStatus(clusters, router.budgets(), configVersion, ready(), clock.now());
-  const server = createBalancerServer({ router, clusters, clock });
+  const front = new Front({ router, clusters, clock });
   let grpcPort: number;
   let ops: http.Server | undefined;
   let rest: http.Server | undefined;
   try {
-    grpcPort = await bindGrpc(server, `${opts.host}:${opts.grpcPort}`);
+    grpcPort = await front.listen(opts.host, opts.grpcPort);
     rest = await listenHttp(balancerRestHandler({ router, clusters, clock }), opts.host, opts.httpPort ?? 0);
     if (opts.metricsPort !== false) ops = await listenHttp(opsHandler({ metrics, ready, status }), opts.host, opts.metricsPort ?? 0);
   } catch (e) {
-    server.forceShutdown();
+    front.forceClose();
     rest?.close();
     ops?.close();
     unsubscribeConfig?.();
@@ -153,7 +152,7 @@ export async function startBalancer(opts: BalancerOptions): Promise<Balancer> {
       // REST stops accepting with gRPC; requests already read still finish (server.close waits for them).
       const restClosed = new Promise<void>((resolve) => rest.close(() => resolve()));
       rest.closeIdleConnections();
-      await shutdown(server, opts.drainTimeoutMs ?? 30_000);
+      await front.close(opts.drainTimeoutMs ?? 30_000);
       rest.closeAllConnections();
       await restClosed;
       // The ops port stays up while calls drain, so probes and scrapes see the drain.
@@ -172,18 +171,4 @@ export async function startBalancer(opts: BalancerOptions): Promise<Balancer> {
 function boundPort(s: http.Server): number {
   const a = s.address();
   return typeof a === 'object' && a ? a.port : 0;
-}
-
-/** tryShutdown (refuses new calls, waits for in-flight ones), forced after timeoutMs. */
-function shutdown(server: grpc.Server, timeoutMs: number): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(() => {
-      server.forceShutdown();
-      resolve();
-    }, timeoutMs);
-    server.tryShutdown(() => {
-      clearTimeout(t);
-      resolve();
-    });
-  });
 }

@@ -17,7 +17,7 @@ import { MAX_BODY_BYTES } from '../sidecar/server-http';
 import { elementCount, type Tensor } from '../sidecar/tensor';
 import type { Clusters } from './cluster';
 import type { RouteOutcome, Router } from './router';
-import { balancerHandlers, isReady } from './server';
+import { isReady, serverMetadata } from './service-info';
 import { forwardedMetadata, INFER_METHODS, type CancelFn } from './upstream';
 
 /** What the REST handler needs. */
@@ -46,8 +46,8 @@ export function balancerRestHandler(deps: BalancerRestDeps): http.RequestListene
   const { router, clusters, clock } = deps;
   const svc = loadInferenceProto().inference.GRPCInferenceService.service;
   const maxBody = deps.maxBodyBytes ?? MAX_BODY_BYTES;
-  // GET /v2 answers exactly what the gRPC ServerMetadata handler does, so the two faces cannot drift.
-  const serverMetadata = grpcServerMetadata(deps);
+  // GET /v2 answers exactly what gRPC ServerMetadata does (service-info.ts), so the two faces cannot drift.
+  const metadata = serverMetadata();
   return (req, res) => {
     try {
       const method = req.method === 'HEAD' ? 'GET' : req.method ?? 'GET';
@@ -67,7 +67,7 @@ export function balancerRestHandler(deps: BalancerRestDeps): http.RequestListene
           return sendJson(res, ready ? 200 : 503, { ready });
         }
         case 'server':
-          return sendJson(res, 200, serverMetadata);
+          return sendJson(res, 200, metadata);
         case 'stats':
           throw new InferError(Status.UNIMPLEMENTED, `statistics are kept per sidecar; read ${url} on each sidecar's REST port`);
         case 'metadata': {
@@ -243,16 +243,6 @@ function readBody(req: http.IncomingMessage, res: http.ServerResponse, limit: nu
   });
   // The client left mid-body: there is nobody to answer.
   req.on('error', () => undefined);
-}
-
-/** ServerMetadata's answer, taken from the gRPC handler (it ignores its call argument and answers synchronously). */
-function grpcServerMetadata(deps: BalancerRestDeps): unknown {
-  let answer: unknown;
-  const handler = balancerHandlers(deps).ServerMetadata as grpc.handleUnaryCall<unknown, unknown>;
-  handler({} as grpc.ServerUnaryCall<unknown, unknown>, (_err, value) => {
-    answer = value;
-  });
-  return answer;
 }
 
 function sendJson(res: http.ServerResponse, status: number, body: unknown): void {

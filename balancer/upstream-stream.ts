@@ -16,7 +16,6 @@
 // metadata they forward is equal (streamKey). A stream with nothing pending
 // ends after IDLE_END_MS: a draining sidecar waits for open streams before it
 // stops, and one the balancer no longer sends to must not be held open.
-import type * as grpc from '@grpc/grpc-js';
 import { systemClock, type Clock, type TimerHandle } from '../common/clock';
 import { Status } from '../common/status';
 import type { CancelFn, UpstreamResult } from './upstream';
@@ -28,12 +27,22 @@ export const IDLE_END_MS = 1000;
 const EMPTY = Buffer.alloc(0);
 const STATUS_PREFIX = /^\[([A-Z_]+)\] /;
 
+/** The upstream call UpstreamStream drives: one message per write and 'data', one 'status' however it ends (h2-call.ts H2MessageStream). */
+export interface MessageStream {
+  write(msg: Buffer): void;
+  end(): void;
+  cancel(): void;
+  on(event: 'data', cb: (msg: Buffer) => void): this;
+  on(event: 'status', cb: (s: { code: Status; details: string }) => void): this;
+  on(event: 'error', cb: (e: Error) => void): this;
+}
+
 interface Pending {
   readonly done: (r: UpstreamResult) => void;
   /** The client's id bytes (field 3), restored on the response. */
   readonly id: Buffer;
   /** The upstream call it went out on: when that call ends, only its messages fail. */
-  readonly call: grpc.ClientDuplexStream<Buffer, Buffer>;
+  readonly call: MessageStream;
   timer: TimerHandle | undefined;
 }
 
@@ -46,13 +55,13 @@ function errorResult(message: string): UpstreamResult {
 
 /** One upstream ModelStreamInfer stream, opened on first use and reopened after it ends. */
 export class UpstreamStream {
-  private call: grpc.ClientDuplexStream<Buffer, Buffer> | undefined;
+  private call: MessageStream | undefined;
   private readonly pending = new Map<string, Pending>();
   private seq = 0;
   private idle: TimerHandle | undefined;
 
   /** open: starts a new ModelStreamInfer call with this stream's metadata; prefix makes correlation keys unique per stream. */
-  constructor(private readonly open: () => grpc.ClientDuplexStream<Buffer, Buffer>, private readonly prefix: string,
+  constructor(private readonly open: () => MessageStream, private readonly prefix: string,
     private readonly clock: Clock = systemClock) {}
 
   /** Messages sent and not yet answered. */
@@ -88,12 +97,12 @@ export class UpstreamStream {
     }
   }
 
-  private start(): grpc.ClientDuplexStream<Buffer, Buffer> {
+  private start(): MessageStream {
     const call = this.open();
     this.call = call;
     call.on('data', (msg: Buffer) => this.onMessage(msg));
     // 'status' comes once, however the stream ended (end, error, cancel).
-    call.on('status', (s: grpc.StatusObject) => {
+    call.on('status', (s: { code: Status; details: string }) => {
       if (this.call === call) this.call = undefined;
       this.failAll(call, `upstream stream ended: ${Status[s.code] ?? s.code} ${s.details}`);
     });
@@ -150,7 +159,7 @@ export class UpstreamStream {
     this.idle = undefined;
   }
 
-  private failAll(call: grpc.ClientDuplexStream<Buffer, Buffer>, details: string): void {
+  private failAll(call: MessageStream, details: string): void {
     const failed: Pending[] = [];
     for (const [key, p] of this.pending) {
       if (p.call !== call) continue;

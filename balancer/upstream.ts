@@ -1,11 +1,13 @@
-// Calls to one sidecar. Requests and responses stay as bytes (identity
-// serializers): the balancer never decodes a tensor. Each sidecar gets a
-// small pool of long-lived channels, each its own HTTP/2 connection
-// multiplexing many calls, so one connection's flow-control window or a
-// single slow socket write does not serialize all traffic to the sidecar.
+// Calls to one sidecar. Requests and responses stay as bytes: the balancer
+// never decodes a tensor. Each sidecar gets a small pool of long-lived
+// HTTP/2 connections on bare node:http2 (h2-connection.ts, h2-call.ts; why
+// not grpc-js: grpc-wire.ts), each multiplexing many calls, so one
+// connection's flow-control window or a single slow socket write does not
+// serialize all traffic to the sidecar.
 import * as grpc from '@grpc/grpc-js';
 import { Status } from '../common/status';
-import { ORCA_TRAILER } from '../sidecar/load-report';
+import { H2MessageStream, unaryCall } from './h2-call';
+import { H2Connection } from './h2-connection';
 import { UpstreamStream } from './upstream-stream';
 
 /** Method paths of the inference service the balancer forwards. */
@@ -49,8 +51,6 @@ export interface UpstreamResult {
 /** Cancels an attempt in flight. */
 export type CancelFn = () => void;
 
-const identity = (b: Buffer): Buffer => b;
-
 // Connection-level headers and ones grpc-js sets itself; everything else the
 // client sent (tracing, tenant, shard key...) is forwarded.
 const HOP_BY_HOP = new Set([
@@ -68,48 +68,31 @@ export function forwardedMetadata(md: grpc.Metadata): grpc.Metadata {
   return out;
 }
 
-const CHANNEL_OPTIONS: grpc.ChannelOptions = {
-  'grpc.max_receive_message_length': 64 * 1024 * 1024,
-  'grpc.max_send_message_length': 64 * 1024 * 1024,
-  // Notices a silently dead peer (no RST, e.g. a partitioned host) within seconds.
-  'grpc.keepalive_time_ms': 10_000,
-  'grpc.keepalive_timeout_ms': 5_000,
-  'grpc.keepalive_permit_without_calls': 0,
-};
-
-/** A pool of channels to one sidecar address. */
+/** A pool of connections to one sidecar address. */
 export class UpstreamPool {
-  private readonly clients: grpc.Client[];
+  private readonly conns: H2Connection[];
   private next = 0;
-  /** Upstream ModelStreamInfer streams by streamKey: one per channel. */
+  /** Upstream ModelStreamInfer streams by streamKey: one per connection. */
   private readonly streams = new Map<string, { streams: UpstreamStream[]; next: number }>();
   private streamSeq = 0;
 
-  /** address: host:port; channels: connections kept open (>= 1). */
-  constructor(readonly address: string, channels = 2) {
-    // A distinct channel option per client keeps grpc-js from sharing one subchannel (connection) among them.
-    this.clients = Array.from({ length: Math.max(1, channels) }, (_, i) =>
-      new grpc.Client(address, grpc.credentials.createInsecure(), { ...CHANNEL_OPTIONS, 'infergate.upstream_channel': i }));
+  /** address: host:port; connections: how many to keep (>= 1). */
+  constructor(readonly address: string, connections = 2) {
+    this.conns = Array.from({ length: Math.max(1, connections) }, () => new H2Connection(address));
   }
 
-  /** Sends request bytes to method with metadata and an absolute deadline (epoch ms, Infinity: none). */
+  /** Sends request bytes to method with metadata and an absolute deadline (epoch ms, Infinity: none); done is called once, asynchronously. */
   call(method: UpstreamMethod, req: Buffer, metadata: grpc.Metadata, deadline: number, done: (r: UpstreamResult) => void): CancelFn {
-    const client = this.clients[this.next];
-    this.next = (this.next + 1) % this.clients.length;
-    let response: Buffer | undefined;
-    const options: grpc.CallOptions = Number.isFinite(deadline) ? { deadline } : {};
-    const call = client.makeUnaryRequest(method, identity, identity, req, metadata, options, (err, res) => {
-      if (!err) response = res;
-    });
-    // grpc-js invokes the callback before 'status'; settle on 'status', which carries the trailers.
-    call.on('status', (s: grpc.StatusObject) => {
-      const orcaValue = s.metadata.get(ORCA_TRAILER)[0];
-      const orca = Buffer.isBuffer(orcaValue) ? orcaValue : undefined;
-      const code = s.code as Status;
-      const connectionFailure = orca === undefined && (code === Status.UNAVAILABLE || code === Status.INTERNAL);
-      done({ code, details: s.details, response: code === Status.OK ? response : undefined, orca, connectionFailure });
-    });
-    return () => call.cancel();
+    const conn = this.conns[this.next];
+    this.next = (this.next + 1) % this.conns.length;
+    let session;
+    try {
+      session = conn.get();
+    } catch (e) {
+      process.nextTick(done, { code: Status.UNAVAILABLE, details: String(e), response: undefined, orca: undefined, connectionFailure: true } satisfies UpstreamResult);
+      return () => undefined;
+    }
+    return unaryCall(session, this.address, method, req, metadata, deadline, done);
   }
 
   /**
@@ -123,8 +106,8 @@ export class UpstreamPool {
       if (this.streams.size >= MAX_STREAM_KEYS) return this.call(INFER_METHODS.infer, req, metadata, deadline, done);
       const prefix = `ig${(this.streamSeq++).toString(36)}.`;
       e = {
-        streams: this.clients.map((c, i) => new UpstreamStream(
-          () => c.makeBidiStreamRequest(STREAM_METHOD, identity, identity, metadata, {}), `${prefix}${i}.`)),
+        streams: this.conns.map((c, i) => new UpstreamStream(
+          () => new H2MessageStream(() => c.get(), this.address, STREAM_METHOD, metadata), `${prefix}${i}.`)),
         next: 0,
       };
       this.streams.set(key, e);
@@ -143,18 +126,18 @@ export class UpstreamPool {
     }
   }
 
-  /** Channels connected (READY) now; reading the state does not start a connection. */
+  /** Connections established now; reading this does not start one. */
   connected(): number {
     let n = 0;
-    for (const c of this.clients) if (c.getChannel().getConnectivityState(false) === grpc.connectivityState.READY) n++;
+    for (const c of this.conns) if (c.connected) n++;
     return n;
   }
 
-  /** Closes every channel; calls in flight fail. */
+  /** Closes every connection; calls in flight fail. */
   close(): void {
     for (const e of this.streams.values()) for (const s of e.streams) s.close();
     this.streams.clear();
-    for (const c of this.clients) c.close();
+    for (const c of this.conns) c.close();
   }
 }
 

@@ -6,11 +6,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import * as path from 'node:path';
-import type * as grpc from '@grpc/grpc-js';
+
 import * as protobuf from 'protobufjs';
 import { PROTO_DIR } from '../common/proto';
 import { Status } from '../common/status';
-import { IDLE_END_MS, UpstreamStream } from '../balancer/upstream-stream';
+import { IDLE_END_MS, UpstreamStream, type MessageStream } from '../balancer/upstream-stream';
 import type { UpstreamResult } from '../balancer/upstream';
 import { FakeClock } from './helpers/fake-clock';
 
@@ -53,7 +53,7 @@ function setup() {
   const s = new UpstreamStream(() => {
     const c = new FakeCall();
     calls.push(c);
-    return c as unknown as grpc.ClientDuplexStream<Buffer, Buffer>;
+    return c as unknown as MessageStream;
   }, 'k.', clock);
   const results = new Map<string, UpstreamResult>();
   const send = (id: string, deadline = Infinity) => s.send(enc(Req, { model_name: 'ranker', id }), deadline, (r) => results.set(id, r));

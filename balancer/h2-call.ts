@@ -1,0 +1,182 @@
+// Upstream gRPC calls on a bare HTTP/2 stream: one unary call (request bytes
+// out, response bytes and status back, nothing decoded), and a message stream
+// for ModelStreamInfer that upstream-stream.ts multiplexes on. Per-call state
+// hangs off the stream object and the listeners are shared module functions
+// (`this` is the stream), so a call allocates no closures of its own.
+import { EventEmitter } from 'node:events';
+import * as http2 from 'node:http2';
+import type * as grpc from '@grpc/grpc-js';
+import { Status } from '../common/status';
+import { ORCA_TRAILER } from '../sidecar/load-report';
+import { decodeGrpcMessage, frame, headersFromMetadata, MessageReader, statusFromHeader, timeoutHeader } from './grpc-wire';
+import type { UpstreamResult } from './upstream';
+
+const { NGHTTP2_CANCEL } = http2.constants;
+const CTX = Symbol('infergate.call');
+
+interface UnaryCtx {
+  readonly done: (r: UpstreamResult) => void;
+  readonly authority: string;
+  readonly reader: MessageReader;
+  response: Buffer | undefined;
+  code: Status | undefined;
+  details: string;
+  orca: Buffer | undefined;
+  timer: NodeJS.Timeout | undefined;
+}
+
+type UnaryStream = http2.ClientHttp2Stream & { [CTX]: UnaryCtx };
+
+/** Request headers for method with the call's metadata and remaining deadline. */
+export function requestHeaders(method: string, metadata: grpc.Metadata, deadline: number): http2.OutgoingHttpHeaders {
+  const h: http2.OutgoingHttpHeaders = { ':method': 'POST', ':path': method, 'content-type': 'application/grpc', te: 'trailers' };
+  if (Number.isFinite(deadline)) h['grpc-timeout'] = timeoutHeader(deadline - Date.now());
+  return headersFromMetadata(metadata, h);
+}
+
+/** Reads grpc-status, grpc-message and the ORCA trailer from a HEADERS block (trailers, or a trailers-only response). */
+function takeStatus(ctx: { code: Status | undefined; details: string; orca?: Buffer | undefined }, h: http2.IncomingHttpHeaders): void {
+  if (h['grpc-status'] === undefined) return;
+  ctx.code = statusFromHeader(h['grpc-status']);
+  ctx.details = decodeGrpcMessage(h['grpc-message']);
+  const orca = h[ORCA_TRAILER];
+  if (typeof orca === 'string') ctx.orca = Buffer.from(orca, 'base64');
+}
+
+function onUnaryResponse(this: UnaryStream, h: http2.IncomingHttpHeaders): void {
+  const ctx = this[CTX];
+  if (Number(h[':status']) !== 200) {
+    ctx.code = Status.UNAVAILABLE;
+    ctx.details = `${ctx.authority} answered HTTP ${h[':status']}, not gRPC`;
+    return;
+  }
+  takeStatus(ctx, h);
+}
+
+function keepResponse(msg: Buffer, ctx: UnaryCtx): void {
+  ctx.response = msg;
+}
+
+function onUnaryData(this: UnaryStream, chunk: Buffer): void {
+  const ctx = this[CTX];
+  if (!ctx.reader.push(chunk, keepResponse, ctx)) this.close(NGHTTP2_CANCEL);
+}
+
+function onUnaryTrailers(this: UnaryStream, h: http2.IncomingHttpHeaders): void {
+  takeStatus(this[CTX], h);
+}
+
+function onUnaryClose(this: UnaryStream): void {
+  const ctx = this[CTX];
+  if (ctx.timer) clearTimeout(ctx.timer);
+  let { code, details } = ctx;
+  // No grpc-status: the stream was reset or the connection died before the sidecar's handler answered.
+  const connectionFailure = code === undefined;
+  if (code === undefined) {
+    code = Status.UNAVAILABLE;
+    details = `connection to ${ctx.authority} failed (HTTP/2 stream closed with code ${this.rstCode})`;
+  } else if (ctx.reader.error) {
+    code = ctx.reader.error.code;
+    details = ctx.reader.error.message;
+  } else if (code === Status.OK && !ctx.response) {
+    code = Status.INTERNAL;
+    details = `${ctx.authority} answered OK without a response message`;
+  }
+  ctx.done({ code, details, response: code === Status.OK ? ctx.response : undefined, orca: ctx.orca, connectionFailure });
+}
+
+function onDeadline(stream: UnaryStream): void {
+  const ctx = stream[CTX];
+  ctx.timer = undefined;
+  if (ctx.code === undefined) {
+    ctx.code = Status.DEADLINE_EXCEEDED;
+    ctx.details = `deadline exceeded waiting for ${ctx.authority}`;
+  }
+  stream.close(NGHTTP2_CANCEL);
+}
+
+function noop(): void {}
+
+/** A failure before any stream existed (the session refused the request), reported asynchronously like any other end. */
+function failSoon(done: (r: UpstreamResult) => void, authority: string, e: unknown): () => void {
+  const details = `connection to ${authority} failed: ${e instanceof Error ? e.message : String(e)}`;
+  process.nextTick(done, { code: Status.UNAVAILABLE, details, response: undefined, orca: undefined, connectionFailure: true });
+  return noop;
+}
+
+/** Sends one unary call on session; done is called once, asynchronously. Returns a cancel function. */
+export function unaryCall(session: http2.ClientHttp2Session, authority: string, method: string, req: Buffer, metadata: grpc.Metadata,
+  deadline: number, done: (r: UpstreamResult) => void): () => void {
+  let stream: UnaryStream;
+  try {
+    stream = session.request(requestHeaders(method, metadata, deadline), { endStream: false }) as UnaryStream;
+  } catch (e) {
+    return failSoon(done, authority, e);
+  }
+  stream[CTX] = { done, authority, reader: new MessageReader(), response: undefined, code: undefined, details: '', orca: undefined, timer: undefined };
+  stream.on('response', onUnaryResponse);
+  stream.on('data', onUnaryData);
+  stream.on('trailers', onUnaryTrailers);
+  stream.on('error', noop); // 'close' follows and reports it
+  stream.on('close', onUnaryClose);
+  if (Number.isFinite(deadline)) stream[CTX].timer = setTimeout(onDeadline, Math.max(0, deadline - Date.now()), stream);
+  stream.end(frame(req));
+  return () => {
+    if (stream[CTX].code === undefined) stream[CTX].code = Status.CANCELLED;
+    stream.close(NGHTTP2_CANCEL);
+  };
+}
+
+/**
+ * A ModelStreamInfer call as a message stream: write() sends one message,
+ * 'data' gives one response message, 'status' comes once however it ended.
+ * The shape upstream-stream.ts needs (and a test can fake).
+ */
+export class H2MessageStream extends EventEmitter {
+  private readonly reader = new MessageReader();
+  private readonly status = { code: undefined as Status | undefined, details: '' };
+  private readonly stream: http2.ClientHttp2Stream | undefined;
+
+  constructor(session: () => http2.ClientHttp2Session, private readonly authority: string, method: string, metadata: grpc.Metadata) {
+    super();
+    try {
+      this.stream = session().request(requestHeaders(method, metadata, Infinity), { endStream: false });
+    } catch (e) {
+      this.status.code = Status.UNAVAILABLE;
+      this.status.details = `connection to ${authority} failed: ${e instanceof Error ? e.message : String(e)}`;
+      process.nextTick(() => this.emit('status', { ...this.status }));
+      return;
+    }
+    const st = this.stream;
+    st.on('response', (h: http2.IncomingHttpHeaders) => (Number(h[':status']) === 200 ? takeStatus(this.status, h) : st.close(NGHTTP2_CANCEL)));
+    st.on('data', (chunk: Buffer) => {
+      if (!this.reader.push(chunk, emitMessage, this)) st.close(NGHTTP2_CANCEL);
+    });
+    st.on('trailers', (h: http2.IncomingHttpHeaders) => takeStatus(this.status, h));
+    st.on('error', noop);
+    st.on('close', () => {
+      const code = this.status.code ?? Status.UNAVAILABLE;
+      const details = this.status.code === undefined ? `stream to ${this.authority} closed (HTTP/2 code ${st.rstCode})` : this.status.details;
+      this.emit('status', { code, details });
+    });
+  }
+
+  /** Sends one message. */
+  write(msg: Buffer): void {
+    this.stream?.write(frame(msg));
+  }
+
+  /** Half-closes: the sidecar answers what it has and ends the stream. */
+  end(): void {
+    this.stream?.end();
+  }
+
+  /** Resets the stream. */
+  cancel(): void {
+    this.stream?.close(NGHTTP2_CANCEL);
+  }
+}
+
+function emitMessage(msg: Buffer, s: H2MessageStream): void {
+  s.emit('data', msg);
+}
