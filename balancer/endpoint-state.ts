@@ -46,6 +46,13 @@ export interface EndpointObserver {
   ended(latencyMs: number): void;
 }
 
+/**
+ * How often a call to an endpoint goes as a unary call for its load report: 50 a second
+ * keeps queue depth fresh (the picker ignores reports older than 2 s by default) at a
+ * cost of ~1 in 100 calls at 5K calls/s per endpoint.
+ */
+export const LOAD_REPORT_EVERY_MS = 20;
+
 /** The load figures in an ORCA report's named_metrics, or undefined when it carries none of ours. */
 export function loadFromOrca(r: OrcaLoadReport__Output): LoadSummary | undefined {
   const m = r.named_metrics;
@@ -89,6 +96,7 @@ export class EndpointState {
   private readonly clock: Clock;
   private readonly detector: OutlierDetector<EndpointState>;
   private readonly observer: EndpointObserver | undefined;
+  private reportDueAt = 0;
 
   constructor(endpoint: ClusterEndpoint, opts: EndpointStateOptions) {
     this.ep = endpoint;
@@ -144,6 +152,17 @@ export class EndpointState {
   loadInFlight(now: number, maxAgeMs: number): number {
     const r = this.report;
     return r && now - r.at <= maxAgeMs ? r.inFlight : this.breaker.inFlight;
+  }
+
+  /**
+   * True at most once per LOAD_REPORT_EVERY_MS: the caller should send this call as a unary
+   * call, whose trailer carries the sidecar's load report. Calls on shared upstream streams
+   * carry none (HTTP/2 has no per-message trailers), so one call in a while refreshes it.
+   */
+  wantsLoadReport(now: number): boolean {
+    if (now < this.reportDueAt) return false;
+    this.reportDueAt = now + LOAD_REPORT_EVERY_MS;
+    return true;
   }
 
   /** Takes an in-flight slot before a call is sent; false when the breaker is full (pick another endpoint). */

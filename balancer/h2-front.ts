@@ -11,7 +11,7 @@ import type * as grpc from '@grpc/grpc-js';
 import type { Clock } from '../common/clock';
 import { Status } from '../common/status';
 import type { Clusters } from './cluster';
-import { deadlineFromTimeout, encodeGrpcMessage, frame, MessageReader, metadataFromHeaders } from './grpc-wire';
+import { deadlineFromTimeout, encodeGrpcMessage, frame, MessageReader, metadataFromHeaders, writeCoalesced } from './grpc-wire';
 import { MalformedRequest, peekRoute } from './peek-request';
 import type { RouteCall, RouteOutcome, Router } from './router';
 import { isReady, serverMetadata } from './service-info';
@@ -186,7 +186,7 @@ function writeStreamResponse(stream: http2.ServerHttp2Stream, msg: Buffer): void
   }
   out[pos++] = n;
   msg.copy(out, pos);
-  stream.write(out);
+  writeCoalesced(stream, out);
 }
 
 /** The gRPC face: an HTTP/2 server and its sessions. */

@@ -20,7 +20,7 @@ import { metricFor } from './load-metric';
 import { UNKNOWN_MODEL, type BalancerMetrics, type RouteMetrics } from './metrics';
 import { PickerCache } from './picker';
 import { RetryBudget } from './retry-budget';
-import { INFER_METHODS, type CancelFn, type UpstreamMethod, type UpstreamResult } from './upstream';
+import { INFER_METHODS, streamKeyOf, type CancelFn, type UpstreamMethod, type UpstreamResult } from './upstream';
 import { VersionSplitter } from './version-split';
 
 /** How a routed call ended, as the client should see it. */
@@ -182,7 +182,11 @@ export class Router {
         rs.metrics?.retried(r.connectionFailure ? 'connection_failure' : Status[r.code]);
         attempt();
       };
-      cancelAttempt = streamKey === undefined ? member.pool.call(method, bytes, md, dl, ended) : member.pool.stream(streamKey, bytes, md, dl, ended);
+      // ModelInfer goes as a message on a shared upstream stream (~10 us of CPU against ~50 us for a
+      // new HTTP/2 stream per call, bench:cost) unless it carries a deadline, which only a unary
+      // call hands to the sidecar (grpc-timeout), or the endpoint's load report is due.
+      const viaStream = method === INFER_METHODS.infer && (streamKey !== undefined || !Number.isFinite(dl)) && !picked.wantsLoadReport(start);
+      cancelAttempt = viaStream ? member.pool.stream(streamKey ?? streamKeyOf(md), bytes, md, dl, ended) : member.pool.call(method, bytes, md, dl, ended);
     };
     attempt();
     return () => {

@@ -22,9 +22,14 @@ const STREAM_METHOD = '/inference.GRPCInferenceService/ModelStreamInfer';
 /** Distinct forwarded-metadata sets with upstream streams per sidecar; past this, stream messages go as unary calls. */
 const MAX_STREAM_KEYS = 64;
 
-/** The key under which client streams may share upstream streams: their forwarded metadata, serialized. */
+/**
+ * The key under which calls may share upstream streams: their forwarded metadata, serialized
+ * ('' for none, the common case, without serializing anything).
+ */
 export function streamKeyOf(md: grpc.Metadata): string {
-  return JSON.stringify(md.toJSON());
+  const json = md.toJSON();
+  for (const _ in json) return JSON.stringify(json);
+  return '';
 }
 
 /** One upstream method path. */

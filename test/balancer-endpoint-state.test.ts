@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { applyOverride, hashString, loadFromOrca } from '../balancer/endpoint-state';
+import { applyOverride, hashString, LOAD_REPORT_EVERY_MS, loadFromOrca } from '../balancer/endpoint-state';
 import { Status } from '../common/status';
 import { cluster, endpoint, outlierConfig, policy } from './helpers/balancer-fixture';
 
@@ -23,6 +23,16 @@ describe('EndpointState', () => {
     snap();
     // [in-flight, estimate, reported queue, ejected]
     assert.deepEqual(seq, [[2, 30, null, false], [1, 80, 4, false], [0, 80, 4, false], [0, 500, 4, true]]);
+  });
+
+  it('asks for a load-report call at most once per LOAD_REPORT_EVERY_MS', () => {
+    const t = cluster([endpoint('e0')]);
+    const s = t.states[0];
+    const start = t.clock.now();
+    // [ms after start, expected answer]
+    const table: Array<[number, boolean]> = [[0, true], [0, false], [LOAD_REPORT_EVERY_MS - 1, false], [LOAD_REPORT_EVERY_MS, true],
+      [LOAD_REPORT_EVERY_MS + 1, false], [5 * LOAD_REPORT_EVERY_MS, true]];
+    for (const [at, want] of table) assert.equal(s.wantsLoadReport(start + at), want, `at +${at} ms`);
   });
 
   it('a fast failure never lowers the estimate; a fast success does', () => {
