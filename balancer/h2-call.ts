@@ -8,7 +8,7 @@ import * as http2 from 'node:http2';
 import type * as grpc from '@grpc/grpc-js';
 import { Status } from '../common/status';
 import { ORCA_TRAILER } from '../sidecar/load-report';
-import { decodeGrpcMessage, frame, headersFromMetadata, MessageReader, statusFromHeader, timeoutHeader, writeCoalesced } from './grpc-wire';
+import { decodeGrpcMessage, frame, frameWithField, headersFromMetadata, MessageReader, statusFromHeader, timeoutHeader, writeCoalesced } from './grpc-wire';
 import type { UpstreamResult } from './upstream';
 
 const { NGHTTP2_CANCEL } = http2.constants;
@@ -161,9 +161,9 @@ export class H2MessageStream extends EventEmitter {
     });
   }
 
-  /** Sends one message. */
-  write(msg: Buffer): void {
-    if (this.stream) writeCoalesced(this.stream, frame(msg));
+  /** Sends req with its id (field 3) overridden by key, as one message. */
+  writeWithId(req: Buffer, key: string): void {
+    if (this.stream) writeCoalesced(this.stream, frameWithField(req, 3, key));
   }
 
   /** Half-closes: the sidecar answers what it has and ends the stream. */

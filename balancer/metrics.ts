@@ -8,7 +8,8 @@
 // connections, config version) are read at scrape time, not mirrored.
 // Under --workers the primary sums each worker's series (AggregatorRegistry);
 // gauges that are a per-worker state rather than a count say 'max' instead.
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { CounterChild, FastCounter, FastHistogram, HistogramChild } from './metric-fast';
 import { Status } from '../common/status';
 import type { Clusters } from './cluster';
 import type { EndpointObserver } from './endpoint-state';
@@ -30,30 +31,22 @@ export interface MetricsSources {
 export class BalancerMetrics {
   readonly registry = new Registry();
   /** Client calls finished, by model, version, the last endpoint tried ('' when none) and status. */
-  readonly requests = new Counter({
-    name: 'infergate_balancer_requests_total', help: 'Client calls finished, by model, version, last endpoint tried and gRPC status',
-    labelNames: ['model', 'version', 'endpoint', 'status'], registers: [this.registry],
-  });
+  readonly requests = new FastCounter(this.registry, 'infergate_balancer_requests_total',
+    'Client calls finished, by model, version, last endpoint tried and gRPC status', ['model', 'version', 'endpoint', 'status']);
   /** Client-visible latency, retries included. */
-  readonly latency = new Histogram({
-    name: 'infergate_balancer_request_seconds', help: 'Client-visible call latency through the balancer, retries included',
-    labelNames: ['model', 'version'], buckets: LATENCY_BUCKETS, registers: [this.registry],
-  });
+  readonly latency = new FastHistogram(this.registry, 'infergate_balancer_request_seconds',
+    'Client-visible call latency through the balancer, retries included', ['model', 'version'], LATENCY_BUCKETS);
   /** One upstream attempt's latency. */
-  readonly upstreamLatency = new Histogram({
-    name: 'infergate_balancer_upstream_seconds', help: 'Latency of one upstream attempt, send to final status, by endpoint',
-    labelNames: ['endpoint'], buckets: LATENCY_BUCKETS, registers: [this.registry],
-  });
+  readonly upstreamLatency = new FastHistogram(this.registry, 'infergate_balancer_upstream_seconds',
+    'Latency of one upstream attempt, send to final status, by endpoint', ['endpoint'], LATENCY_BUCKETS);
   /** Retries sent, by the status of the attempt that failed (or connection_failure). */
   readonly retries = new Counter({
     name: 'infergate_balancer_retries_total', help: 'Retry attempts sent, by model and the failed attempt\'s reason',
     labelNames: ['model', 'reason'], registers: [this.registry],
   });
   /** Attempts sent to each endpoint (picks that got an in-flight slot). */
-  readonly picks = new Counter({
-    name: 'infergate_balancer_picks_total', help: 'Attempts sent to an endpoint (picks that got an in-flight slot)',
-    labelNames: ['endpoint'], registers: [this.registry],
-  });
+  readonly picks = new FastCounter(this.registry, 'infergate_balancer_picks_total', 'Attempts sent to an endpoint (picks that got an in-flight slot)',
+    ['endpoint']);
   /** Outlier ejections. */
   readonly ejections = new Counter({
     name: 'infergate_balancer_ejections_total', help: 'Outlier ejections, by model',
@@ -115,12 +108,12 @@ export class BalancerMetrics {
 
 /** An endpoint's resolved children; EndpointState reports every attempt through it. */
 export class EndpointMetrics implements EndpointObserver {
-  private readonly pickCount: Counter.Internal;
-  private readonly attemptLatency: Histogram.Internal<string>;
+  private readonly pickCount: CounterChild;
+  private readonly attemptLatency: HistogramChild;
 
   constructor(m: BalancerMetrics, address: string) {
-    this.pickCount = m.picks.labels(address);
-    this.attemptLatency = m.upstreamLatency.labels(address);
+    this.pickCount = m.picks.child(address);
+    this.attemptLatency = m.upstreamLatency.child(address);
   }
 
   /** An attempt got an in-flight slot. */
@@ -136,7 +129,7 @@ export class EndpointMetrics implements EndpointObserver {
 
 /** A route's resolved children, keyed by version, endpoint and status code. */
 export class RouteMetrics {
-  private readonly byVersion = new Map<string, { latency: Histogram.Internal<string>; byEndpoint: Map<string, Counter.Internal[]> }>();
+  private readonly byVersion = new Map<string, { latency: HistogramChild; byEndpoint: Map<string, CounterChild[]> }>();
   private readonly byReason = new Map<string, Counter.Internal>();
 
   constructor(private readonly m: BalancerMetrics, readonly model: string) {}
@@ -144,10 +137,10 @@ export class RouteMetrics {
   /** Records a finished client call: its status, the last endpoint tried ('' for none) and its latency. */
   finished(version: string, endpoint: string, code: Status, latencyMs: number): void {
     let v = this.byVersion.get(version);
-    if (!v) this.byVersion.set(version, (v = { latency: this.m.latency.labels(this.model, version), byEndpoint: new Map() }));
+    if (!v) this.byVersion.set(version, (v = { latency: this.m.latency.child(this.model, version), byEndpoint: new Map() }));
     let codes = v.byEndpoint.get(endpoint);
     if (!codes) v.byEndpoint.set(endpoint, (codes = []));
-    const c = codes[code] ?? (codes[code] = this.m.requests.labels(this.model, version, endpoint, Status[code] ?? String(code)));
+    const c = codes[code] ?? (codes[code] = this.m.requests.child(this.model, version, endpoint, Status[code] ?? String(code)));
     c.inc();
     v.latency.observe(latencyMs / 1000);
   }

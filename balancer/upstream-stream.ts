@@ -19,7 +19,7 @@
 import { systemClock, type Clock, type TimerHandle } from '../common/clock';
 import { Status } from '../common/status';
 import type { CancelFn, UpstreamResult } from './upstream';
-import { bytesField, lastBytesField, stringField } from './wire-fields';
+import { bytesField, lastBytesField } from './wire-fields';
 
 /** How long an upstream stream with nothing pending stays open. */
 export const IDLE_END_MS = 1000;
@@ -29,7 +29,8 @@ const STATUS_PREFIX = /^\[([A-Z_]+)\] /;
 
 /** The upstream call UpstreamStream drives: one message per write and 'data', one 'status' however it ends (h2-call.ts H2MessageStream). */
 export interface MessageStream {
-  write(msg: Buffer): void;
+  /** Sends req with field 3 (id) overridden by key, as one message. */
+  writeWithId(req: Buffer, key: string): void;
   end(): void;
   cancel(): void;
   on(event: 'data', cb: (msg: Buffer) => void): this;
@@ -82,7 +83,7 @@ export class UpstreamStream {
       }), Math.max(0, deadline - Date.now()));
     }
     this.pending.set(key, p);
-    call.write(Buffer.concat([req, stringField(3, key)]));
+    call.writeWithId(req, key);
     return () => this.forget(key);
   }
 

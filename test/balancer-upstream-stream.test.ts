@@ -13,6 +13,7 @@ import { Status } from '../common/status';
 import { IDLE_END_MS, UpstreamStream, type MessageStream } from '../balancer/upstream-stream';
 import type { UpstreamResult } from '../balancer/upstream';
 import { FakeClock } from './helpers/fake-clock';
+import { stringField } from '../balancer/wire-fields';
 
 const root = new protobuf.Root().loadSync(path.join(PROTO_DIR, 'inference.proto'), { keepCase: true });
 const Req = root.lookupType('inference.ModelInferRequest');
@@ -26,9 +27,8 @@ class FakeCall extends EventEmitter {
   readonly writes: Buffer[] = [];
   ended = false;
   cancelled = false;
-  write(b: Buffer): boolean {
-    this.writes.push(b);
-    return true;
+  writeWithId(req: Buffer, key: string): void {
+    this.writes.push(Buffer.concat([req, stringField(3, key)]));
   }
   end(): void {
     this.ended = true;
