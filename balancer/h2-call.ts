@@ -9,6 +9,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { Status } from '../common/status';
 import { ORCA_TRAILER } from '../sidecar/load-report';
 import { decodeGrpcMessage, frame, frameWithField, headersFromMetadata, MessageReader, statusFromHeader, timeoutHeader, writeCoalesced } from './grpc-wire';
+import type { H2Connection } from './h2-connection';
 import type { UpstreamResult } from './upstream';
 
 const { NGHTTP2_CANCEL } = http2.constants;
@@ -16,6 +17,8 @@ const CTX = Symbol('infergate.call');
 
 interface UnaryCtx {
   readonly done: (r: UpstreamResult) => void;
+  readonly conn: H2Connection;
+  readonly session: http2.ClientHttp2Session;
   readonly authority: string;
   readonly reader: MessageReader;
   response: Buffer | undefined;
@@ -68,6 +71,7 @@ function onUnaryTrailers(this: UnaryStream, h: http2.IncomingHttpHeaders): void 
 
 function onUnaryClose(this: UnaryStream): void {
   const ctx = this[CTX];
+  ctx.conn.release(ctx.session);
   if (ctx.timer) clearTimeout(ctx.timer);
   let { code, details } = ctx;
   // No grpc-status: the stream was reset or the connection died before the sidecar's handler answered.
@@ -104,16 +108,24 @@ function failSoon(done: (r: UpstreamResult) => void, authority: string, e: unkno
   return noop;
 }
 
-/** Sends one unary call on session; done is called once, asynchronously. Returns a cancel function. */
-export function unaryCall(session: http2.ClientHttp2Session, authority: string, method: string, req: Buffer, metadata: grpc.Metadata,
+/** Sends one unary call on conn; done is called once, asynchronously. Returns a cancel function. */
+export function unaryCall(conn: H2Connection, method: string, req: Buffer, metadata: grpc.Metadata,
   deadline: number, done: (r: UpstreamResult) => void): () => void {
+  const authority = conn.authority;
   let stream: UnaryStream;
+  let session: http2.ClientHttp2Session;
   try {
-    stream = session.request(requestHeaders(method, metadata, deadline), { endStream: false }) as UnaryStream;
+    session = conn.acquire();
+    try {
+      stream = session.request(requestHeaders(method, metadata, deadline), { endStream: false }) as UnaryStream;
+    } catch (e) {
+      conn.release(session);
+      throw e;
+    }
   } catch (e) {
     return failSoon(done, authority, e);
   }
-  stream[CTX] = { done, authority, reader: new MessageReader(), response: undefined, code: undefined, details: '', orca: undefined, timer: undefined };
+  stream[CTX] = { done, conn, session, authority, reader: new MessageReader(), response: undefined, code: undefined, details: '', orca: undefined, timer: undefined };
   stream.on('response', onUnaryResponse);
   stream.on('data', onUnaryData);
   stream.on('trailers', onUnaryTrailers);
@@ -136,14 +148,23 @@ export class H2MessageStream extends EventEmitter {
   private readonly reader = new MessageReader();
   private readonly status = { code: undefined as Status | undefined, details: '' };
   private readonly stream: http2.ClientHttp2Stream | undefined;
+  private readonly authority: string;
 
-  constructor(session: () => http2.ClientHttp2Session, private readonly authority: string, method: string, metadata: grpc.Metadata) {
+  constructor(conn: H2Connection, method: string, metadata: grpc.Metadata) {
     super();
+    this.authority = conn.authority;
+    let session: http2.ClientHttp2Session | undefined;
     try {
-      this.stream = session().request(requestHeaders(method, metadata, Infinity), { endStream: false });
+      session = conn.acquire();
+      try {
+        this.stream = session.request(requestHeaders(method, metadata, Infinity), { endStream: false });
+      } catch (e) {
+        conn.release(session);
+        throw e;
+      }
     } catch (e) {
       this.status.code = Status.UNAVAILABLE;
-      this.status.details = `connection to ${authority} failed: ${e instanceof Error ? e.message : String(e)}`;
+      this.status.details = `connection to ${this.authority} failed: ${e instanceof Error ? e.message : String(e)}`;
       process.nextTick(() => this.emit('status', { ...this.status }));
       return;
     }
@@ -154,7 +175,9 @@ export class H2MessageStream extends EventEmitter {
     });
     st.on('trailers', (h: http2.IncomingHttpHeaders) => takeStatus(this.status, h));
     st.on('error', noop);
+    const acquired = session;
     st.on('close', () => {
+      conn.release(acquired);
       const code = this.status.code ?? Status.UNAVAILABLE;
       const details = this.status.code === undefined ? `stream to ${this.authority} closed (HTTP/2 code ${st.rstCode})` : this.status.details;
       this.emit('status', { code, details });

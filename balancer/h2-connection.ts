@@ -2,7 +2,10 @@
 // use, replaced after it closes, errors or is told GOAWAY (calls already on
 // it finish; new ones take a fresh connection), and pinged so a peer that
 // vanished without a FIN or RST (a partitioned host) is noticed in seconds.
+// Like a grpc-js channel, it keeps the process alive only while calls are
+// on it (acquire/release), so an idle client or balancer can exit.
 import * as http2 from 'node:http2';
+import * as net from 'node:net';
 
 /** How often an idle-or-busy connection is pinged, and how long an answer may take. */
 const PING_EVERY_MS = 10_000;
@@ -16,20 +19,55 @@ const SESSION_OPTIONS: http2.SecureClientSessionOptions = {
 
 function noop(): void {}
 
+/** Streams open on a session (acquired, not yet released). */
+const ACTIVE = Symbol('infergate.active');
+const SOCKET = Symbol('infergate.socket');
+type CountedSession = http2.ClientHttp2Session & { [ACTIVE]: number; [SOCKET]: net.Socket };
+
+/** Ends a session and its socket now (its streams, if any, fail). */
+function end(s: http2.ClientHttp2Session): void {
+  s.destroy();
+  (s as CountedSession)[SOCKET]?.destroy();
+}
+
 /** A self-healing HTTP/2 client connection to one authority (host:port). */
 export class H2Connection {
   private session: http2.ClientHttp2Session | undefined;
   private pinger: NodeJS.Timeout | undefined;
   private closed = false;
 
-  constructor(readonly authority: string) {}
+  private readonly host: string;
+  private readonly port: number;
 
-  /** The live session, connecting if there is none. Throws once close() was called. */
-  get(): http2.ClientHttp2Session {
+  /** authority: host:port ([v6]:port for IPv6). */
+  constructor(readonly authority: string) {
+    const i = authority.lastIndexOf(':');
+    this.host = authority.slice(0, i).replace(/^\[(.*)\]$/, '$1');
+    this.port = Number(authority.slice(i + 1));
+  }
+
+  /**
+   * The live session for one more call, connecting if there is none; pair with release() when
+   * the call's stream closes. Throws once close() was called.
+   */
+  acquire(): http2.ClientHttp2Session {
     if (this.closed) throw new Error(`connection to ${this.authority} is closed`);
-    const s = this.session;
-    if (s && !s.closed && !s.destroyed) return s;
-    return this.connect();
+    let s = this.session as CountedSession | undefined;
+    if (!s || s.closed || s.destroyed) s = this.connect();
+    if (s[ACTIVE]++ === 0) s.ref();
+    return s;
+  }
+
+  /**
+   * A call's stream on session closed: with none left, the session stops holding the process
+   * open, and a session already replaced (after GOAWAY) is closed.
+   */
+  release(session: http2.ClientHttp2Session): void {
+    const s = session as CountedSession;
+    if (--s[ACTIVE] > 0) return;
+    s[ACTIVE] = 0;
+    if (s !== this.session) end(s);
+    else s.unref();
   }
 
   /** True while a session is connected (not connecting, not closed). */
@@ -41,17 +79,25 @@ export class H2Connection {
   /** Closes the session: calls on it fail as connection failures. */
   close(): void {
     this.closed = true;
+    const s = this.session;
     this.drop();
-    this.session?.destroy();
-    this.session = undefined;
+    if (s) end(s);
   }
 
-  private connect(): http2.ClientHttp2Session {
-    const s = http2.connect(`http://${this.authority}`, SESSION_OPTIONS);
+  private connect(): CountedSession {
+    // The socket is ours: node 20 leaves it open (and never emits 'close') when a session that got
+    // GOAWAY is closed, so end() destroys both.
+    const socket = net.connect(this.port, this.host);
+    socket.setNoDelay(true);
+    const s = http2.connect(`http://${this.authority}`, { ...SESSION_OPTIONS, createConnection: () => socket }) as CountedSession;
+    s[SOCKET] = socket;
+    s[ACTIVE] = 0;
     this.session = s;
     s.on('error', noop); // reported to each stream as it closes
     const forget = (): void => {
-      if (this.session === s) this.drop();
+      if (this.session !== s) return;
+      this.drop();
+      if (s[ACTIVE] === 0) end(s); // replaced with nothing on it: nothing will release it
     };
     s.once('close', forget);
     // After GOAWAY the session accepts no new streams; those in flight still finish on it.
@@ -59,19 +105,19 @@ export class H2Connection {
     s.once('connect', () => {
       if (this.session === s) this.startPings(s);
     });
-    s.unref(); // an idle upstream connection must not keep the process alive
+    s.unref(); // until a call acquires it: an idle connection must not keep the process alive
     return s;
   }
 
   private startPings(s: http2.ClientHttp2Session): void {
     this.pinger = setInterval(() => {
       if (s.closed || s.destroyed) return;
-      const t = setTimeout(() => s.destroy(new Error(`no PING answer from ${this.authority} in ${PING_TIMEOUT_MS} ms`)), PING_TIMEOUT_MS);
+      const t = setTimeout(() => end(s), PING_TIMEOUT_MS); // no PING answer: the peer is gone
       t.unref();
       try {
         s.ping((err) => {
           clearTimeout(t);
-          if (err && !s.destroyed) s.destroy(err);
+          if (err && !s.destroyed) end(s);
         });
       } catch {
         clearTimeout(t); // too many unacknowledged pings, or the session is closing

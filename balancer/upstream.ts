@@ -5,7 +5,7 @@
 // connection's flow-control window or a single slow socket write does not
 // serialize all traffic to the sidecar.
 import * as grpc from '@grpc/grpc-js';
-import { Status } from '../common/status';
+import type { Status } from '../common/status';
 import { H2MessageStream, unaryCall } from './h2-call';
 import { H2Connection } from './h2-connection';
 import { UpstreamStream } from './upstream-stream';
@@ -90,14 +90,7 @@ export class UpstreamPool {
   call(method: UpstreamMethod, req: Buffer, metadata: grpc.Metadata, deadline: number, done: (r: UpstreamResult) => void): CancelFn {
     const conn = this.conns[this.next];
     this.next = (this.next + 1) % this.conns.length;
-    let session;
-    try {
-      session = conn.get();
-    } catch (e) {
-      process.nextTick(done, { code: Status.UNAVAILABLE, details: String(e), response: undefined, orca: undefined, connectionFailure: true } satisfies UpstreamResult);
-      return () => undefined;
-    }
-    return unaryCall(session, this.address, method, req, metadata, deadline, done);
+    return unaryCall(conn, method, req, metadata, deadline, done);
   }
 
   /**
@@ -112,7 +105,7 @@ export class UpstreamPool {
       const prefix = `ig${(this.streamSeq++).toString(36)}.`;
       e = {
         streams: this.conns.map((c, i) => new UpstreamStream(
-          () => new H2MessageStream(() => c.get(), this.address, STREAM_METHOD, metadata), `${prefix}${i}.`)),
+          () => new H2MessageStream(c, STREAM_METHOD, metadata), `${prefix}${i}.`)),
         next: 0,
       };
       this.streams.set(key, e);
