@@ -6,6 +6,7 @@ import { runSidecarCommand, sidecarSpec } from './sidecar-command';
 import { demoSpec, runDemoCommand } from './demo-command';
 import { discoverySpec, runDiscoveryCommand } from './discovery-command';
 import { openRoutingConfigSource } from '../discovery/routing-config-source';
+import { benchSpec, runBenchCommand } from './bench-command';
 
 interface Sub {
   readonly summary: string;
@@ -41,6 +42,7 @@ const commands: Record<string, Sub> = {
       if (f) await runDemoCommand(f);
     },
   },
+  bench: { summary: benchSpec.summary, run: async (argv) => { const f = parseFlags(benchSpec, argv); if (f) await runBenchCommand(f); } },
 };
 
 function usage(): string {

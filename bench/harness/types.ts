@@ -90,6 +90,8 @@ export interface LoadResult {
     readonly maxLagMs: number;
     /** Share of sends that went out more than 1 ms late. */
     readonly lateFraction: number;
+    /** Open loop: 99 % of sends went out within this many ms of their due time (absent: closed loop). */
+    readonly lagP99Ms?: number;
     /** True when the generator could not keep its schedule (a bottleneck of its own): the report says so. */
     readonly limited: boolean;
     readonly cpuCores: number;
