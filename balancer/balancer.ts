@@ -6,6 +6,7 @@ import type * as http from 'node:http';
 import { systemClock, systemRandom, type Clock, type Random } from '../common/clock';
 import type { Logger } from '../common/log';
 import type { RoutingConfig } from '../discovery/routing-config-types';
+import { decodePushedConfig } from '../discovery/routing-config';
 import type { RoutingConfigSource } from '../discovery/routing-config-source';
 import { DiscoveryWatcher } from '../discovery/watcher';
 import { listenHttp } from '../sidecar/server-http';
@@ -97,15 +98,8 @@ export async function startBalancer(opts: BalancerOptions): Promise<Balancer> {
   }
   watcher.onConfig((c) => {
     if (opts.config) return; // the local file wins; discovery's config is not merged with it
-    // Discovery relays the already-validated config: use it as is. Version 0 means "no config".
-    let config: RoutingConfig | undefined;
-    try {
-      config = c.version === 0 || !c.json ? undefined : (JSON.parse(c.json) as RoutingConfig);
-    } catch (e) {
-      log.error('routing config from discovery is not JSON; keeping the previous one', { version: c.version, err: String(e) });
-      return;
-    }
-    applyConfig(config, c.version);
+    const pushed = decodePushedConfig(c, log);
+    if (pushed) applyConfig(pushed.config, c.version);
   });
   watcher.onUpdate((u) => clusters.apply(u.changes));
   watcher.start();

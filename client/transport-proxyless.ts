@@ -12,7 +12,7 @@
 // discovery is unreachable, and nothing on the call path waits on it.
 import { systemClock, systemRandom, type Clock, type Random } from '../common/clock';
 import { silentLogger, type Logger } from '../common/log';
-import type { RoutingConfig } from '../discovery/routing-config-types';
+import { decodePushedConfig } from '../discovery/routing-config';
 import { DiscoveryWatcher } from '../discovery/watcher';
 import { Clusters } from '../balancer/cluster';
 import type { BalancerMetrics } from '../balancer/metrics';
@@ -64,16 +64,10 @@ export class ProxylessTransport implements Transport {
     });
     this.watcher.onUpdate((u) => this.clusters.apply(u.changes));
     this.watcher.onConfig((c) => {
-      // As startBalancer: discovery relays an already-validated config; version 0 means none.
-      let config: RoutingConfig | undefined;
-      try {
-        config = c.version === 0 || !c.json ? undefined : (JSON.parse(c.json) as RoutingConfig);
-      } catch (e) {
-        log.error('routing config from discovery is not JSON; keeping the previous one', { version: c.version, err: String(e) });
-        return;
-      }
-      this.clusters.setConfig(config);
-      this.router.setConfig(config);
+      const pushed = decodePushedConfig(c, log);
+      if (!pushed) return;
+      this.clusters.setConfig(pushed.config);
+      this.router.setConfig(pushed.config);
       this.configVersion = c.version;
     });
     this.watcher.start();

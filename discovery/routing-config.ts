@@ -6,11 +6,28 @@
 // resolved, so consumers look routes up instead of merging.
 import { isMap, isScalar } from 'yaml';
 import { ConfigDocument, Value, type Mapping } from '../common/config-check';
+import type { Logger } from '../common/log';
+import type { RoutingConfigVersion } from './types';
 import { DEFAULT_POLICY, OBJECTIVE_POLICY_KEYS, POLICY_KEYS, readPolicy } from './routing-config-policy';
 import type { EndpointModel, EndpointOverride, Route, RoutingConfig, RoutingPolicy, ShadowConfig, StaticEndpoint, VersionWeight } from './routing-config-types';
 
 /** Pickers the balancer ships; parseRoutingConfig accepts others when told their names. */
 export const BUILTIN_PICKERS: readonly string[] = ['p2c', 'round_robin', 'least_request'];
+
+/**
+ * The routing config a watcher received (discovery relays an already-validated config as JSON;
+ * version 0 means none): { config } to apply (undefined: the built-in policy), or undefined when
+ * the JSON does not parse, after one log line, so the caller keeps the config it has.
+ */
+export function decodePushedConfig(c: RoutingConfigVersion, log: Logger): { config: RoutingConfig | undefined } | undefined {
+  if (c.version === 0 || !c.json) return { config: undefined };
+  try {
+    return { config: JSON.parse(c.json) as RoutingConfig };
+  } catch (e) {
+    log.error('routing config from discovery is not JSON; keeping the previous one', { version: c.version, err: String(e) });
+    return undefined;
+  }
+}
 
 /** Options of parseRoutingConfig. */
 export interface ParseRoutingOptions {

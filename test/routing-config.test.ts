@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ConfigError } from '../common/config-check';
 import { DEFAULT_POLICY } from '../discovery/routing-config-policy';
-import { effectivePolicy, parseRoutingConfig, resolveModel, resolveObjective } from '../discovery/routing-config';
+import { decodePushedConfig, effectivePolicy, parseRoutingConfig, resolveModel, resolveObjective } from '../discovery/routing-config';
 import type { RoutingPolicy } from '../discovery/routing-config-types';
 
 /** dist/test/… → the repository's examples/. */
@@ -167,4 +167,17 @@ test('all problems in a file are reported together, in file order', () => {
     assert.deepEqual(err.issues.map((i) => `${i.line} ${i.path}`), ['2 defaults.picker', '5 models.m.split.1', '7 endpoints[0].address']);
     return true;
   });
+});
+
+test('decodePushedConfig: version 0 means none, JSON is applied, bad JSON keeps the previous config with one log line', () => {
+  const lines: string[] = [];
+  const log = { info: () => undefined, warn: () => undefined, error: (m: string) => void lines.push(m) };
+  const table: Array<{ name: string; push: { version: number; json: string }; want: unknown }> = [
+    { name: 'none', push: { version: 0, json: '' }, want: { config: undefined } },
+    { name: 'empty json', push: { version: 3, json: '' }, want: { config: undefined } },
+    { name: 'a config', push: { version: 4, json: '{"models":{}}' }, want: { config: { models: {} } } },
+    { name: 'not json', push: { version: 5, json: '{models' }, want: undefined },
+  ];
+  for (const c of table) assert.deepEqual(decodePushedConfig(c.push, log), c.want, c.name);
+  assert.equal(lines.length, 1);
 });
