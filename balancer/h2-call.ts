@@ -149,6 +149,7 @@ export class H2MessageStream extends EventEmitter {
   private readonly status = { code: undefined as Status | undefined, details: '' };
   private readonly stream: http2.ClientHttp2Stream | undefined;
   private readonly authority: string;
+  private goingAway = false;
 
   constructor(conn: H2Connection, method: string, metadata: grpc.Metadata) {
     super();
@@ -176,12 +177,18 @@ export class H2MessageStream extends EventEmitter {
     st.on('trailers', (h: http2.IncomingHttpHeaders) => takeStatus(this.status, h));
     st.on('error', noop);
     const acquired = session;
+    acquired.once('goaway', () => (this.goingAway = true));
     st.on('close', () => {
       conn.release(acquired);
       const code = this.status.code ?? Status.UNAVAILABLE;
       const details = this.status.code === undefined ? `stream to ${this.authority} closed (HTTP/2 code ${st.rstCode})` : this.status.details;
       this.emit('status', { code, details });
     });
+  }
+
+  /** False once the connection got GOAWAY or the stream closed: new messages belong on a new stream. */
+  get usable(): boolean {
+    return !!this.stream && !this.goingAway && !this.stream.closed && !this.stream.destroyed;
   }
 
   /** Sends req with its id (field 3) overridden by key, as one message. */

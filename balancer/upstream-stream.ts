@@ -29,6 +29,8 @@ const STATUS_PREFIX = /^\[([A-Z_]+)\] /;
 
 /** The upstream call UpstreamStream drives: one message per write and 'data', one 'status' however it ends (h2-call.ts H2MessageStream). */
 export interface MessageStream {
+  /** False once the stream should take no new messages (its connection got GOAWAY, or it closed). */
+  readonly usable: boolean;
   /** Sends req with field 3 (id) overridden by key, as one message. */
   writeWithId(req: Buffer, key: string): void;
   end(): void;
@@ -72,7 +74,14 @@ export class UpstreamStream {
 
   /** Sends one serialized ModelInferRequest; done gets the ModelInferResponse bytes (client id restored) or a status. */
   send(req: Buffer, deadline: number, done: (r: UpstreamResult) => void): CancelFn {
-    const call = this.call ?? this.start();
+    let call = this.call;
+    if (call && !call.usable) {
+      // Its connection is going away (a sidecar draining): answers to what is on it still come; new messages go on a new stream.
+      this.call = undefined;
+      call.end();
+      call = undefined;
+    }
+    call ??= this.start();
     this.stopIdle();
     const key = this.prefix + (this.seq++).toString(36);
     // The router peeked this request already, so it is well-formed.

@@ -32,7 +32,7 @@ function inferRequest(model = 'ranker', version = '', rows = 1) {
   };
 }
 
-/** Runs n calls with `concurrency` in flight; returns the errors. */
+/** Runs n calls with `concurrency` in flight, every other one without a deadline; returns the errors. */
 async function load(client: InferenceClient, n: number, concurrency: number, onDone?: (done: number) => void): Promise<grpc.ServiceError[]> {
   const errors: grpc.ServiceError[] = [];
   let started = 0;
@@ -41,7 +41,8 @@ async function load(client: InferenceClient, n: number, concurrency: number, onD
     while (started < n) {
       started++;
       try {
-        await unary(client, 'ModelInfer', inferRequest(), { deadline: Date.now() + 10_000 });
+        // Half the calls carry a deadline (unary upstream calls), half none (messages on shared upstream streams).
+        await unary(client, 'ModelInfer', inferRequest(), started % 2 ? { deadline: Date.now() + 10_000 } : {});
       } catch (e) {
         errors.push(e as grpc.ServiceError);
       }

@@ -25,6 +25,7 @@ const dec = (t: protobuf.Type, b: Uint8Array) => t.toObject(t.decode(b), { defau
 /** A ModelStreamInfer call as the sidecar side of the test sees it. */
 class FakeCall extends EventEmitter {
   readonly writes: Buffer[] = [];
+  usable = true;
   ended = false;
   cancelled = false;
   writeWithId(req: Buffer, key: string): void {
@@ -127,4 +128,16 @@ test('a cancelled message is never answered; a deadline answers DEADLINE_EXCEEDE
   assert.equal(calls[0].ended, true, 'nothing pending for IDLE_END_MS: the stream is half-closed so a draining sidecar can stop');
   send('again');
   assert.equal(calls.length, 2, 'and the next message opens a fresh one');
+});
+
+test('a stream whose connection is going away takes no new messages; what is on it is still answered', () => {
+  const { calls, results, send } = setup();
+  send('old');
+  calls[0].usable = false; // GOAWAY from a draining sidecar
+  send('new');
+  assert.equal(calls.length, 2, 'the new message opened a fresh stream');
+  assert.equal(calls[0].ended, true, 'the old one was half-closed so the sidecar can finish and stop');
+  calls[0].answer(0, {});
+  calls[1].answer(0, {});
+  assert.deepEqual([results.get('old')!.code, results.get('new')!.code], [Status.OK, Status.OK]);
 });
