@@ -135,8 +135,12 @@ export function deadlineFromTimeout(value: string | string[] | undefined, now: n
 
 /** A grpc-timeout header value for ms milliseconds (at most 8 digits, as the spec allows). */
 export function timeoutHeader(ms: number): string {
-  const m = Math.max(0, Math.ceil(ms));
-  return m < 1e8 ? `${m}m` : `${Math.ceil(m / 1000)}S`;
+  let v = Math.max(0, Math.ceil(ms));
+  for (const [unit, per] of [['m', 1000], ['S', 60], ['M', 60], ['H', Infinity]] as const) {
+    if (v < 1e8 || unit === 'H') return `${Math.min(v, 99_999_999)}${unit}`;
+    v = Math.ceil(v / per);
+  }
+  return '99999999H';
 }
 
 /** grpc-message is percent-encoded outside printable ASCII (and '%' itself). */
@@ -171,7 +175,11 @@ export function metadataFromHeaders(headers: IncomingHttpHeaders): grpc.Metadata
     const bin = key.endsWith('-bin');
     for (const one of Array.isArray(v) ? v : String(v).split(',')) {
       const t = one.trim();
-      md.add(key, bin ? Buffer.from(t, 'base64') : t);
+      try {
+        md.add(key, bin ? Buffer.from(t, 'base64') : t);
+      } catch {
+        // A name or value gRPC metadata cannot carry (non-ASCII, odd characters): dropped, as grpc-js drops it.
+      }
     }
   }
   return md;

@@ -51,9 +51,11 @@ function onUnaryResponse(this: UnaryStream, h: http2.IncomingHttpHeaders): void 
   if (Number(h[':status']) !== 200) {
     ctx.code = Status.UNAVAILABLE;
     ctx.details = `${ctx.authority} answered HTTP ${h[':status']}, not gRPC`;
+    this.close(NGHTTP2_CANCEL);
     return;
   }
   takeStatus(ctx, h);
+  if (ctx.code !== undefined) this.close(NGHTTP2_CANCEL); // trailers-only: nothing more will come
 }
 
 function keepResponse(msg: Buffer, ctx: UnaryCtx): void {
@@ -67,6 +69,8 @@ function onUnaryData(this: UnaryStream, chunk: Buffer): void {
 
 function onUnaryTrailers(this: UnaryStream, h: http2.IncomingHttpHeaders): void {
   takeStatus(this[CTX], h);
+  // The status ends the call even if the sidecar answered before reading all of a large request.
+  if (this[CTX].code !== undefined) this.close(NGHTTP2_CANCEL);
 }
 
 function onUnaryClose(this: UnaryStream): void {
@@ -74,14 +78,14 @@ function onUnaryClose(this: UnaryStream): void {
   ctx.conn.release(ctx.session);
   if (ctx.timer) clearTimeout(ctx.timer);
   let { code, details } = ctx;
-  // No grpc-status: the stream was reset or the connection died before the sidecar's handler answered.
-  const connectionFailure = code === undefined;
-  if (code === undefined) {
+  // No grpc-status and no bad response: the stream was reset or the connection died before the sidecar's handler answered.
+  const connectionFailure = code === undefined && !ctx.reader.error;
+  if (ctx.reader.error) {
+    code = ctx.reader.error.code;
+    details = `${ctx.authority} sent a response this balancer cannot read: ${ctx.reader.error.message}`;
+  } else if (code === undefined) {
     code = Status.UNAVAILABLE;
     details = `connection to ${ctx.authority} failed (HTTP/2 stream closed with code ${this.rstCode})`;
-  } else if (ctx.reader.error) {
-    code = ctx.reader.error.code;
-    details = ctx.reader.error.message;
   } else if (code === Status.OK && !ctx.response) {
     code = Status.INTERNAL;
     details = `${ctx.authority} answered OK without a response message`;
@@ -170,25 +174,37 @@ export class H2MessageStream extends EventEmitter {
       return;
     }
     const st = this.stream;
-    st.on('response', (h: http2.IncomingHttpHeaders) => (Number(h[':status']) === 200 ? takeStatus(this.status, h) : st.close(NGHTTP2_CANCEL)));
+    // A status (trailers, or a trailers-only answer) ends the call even while our side is still
+    // open: grpc-js servers send trailers and no RST, so without closing here the stream would sit
+    // "usable" and swallow every later message.
+    const ended = (h: http2.IncomingHttpHeaders): void => {
+      takeStatus(this.status, h);
+      if (this.status.code !== undefined) st.close(NGHTTP2_CANCEL);
+    };
+    st.on('response', (h: http2.IncomingHttpHeaders) => (Number(h[':status']) === 200 ? ended(h) : st.close(NGHTTP2_CANCEL)));
     st.on('data', (chunk: Buffer) => {
       if (!this.reader.push(chunk, emitMessage, this)) st.close(NGHTTP2_CANCEL);
     });
-    st.on('trailers', (h: http2.IncomingHttpHeaders) => takeStatus(this.status, h));
+    st.on('trailers', ended);
     st.on('error', noop);
     const acquired = session;
-    acquired.once('goaway', () => (this.goingAway = true));
+    const onGoaway = (): void => {
+      this.goingAway = true;
+    };
+    acquired.once('goaway', onGoaway);
     st.on('close', () => {
+      acquired.off('goaway', onGoaway);
       conn.release(acquired);
-      const code = this.status.code ?? Status.UNAVAILABLE;
-      const details = this.status.code === undefined ? `stream to ${this.authority} closed (HTTP/2 code ${st.rstCode})` : this.status.details;
+      const code = this.reader.error?.code ?? this.status.code ?? Status.UNAVAILABLE;
+      const details = this.reader.error?.message
+        ?? (this.status.code === undefined ? `stream to ${this.authority} closed (HTTP/2 code ${st.rstCode})` : this.status.details);
       this.emit('status', { code, details });
     });
   }
 
   /** False once the connection got GOAWAY or the stream closed: new messages belong on a new stream. */
   get usable(): boolean {
-    return !!this.stream && !this.goingAway && !this.stream.closed && !this.stream.destroyed;
+    return !!this.stream && !this.goingAway && this.status.code === undefined && !this.stream.closed && !this.stream.destroyed;
   }
 
   /** Sends req with its id (field 3) overridden by key, as one message. */

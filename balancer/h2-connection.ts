@@ -10,6 +10,8 @@ import * as net from 'node:net';
 /** How often an idle-or-busy connection is pinged, and how long an answer may take. */
 const PING_EVERY_MS = 10_000;
 const PING_TIMEOUT_MS = 5_000;
+/** Connection-level flow-control window (bytes): many calls with large tensors share one connection. */
+const CONNECTION_WINDOW = 16 * 1024 * 1024;
 
 const SESSION_OPTIONS: http2.SecureClientSessionOptions = {
   // Tensors can be large and many calls share one connection: node's 10 MB default would refuse streams under load.
@@ -103,6 +105,8 @@ export class H2Connection {
     // After GOAWAY the session accepts no new streams; those in flight still finish on it.
     s.once('goaway', forget);
     s.once('connect', () => {
+      // initialWindowSize covers streams only; the connection's own window would stay at 64 KiB.
+      s.setLocalWindowSize(CONNECTION_WINDOW);
       if (this.session === s) this.startPings(s);
     });
     s.unref(); // until a call acquires it: an idle connection must not keep the process alive

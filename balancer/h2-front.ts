@@ -19,6 +19,8 @@ import { INFER_METHODS, streamKeyOf, type CancelFn, type UpstreamMethod } from '
 import { bytesField, lastBytesField, stringField } from './wire-fields';
 
 const SERVICE = '/inference.GRPCInferenceService/';
+/** Connection-level flow-control window for client connections (bytes). */
+const CONNECTION_WINDOW = 16 * 1024 * 1024;
 /** How long a ModelMetadata answer is reused: metadata changes only when models are reloaded. */
 const METADATA_TTL_MS = 5_000;
 
@@ -155,7 +157,10 @@ function onStreamMessage(msg: Buffer, ctx: CallCtx & { stream?: FrontStream }): 
 function onStreamData(this: FrontStream, chunk: Buffer): void {
   const ctx = this[CTX] as CallCtx & { stream?: FrontStream };
   ctx.stream = this;
-  if (!ctx.reader.push(chunk, onStreamMessage, ctx)) replyStatus(this, ctx.reader.error!.code, ctx.reader.error!.message);
+  if (ctx.reader.push(chunk, onStreamMessage, ctx)) return;
+  // A malformed stream ends with its status; what it had routed is cancelled, not answered after the end.
+  replyStatus(this, ctx.reader.error!.code, ctx.reader.error!.message);
+  onStreamClose.call(this);
 }
 
 function onStreamEnd(this: FrontStream): void {
@@ -197,9 +202,20 @@ export class Front {
 
   constructor(private readonly deps: FrontDeps) {
     this.server = http2.createServer({ maxSessionMemory: 128, settings: { initialWindowSize: 4 * 1024 * 1024 } });
-    this.server.on('stream', (stream, headers) => this.onStream(stream as FrontStream, headers));
+    this.server.on('stream', (stream, headers) => {
+      try {
+        this.onStream(stream as FrontStream, headers);
+      } catch (e) {
+        // One bad request must never take the process down with everyone's calls.
+        replyStatus(stream, Status.INTERNAL, `balancer error: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    });
+    this.server.on('error', noop); // accept errors (EMFILE...) are transient; the listening socket stays
     this.server.on('session', (s) => {
       this.sessions.add(s);
+      // The connection-level window stays at 64 KiB otherwise (initialWindowSize is per stream): large tensors would crawl.
+      s.once('connect', () => s.setLocalWindowSize(CONNECTION_WINDOW));
+      if (!s.connecting) s.setLocalWindowSize(CONNECTION_WINDOW);
       s.once('close', () => this.sessions.delete(s));
       s.on('error', noop);
     });
@@ -238,7 +254,7 @@ export class Front {
     const path = headers[':path'] ?? '';
     const kind = METHODS.get(path);
     const ct = headers['content-type'] ?? '';
-    if (headers[':method'] !== 'POST' || !ct.startsWith('application/grpc')) {
+    if (headers[':method'] !== 'POST' || !(ct === 'application/grpc' || ct.startsWith('application/grpc+') || ct.startsWith('application/grpc;'))) {
       stream.respond({ ':status': 415, 'content-type': 'text/plain' }, { endStream: false });
       stream.end(`this port speaks gRPC (POST, content-type application/grpc); got ${headers[':method']} ${ct || 'no content-type'}\n`);
       return;
@@ -291,7 +307,8 @@ export class Front {
       const key = bytes.toString('base64');
       const hit = this.metadataCache.get(key);
       if (hit && hit.until > clock.now()) return replyMessage(stream, hit.bytes);
-      router.forward(FORWARDED.metadata!, rc, (o) => {
+      ctx.cancel = router.forward(FORWARDED.metadata!, rc, (o) => {
+        ctx.cancel = undefined;
         if (o.code === Status.OK && o.response) {
           if (this.metadataCache.size > 1000) this.metadataCache.clear();
           this.metadataCache.set(key, { bytes: o.response, until: clock.now() + METADATA_TTL_MS });
@@ -300,7 +317,10 @@ export class Front {
       });
       return;
     }
-    router.forward(FORWARDED.ready!, rc, (o) => reply(stream, o));
+    ctx.cancel = router.forward(FORWARDED.ready!, rc, (o) => {
+      ctx.cancel = undefined;
+      reply(stream, o);
+    });
   }
 
   /** One message of a client stream: routed on its own; its answer (or error) is written back as it comes. */
@@ -313,7 +333,7 @@ export class Front {
     cancel = this.deps.router.infer(rc, (o) => {
       answered = true;
       if (cancel) open.delete(cancel);
-      if (!stream.destroyed && !stream.closed) {
+      if (!stream.destroyed && !stream.closed && !stream.writableEnded) {
         if (o.code === Status.OK && o.response) writeStreamResponse(stream, o.response);
         else stream.write(frame(streamError(msg, o)));
       }

@@ -184,8 +184,11 @@ export class Router {
       };
       // ModelInfer goes as a message on a shared upstream stream (~10 us of CPU against ~50 us for a
       // new HTTP/2 stream per call, bench:cost) unless it carries a deadline, which only a unary
-      // call hands to the sidecar (grpc-timeout), or the endpoint's load report is due.
-      const viaStream = method === INFER_METHODS.infer && (streamKey !== undefined || !Number.isFinite(dl)) && !picked.wantsLoadReport(start);
+      // call hands to the sidecar (grpc-timeout), or the endpoint's load report is due. Retries go
+      // unary: when a stream fails, every message on it is retried, and a message that broke it
+      // (one the sidecar cannot decode) then fails on its own instead of breaking another stream.
+      const viaStream = method === INFER_METHODS.infer && retriesDone === 0 && (streamKey !== undefined || !Number.isFinite(dl))
+        && !picked.wantsLoadReport(start);
       cancelAttempt = viaStream ? member.pool.stream(streamKey ?? streamKeyOf(md), bytes, md, dl, ended) : member.pool.call(method, bytes, md, dl, ended);
     };
     attempt();

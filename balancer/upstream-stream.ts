@@ -93,7 +93,8 @@ export class UpstreamStream {
     }
     this.pending.set(key, p);
     call.writeWithId(req, key);
-    return () => this.forget(key);
+    // Settle, not just forget: the router releases the endpoint's in-flight slot when the attempt ends.
+    return () => this.settle(key, { code: Status.CANCELLED, details: 'cancelled', response: undefined, orca: undefined, connectionFailure: false });
   }
 
   /** Ends the stream; messages pending fail as connection failures (retryable elsewhere). */
