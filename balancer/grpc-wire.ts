@@ -74,6 +74,8 @@ export interface FrameError {
 export class MessageReader {
   private parts: Buffer[] = [];
   private have = 0;
+  /** Body length of the buffered partial message, once its prefix is complete (-1: not yet). */
+  private need = -1;
   /** The error that stopped the reader, if any. */
   error: FrameError | undefined;
 
@@ -88,11 +90,13 @@ export class MessageReader {
       this.parts.push(chunk);
       this.have += chunk.length;
       if (this.have < 5) return true;
-      const need = this.parts[0].length >= 5 ? this.parts[0].readUInt32BE(1) : Buffer.concat(this.parts, 5).readUInt32BE(1);
-      if (this.have < need + 5 && need <= MAX_MESSAGE_BYTES) return true;
+      // The pending message's length, read once: recomputing it per chunk made small chunks quadratic.
+      if (this.need < 0) this.need = (this.parts[0].length >= 5 ? this.parts[0] : Buffer.concat(this.parts, 5)).readUInt32BE(1);
+      if (this.have < this.need + 5 && this.need <= MAX_MESSAGE_BYTES) return true;
       buf = Buffer.concat(this.parts, this.have);
       this.parts = [];
       this.have = 0;
+      this.need = -1;
     }
     let pos = 0;
     while (buf.length - pos >= 5) {
@@ -119,6 +123,7 @@ export class MessageReader {
     this.error = { code, message };
     this.parts = [];
     this.have = 0;
+    this.need = -1;
     return false;
   }
 }
