@@ -8,12 +8,12 @@ import type * as http from 'node:http';
 import * as grpc from '@grpc/grpc-js';
 import type { Clock } from '../common/clock';
 import { loadInferenceProto } from '../common/proto';
-import { httpStatusOf, InferError, internal, invalidArgument, Status, toInferError } from '../common/status';
+import { InferError, internal, invalidArgument, Status, toInferError } from '../common/status';
 import type { InferParameter, InferParameter__Output } from '../proto/gen/inference/InferParameter';
 import type { ModelInferResponse__Output } from '../proto/gen/inference/ModelInferResponse';
 import { decodeGrpcInputs, toRaw } from '../sidecar/codec-grpc';
 import { decodeJsonBody, encodeJsonResponse } from '../sidecar/codec-json';
-import { MAX_BODY_BYTES } from '../sidecar/server-http';
+import { MAX_BODY_BYTES, sendError, sendJson } from '../sidecar/server-http';
 import { elementCount, type Tensor } from '../sidecar/tensor';
 import type { Clusters } from './cluster';
 import type { RouteOutcome, Router } from './router';
@@ -245,15 +245,3 @@ function readBody(req: http.IncomingMessage, res: http.ServerResponse, limit: nu
   req.on('error', () => undefined);
 }
 
-function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
-  // The client may have gone, or an answer already started (a late outcome after cancel).
-  if (res.headersSent || res.destroyed) return;
-  const text = typeof body === 'string' ? body : JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
-}
-
-function sendError(res: http.ServerResponse, err: unknown): void {
-  const e = toInferError(err);
-  sendJson(res, httpStatusOf(e.code), { error: e.message });
-}

@@ -13,16 +13,21 @@ export const MAX_BODY_BYTES = 64 * 1024 * 1024;
 
 const MODEL_PATH = /^\/v2\/models\/([^/]+)(?:\/versions\/([^/]+))?(?:\/(ready|infer|stats))?$/;
 
-function send(res: http.ServerResponse, status: number, body: unknown): void {
+/** Answers with a JSON body (a string is sent as is); does nothing once an answer started or the client left. */
+export function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
+  // The client may have gone, or an answer already started (a late outcome after cancel).
+  if (res.headersSent || res.destroyed) return;
   const text = typeof body === 'string' ? body : JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
   res.end(text);
 }
 
-function sendError(res: http.ServerResponse, err: unknown): void {
+/** Answers {"error": ...} with the HTTP status of the error's gRPC status. */
+export function sendError(res: http.ServerResponse, err: unknown): void {
   const e = toInferError(err);
-  send(res, httpStatusOf(e.code), { error: e.message });
+  sendJson(res, httpStatusOf(e.code), { error: e.message });
 }
+
 
 function readBody(req: http.IncomingMessage, cb: (err: InferError | null, body?: string) => void): void {
   const chunks: Buffer[] = [];
@@ -51,24 +56,24 @@ export function restHandler(svc: InferService): http.RequestListener {
     const url = (req.url ?? '/').split('?')[0];
     const method = req.method ?? 'GET';
     try {
-      if (method === 'GET' && url === '/v2/health/live') return send(res, 200, { live: true });
+      if (method === 'GET' && url === '/v2/health/live') return sendJson(res, 200, { live: true });
       if (method === 'GET' && url === '/v2/health/ready') {
         const ready = registry.allReady();
-        return send(res, ready ? 200 : 503, { ready });
+        return sendJson(res, ready ? 200 : 503, { ready });
       }
-      if (method === 'GET' && url === '/v2') return send(res, 200, { name: SERVER_NAME, version: SERVER_VERSION, extensions: EXTENSIONS });
+      if (method === 'GET' && url === '/v2') return sendJson(res, 200, { name: SERVER_NAME, version: SERVER_VERSION, extensions: EXTENSIONS });
       const m = MODEL_PATH.exec(url);
       if (!m) throw notFound(`no route for ${method} ${url}; see /v2/models/{model}[/versions/{v}]/(ready|infer|stats)`);
       const name = decodeURIComponent(m[1]);
       const version = m[2] ? decodeURIComponent(m[2]) : '';
       const action = m[3] ?? '';
-      if (method === 'GET' && action === '') return send(res, 200, modelMetadata(registry, name, version));
+      if (method === 'GET' && action === '') return sendJson(res, 200, modelMetadata(registry, name, version));
       if (method === 'GET' && action === 'ready') {
         registry.resolve(name, version);
         const ready = registry.isReady(name, version);
-        return send(res, ready ? 200 : 503, { name, ready });
+        return sendJson(res, ready ? 200 : 503, { name, ready });
       }
-      if (method === 'GET' && action === 'stats') return send(res, 200, { model_stats: modelStatistics(registry, name, version) });
+      if (method === 'GET' && action === 'stats') return sendJson(res, 200, { model_stats: modelStatistics(registry, name, version) });
       if (method === 'POST' && action === 'infer') return inferRest(svc, name, version, req, res);
       throw new InferError(Status.UNIMPLEMENTED, `${method} is not supported on ${url}`);
     } catch (e) {
@@ -84,7 +89,7 @@ function inferRest(svc: InferService, model: string, version: string, req: http.
       const body = decodeJsonBody(text!);
       svc.infer(
         { model, version, id: body.id ?? '', inputs: body.inputs, outputNames: body.outputs, params: body.params, deadline: Infinity },
-        (e, r) => (e ? sendError(res, e) : send(res, 200, encodeJsonResponse(r!.model, r!.version, r!.id, r!.outputs))),
+        (e, r) => (e ? sendError(res, e) : sendJson(res, 200, encodeJsonResponse(r!.model, r!.version, r!.id, r!.outputs))),
       );
     } catch (e) {
       sendError(res, e);
@@ -106,7 +111,7 @@ export function metricsHandler(metrics: SidecarMetrics): http.RequestListener {
       );
       return;
     }
-    if (url === '/healthz') return send(res, 200, { live: true });
+    if (url === '/healthz') return sendJson(res, 200, { live: true });
     sendError(res, notFound(`no route ${url}; metrics are at /metrics`));
   };
 }
