@@ -9,8 +9,8 @@ import { silentLogger } from '../common/log';
 import { startBalancer, type Balancer } from '../balancer/balancer';
 import type { DiscoveryServer } from '../discovery/server';
 import { stop } from '../bench/lib/processes';
-import { startTestDiscovery, waitFor } from './helpers/discovery-fixture';
-import { sidecarProcess, served, TestConfig, type SidecarProc } from './helpers/e2e-fixture';
+import { waitFor } from './helpers/discovery-fixture';
+import { sidecarProcess, served, startDiscoveryAndSidecars, TestConfig, type SidecarProc } from './helpers/e2e-fixture';
 import { features, independentClient, rawF32, unary, type InferenceClient } from './helpers/sidecar-fixture';
 
 /** ModelInfer with request metadata; resolves with the response's model and version. */
@@ -62,8 +62,7 @@ describe('balancer with real sidecars', () => {
 
   before(async () => {
     config.set('{}\n');
-    discovery = await startTestDiscovery({ leaseTtlMs: 1000, config });
-    for (let i = 0; i < 3; i++) sidecars.push(await sidecarProcess(discovery.grpcPort));
+    discovery = await startDiscoveryAndSidecars(config, ['a', 'a', 'a'], sidecars);
     balancer = await startBalancer({ discovery: `127.0.0.1:${discovery.grpcPort}`, host: '127.0.0.1', grpcPort: 0, zone: 'a', log: silentLogger });
     client = independentClient(balancer.grpcPort);
     await waitFor(() => balancer.endpoints('ranker').length === 3, 'three sidecars in the balancer', 30_000).catch((e: Error) => {

@@ -11,8 +11,8 @@ import { startBalancer, type Balancer } from '../balancer/balancer';
 import type { BalancerStatus, EndpointStatus } from '../balancer/status';
 import type { DiscoveryServer } from '../discovery/server';
 import { stop } from '../bench/lib/processes';
-import { startTestDiscovery, waitFor } from './helpers/discovery-fixture';
-import { sidecarProcess, served, TestConfig, type SidecarProc } from './helpers/e2e-fixture';
+import { waitFor } from './helpers/discovery-fixture';
+import { sidecarProcess, served, startDiscoveryAndSidecars, TestConfig, type SidecarProc } from './helpers/e2e-fixture';
 import { features, independentClient, rawF32, type InferenceClient } from './helpers/sidecar-fixture';
 
 /** Inference requests the sidecar finished, any status (fault aborts included). */
@@ -78,8 +78,7 @@ describe('routing policy with real sidecars', () => {
 
   before(async () => {
     config.set('{}\n');
-    discovery = await startTestDiscovery({ leaseTtlMs: 1000, config });
-    for (const zone of ['a', 'a', 'b']) sidecars.push(await sidecarProcess(discovery.grpcPort, [], zone));
+    discovery = await startDiscoveryAndSidecars(config, ['a', 'a', 'b'], sidecars);
     balancer = await startBalancer({ discovery: `127.0.0.1:${discovery.grpcPort}`, host: '127.0.0.1', grpcPort: 0, zone: 'a', log: silentLogger });
     client = independentClient(balancer.grpcPort);
     await waitFor(() => balancer.endpoints('ranker').length === 3, 'three sidecars in the balancer', 30_000).catch((e: Error) => {

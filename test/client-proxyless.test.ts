@@ -9,8 +9,8 @@ import { Status } from '../common/status';
 import type { DiscoveryServer } from '../discovery/server';
 import { stop } from '../bench/lib/processes';
 import { InferenceClient, InferenceError, ProxylessTransport, type ShardPlacement } from '../client';
-import { startTestDiscovery, waitFor } from './helpers/discovery-fixture';
-import { served, sidecarProcess, TestConfig, type SidecarProc } from './helpers/e2e-fixture';
+import { waitFor } from './helpers/discovery-fixture';
+import { served, startDiscoveryAndSidecars, TestConfig, type SidecarProc } from './helpers/e2e-fixture';
 import { randomFeatures } from './helpers/reference-mlp';
 
 const features = randomFeatures(5, 1);
@@ -49,8 +49,7 @@ describe('proxyless client over discovery', () => {
 
   before(async () => {
     config.set('{}\n');
-    discovery = await startTestDiscovery({ leaseTtlMs: 1000, config });
-    for (let i = 0; i < 3; i++) sidecars.push(await sidecarProcess(discovery.grpcPort));
+    discovery = await startDiscoveryAndSidecars(config, ['a', 'a', 'a'], sidecars);
     client = new InferenceClient({ discovery: `127.0.0.1:${discovery.grpcPort}`, zone: 'a' });
     transport = client.transport as ProxylessTransport;
     await waitFor(() => transport.endpoints('ranker').length === 3, 'three sidecars in the client view', 30_000);

@@ -6,6 +6,8 @@ import type { ChildProcess } from 'node:child_process';
 import { parseRoutingConfig } from '../../discovery/routing-config';
 import type { ConfigSource, RoutingConfigVersion } from '../../discovery/types';
 import { freePort, startCli } from '../../bench/lib/processes';
+import type { DiscoveryServer } from '../../discovery/server';
+import { startTestDiscovery } from './discovery-fixture';
 import { MODELS } from './sidecar-fixture';
 
 /** A sidecar CLI process. */
@@ -23,6 +25,16 @@ export async function sidecarProcess(discoveryPort: number, extra: string[] = []
     '--metrics-port', String(m), '--discovery', `127.0.0.1:${discoveryPort}`, '--advertise', `127.0.0.1:${g}`, '--zone', zone,
     '--drain-timeout-ms', '1000', ...extra]);
   return { child, address: `127.0.0.1:${g}`, metricsPort: m };
+}
+
+/**
+ * A test discovery (1 s leases) serving config, and one sidecar process per zone registering with it;
+ * sidecars are pushed into `into` as they start, so an after() hook stops them even if a later one fails.
+ */
+export async function startDiscoveryAndSidecars(config: ConfigSource, zones: readonly string[], into: SidecarProc[]): Promise<DiscoveryServer> {
+  const discovery = await startTestDiscovery({ leaseTtlMs: 1000, config });
+  for (const zone of zones) into.push(await sidecarProcess(discovery.grpcPort, [], zone));
+  return discovery;
 }
 
 /** Inference requests the sidecar finished, by status, from its /metrics. */
