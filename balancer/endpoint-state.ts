@@ -187,6 +187,17 @@ export class EndpointState {
     this.detector.record(this, status);
   }
 
+  /**
+   * Ends a per_stream client stream that tryStart() admitted, once. Its
+   * length says nothing about the endpoint's speed, so the latency estimate
+   * is left alone; its status still counts for outlier detection.
+   */
+  onStreamEnded(status: Status, report?: LoadSummary): void {
+    this.breaker.release();
+    if (report) this.onLoadReport(report);
+    this.detector.record(this, status);
+  }
+
   /** Leaves the cluster's detector (on REMOVE); calls still in flight may end afterwards. */
   close(): void {
     this.detector.remove(this);

@@ -15,6 +15,8 @@ import { deadlineFromTimeout, encodeGrpcMessage, frame, MessageReader, metadataF
 import { MalformedRequest, peekRoute } from './peek-request';
 import type { RouteCall, RouteOutcome, Router } from './router';
 import { isReady, serverMetadata } from './service-info';
+import { PinnedStream } from './stream-pinned';
+import type { StreamRouting } from '../discovery/routing-config-types';
 import { INFER_METHODS, streamKeyOf, type CancelFn, type UpstreamMethod } from './upstream';
 import { bytesField, lastBytesField, stringField } from './wire-fields';
 
@@ -55,6 +57,12 @@ interface CallCtx {
   readonly open: Set<CancelFn> | undefined;
   readonly streamKey: string;
   ended: boolean;
+  /** Stream: how it is balanced, decided by its first well-formed message. */
+  routing: StreamRouting | undefined;
+  /** Stream under per_stream: where its bytes go. */
+  pin: PinnedStream | undefined;
+  /** Stream: chunks read before its routing was decided (a per_stream pin forwards them whole). */
+  early: Buffer[] | undefined;
 }
 
 type FrontStream = http2.ServerHttp2Stream & { [CTX]: CallCtx };
@@ -156,8 +164,16 @@ function onStreamMessage(msg: Buffer, ctx: CallCtx & { stream?: FrontStream }): 
 
 function onStreamData(this: FrontStream, chunk: Buffer): void {
   const ctx = this[CTX] as CallCtx & { stream?: FrontStream };
+  if (ctx.pin) return ctx.pin.fromClient(chunk);
   ctx.stream = this;
-  if (ctx.reader.push(chunk, onStreamMessage, ctx)) return;
+  if (ctx.routing === undefined) (ctx.early ??= []).push(chunk);
+  if (ctx.reader.push(chunk, onStreamMessage, ctx)) {
+    // A message in this chunk decided the routing: a new pin takes every byte read so far, as read.
+    const pin = ctx.pin as PinnedStream | undefined; // set by onStreamMessage during push
+    if (pin) for (const c of ctx.early!) pin.fromClient(c);
+    if (ctx.routing !== undefined) ctx.early = undefined;
+    return;
+  }
   // A malformed stream ends with its status; what it had routed is cancelled, not answered after the end.
   replyStatus(this, ctx.reader.error!.code, ctx.reader.error!.message);
   onStreamClose.call(this);
@@ -166,10 +182,12 @@ function onStreamData(this: FrontStream, chunk: Buffer): void {
 function onStreamEnd(this: FrontStream): void {
   const ctx = this[CTX];
   ctx.ended = true;
-  if (ctx.open!.size === 0) this.end();
+  if (ctx.pin) ctx.pin.clientEnded();
+  else if (ctx.open!.size === 0) this.end();
 }
 
 function onStreamClose(this: FrontStream): void {
+  this[CTX].pin?.clientClosed();
   const open = this[CTX].open!;
   for (const cancel of [...open]) cancel();
   open.clear();
@@ -265,6 +283,7 @@ export class Front {
     stream[CTX] = {
       front: this, kind, md, deadline: deadlineFromTimeout(headers['grpc-timeout'], Date.now()), reader: new MessageReader(), request: undefined,
       messages: 0, cancel: undefined, open: streaming ? new Set() : undefined, streamKey: streaming ? streamKeyOf(md) : '', ended: false,
+      routing: undefined, pin: undefined, early: undefined,
     };
     if (streaming) {
       stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
@@ -325,8 +344,19 @@ export class Front {
 
   /** One message of a client stream: routed on its own; its answer (or error) is written back as it comes. */
   streamMessage(stream: FrontStream, ctx: CallCtx, msg: Buffer): void {
+    // Pinned, or ended because no endpoint could be pinned: the chunk goes as bytes, or nowhere.
+    if (ctx.pin || stream.writableEnded) return;
     const rc = routeCall(msg, ctx);
     if (!('bytes' in rc)) return void stream.write(frame(streamError(msg, rc)));
+    if (ctx.routing === undefined) {
+      ctx.routing = this.deps.router.streamRouting(rc);
+      if (ctx.routing === 'per_stream') {
+        const pinned = this.deps.router.pinStream(rc);
+        if ('pool' in pinned) ctx.pin = new PinnedStream(stream, pinned, ctx.md, ctx.deadline);
+        else replyStatus(stream, pinned.code, pinned.details);
+        return;
+      }
+    }
     const open = ctx.open!;
     let cancel: CancelFn | undefined;
     let answered = false;

@@ -136,13 +136,21 @@ export class RouteMetrics {
 
   /** Records a finished client call: its status, the last endpoint tried ('' for none) and its latency. */
   finished(version: string, endpoint: string, code: Status, latencyMs: number): void {
+    this.counted(version, endpoint, code).observe(latencyMs / 1000);
+  }
+
+  /**
+   * Counts a finished call without a latency (a per_stream stream, whose length is the client's
+   * business); returns the version's latency histogram.
+   */
+  counted(version: string, endpoint: string, code: Status): HistogramChild {
     let v = this.byVersion.get(version);
     if (!v) this.byVersion.set(version, (v = { latency: this.m.latency.child(this.model, version), byEndpoint: new Map() }));
     let codes = v.byEndpoint.get(endpoint);
     if (!codes) v.byEndpoint.set(endpoint, (codes = []));
     const c = codes[code] ?? (codes[code] = this.m.requests.child(this.model, version, endpoint, Status[code] ?? String(code)));
     c.inc();
-    v.latency.observe(latencyMs / 1000);
+    return v.latency;
   }
 
   /** Records a retry; reason: the failed attempt's status name, or connection_failure. */

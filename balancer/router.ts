@@ -8,19 +8,16 @@ import type { Clock, Random } from '../common/clock';
 import { Status } from '../common/status';
 import { resolveModel, resolveObjective } from '../discovery/routing-config';
 import { DEFAULT_POLICY } from '../discovery/routing-config-policy';
-import type { Route, RoutingConfig, RoutingPolicy } from '../discovery/routing-config-types';
-import type { OrcaLoadReport__Output } from '../proto/gen/xds/data/orca/v3/OrcaLoadReport';
-import { decodeLoadReport } from '../sidecar/load-report';
-import { withoutTried } from './candidates';
-import type { Clusters, ModelCluster } from './cluster';
-import { loadFromOrca, type EndpointState } from './endpoint-state';
+import type { Route, RoutingConfig, RoutingPolicy, StreamRouting } from '../discovery/routing-config-types';
+import type { Clusters } from './cluster';
+import type { EndpointState } from './endpoint-state';
 import { peekParameter } from './peek-request';
-import { stringField } from './wire-fields';
+import { fail, orcaLoad, pick, withRoute } from './route-pick';
 import { metricFor } from './load-metric';
 import { UNKNOWN_MODEL, type BalancerMetrics, type RouteMetrics } from './metrics';
 import { PickerCache } from './picker';
 import { RetryBudget } from './retry-budget';
-import { INFER_METHODS, streamKeyOf, type CancelFn, type UpstreamMethod, type UpstreamResult } from './upstream';
+import { INFER_METHODS, streamKeyOf, type CancelFn, type UpstreamMethod, type UpstreamPool, type UpstreamResult } from './upstream';
 import { VersionSplitter } from './version-split';
 
 /** How a routed call ended, as the client should see it. */
@@ -46,6 +43,19 @@ export interface RouteCall {
   readonly deadline: number;
   /** Set for messages of a client stream: they go over upstream streams shared under this key (streamKeyOf). */
   readonly streamKey?: string;
+}
+
+export { withRoute } from './route-pick';
+
+/** The endpoint a per_stream client stream is passed through to (Router.pinStream). */
+export interface PinnedRoute {
+  readonly pool: UpstreamPool;
+  /** The endpoint's address, for logs and statuses. */
+  readonly endpoint: string;
+  /** Set when messages must be pointed at another model or version (a split or an objective): fields to append. */
+  readonly rewrite: { readonly model: string; readonly version: string } | undefined;
+  /** Call once when the stream ends: frees the endpoint's slot, counts the stream, applies its load trailer. */
+  ended(code: Status, orca: Buffer | undefined): void;
 }
 
 /** What one route (model or objective) keeps across calls; rebuilt on config change. */
@@ -103,18 +113,58 @@ export class Router {
 
   /** Routes a ModelInfer call; done is called exactly once. Returns a cancel function. */
   infer(call: RouteCall, done: (o: RouteOutcome) => void): CancelFn {
-    const objective = call.objective ? this.config && resolveObjective(this.config, call.objective) : undefined;
-    if (call.objective && !objective) {
+    const rs = this.routeOf(call);
+    if (!rs) {
       this.unknownModel?.finished('', '', Status.NOT_FOUND, 0);
       return fail(done, Status.NOT_FOUND, `unknown objective '${call.objective}'`);
     }
-    const rs = objective ? this.state(`o:${call.objective}`, objective) : this.modelState(call.model);
     const version = rs.splitter.choose(call.version);
     const bytes = withRoute(call.bytes, call.model, call.version, rs.route.model, version ?? '');
     const shadow = rs.splitter.shadow(version);
     if (shadow !== undefined) this.shadowCopy(rs, call, shadow);
     return this.send(rs, INFER_METHODS.infer, bytes, version, this.shardKey(rs.policy, call), call.metadata, call.streamKey, call.deadline,
       done);
+  }
+
+  /** How a client stream whose first message is call is balanced (its route's stream_routing). */
+  streamRouting(call: RouteCall): StreamRouting {
+    return this.routeOf(call)?.policy.stream_routing ?? 'per_message';
+  }
+
+  /**
+   * The endpoint a per_stream stream goes to, picked as a call's first attempt is and holding one
+   * in-flight slot for the stream's life; the first message (call) chooses route and version for
+   * the whole stream. No retries (the messages are not kept) and no shadow copies.
+   */
+  pinStream(call: RouteCall): PinnedRoute | RouteOutcome {
+    const rs = this.routeOf(call);
+    if (!rs) return { code: Status.NOT_FOUND, details: `unknown objective '${call.objective}'` };
+    const version = rs.splitter.choose(call.version) ?? '';
+    const model = rs.route.model;
+    const cluster = this.clusters.get(model);
+    const rm = cluster ? rs.metrics : this.unknownModel;
+    const refuse = (code: Status, details: string): RouteOutcome => {
+      rm?.counted(version, '', code);
+      return { code, details };
+    };
+    if (!cluster || cluster.members.size === 0) return refuse(Status.UNAVAILABLE, `no endpoint serves model '${model}'`);
+    if (Date.now() >= call.deadline) return refuse(Status.DEADLINE_EXCEEDED, `deadline expired before model '${model}' was called`);
+    const picked = pick(cluster, rs, version || undefined, this.shardKey(rs.policy, call), [], this.clock.now());
+    if (typeof picked === 'string') return refuse(Status.UNAVAILABLE, picked);
+    const member = cluster.byState.get(picked);
+    if (!member) {
+      picked.onStreamEnded(Status.UNAVAILABLE, undefined);
+      return refuse(Status.UNAVAILABLE, `endpoint of model '${model}' left`);
+    }
+    const endpoint = member.raw.address;
+    return {
+      pool: member.pool, endpoint,
+      rewrite: model !== call.model || version !== call.version ? { model, version } : undefined,
+      ended: (code, orca) => {
+        picked.onStreamEnded(code, orca ? orcaLoad(orca) : undefined);
+        rm?.counted(version, endpoint, code);
+      },
+    };
   }
 
   /** Forwards a model-level call (ModelReady, ModelMetadata) to an endpoint serving the model. */
@@ -226,6 +276,13 @@ export class Router {
     return v === undefined ? undefined : String(v);
   }
 
+  /** The route state of a call: its objective's, else its model's; undefined for an unknown objective. */
+  private routeOf(call: RouteCall): RouteState | undefined {
+    if (!call.objective) return this.modelState(call.model);
+    const objective = this.config && resolveObjective(this.config, call.objective);
+    return objective ? this.state(`o:${call.objective}`, objective) : undefined;
+  }
+
   private modelState(model: string): RouteState {
     const route = this.config ? resolveModel(this.config, model) : { model, policy: DEFAULT_POLICY };
     return this.state(`m:${model}`, route);
@@ -244,44 +301,4 @@ export class Router {
     }
     return s;
   }
-}
-
-/** An endpoint with an in-flight slot taken, or why there is none. */
-function pick(cluster: ModelCluster, rs: RouteState, version: string | undefined, shardKey: string | undefined,
-  tried: EndpointState[], now: number): EndpointState | string {
-  const c = cluster.snapshot.select({ version, shardKey }, rs.policy, now);
-  if (c.kind === 'none') return c.reason;
-  const full: EndpointState[] = [];
-  // Each failed tryStart removes one endpoint, so this ends within the list's length.
-  for (;;) {
-    const list = withoutTried(c, full.length ? [...tried, ...full] : tried);
-    const r = rs.cache.get(list.endpoints, list.stable).pick();
-    if (r.kind === 'unavailable') return `model '${cluster.model}': ${r.reason}`;
-    if (r.endpoint.tryStart()) return r.endpoint;
-    if (full.includes(r.endpoint)) return `every candidate endpoint of model '${cluster.model}' is at its in-flight cap`;
-    full.push(r.endpoint);
-  }
-}
-
-function orcaLoad(buf: Buffer) {
-  const r = decodeLoadReport(buf);
-  return r ? loadFromOrca(r as OrcaLoadReport__Output) : undefined;
-}
-
-function fail(done: (o: RouteOutcome) => void, code: Status, details: string): CancelFn {
-  done({ code, details });
-  return () => undefined;
-}
-
-/**
- * The request with model_name/model_version set to the routed ones, without
- * decoding it: protobuf lets a later occurrence of a scalar field override an
- * earlier one, so appending the two fields is enough (one copy, no re-encode).
- */
-export function withRoute(bytes: Buffer, model: string, version: string, toModel: string, toVersion: string): Buffer {
-  if (model === toModel && version === toVersion) return bytes;
-  const parts: Buffer[] = [bytes];
-  if (model !== toModel) parts.push(stringField(1, toModel));
-  if (version !== toVersion) parts.push(stringField(2, toVersion));
-  return Buffer.concat(parts);
 }

@@ -93,6 +93,13 @@ export class UpstreamPool {
     return unaryCall(conn, method, req, metadata, deadline, done);
   }
 
+  /** The next connection, round robin, for a call this pool does not frame itself (a per_stream pass-through). */
+  connection(): H2Connection {
+    const conn = this.conns[this.next];
+    this.next = (this.next + 1) % this.conns.length;
+    return conn;
+  }
+
   /**
    * Sends a ModelInferRequest that came on a client stream over a shared upstream stream (upstream-stream.ts);
    * key: streamKeyOf(metadata). Same result shape as call().

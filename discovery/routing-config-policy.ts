@@ -7,12 +7,15 @@
 import type { Mapping, Value } from '../common/config-check';
 import { Status } from '../common/status';
 import type {
-  CircuitBreakerConfig, OutlierDetectionConfig, P2cConfig, RetryConfig, RoutingPolicy, ShardConfig, StatusName, ZoneAffinityConfig,
+  CircuitBreakerConfig, OutlierDetectionConfig, P2cConfig, RetryConfig, RoutingPolicy, ShardConfig, StatusName, StreamRouting, ZoneAffinityConfig,
 } from './routing-config-types';
+
+const STREAM_ROUTINGS: readonly StreamRouting[] = ['per_message', 'per_stream'];
 
 /** Built-in defaults: Envoy's for outlier detection, breakers and retry budgets; Linkerd's for peak EWMA. */
 export const DEFAULT_POLICY: RoutingPolicy = {
   picker: 'p2c',
+  stream_routing: 'per_message',
   p2c: {
     choice_count: 2, in_flight_weight: 1, queue_depth_weight: 1,
     // Sidecars report on every response and in heartbeats; two seconds without one means the figure is history.
@@ -33,13 +36,13 @@ export const DEFAULT_POLICY: RoutingPolicy = {
 };
 
 /** Policy sections a model (and defaults) may set. */
-export const POLICY_KEYS = ['picker', 'p2c', 'zone_affinity', 'shard', 'outlier_detection', 'circuit_breaker', 'retry'] as const;
+export const POLICY_KEYS = ['picker', 'stream_routing', 'p2c', 'zone_affinity', 'shard', 'outlier_detection', 'circuit_breaker', 'retry'] as const;
 /**
  * Policy sections an objective may set: only per-call decisions. p2c (its
  * EWMA), outlier detection and breakers configure state kept per endpoint of
  * the model's cluster, which every objective on that model shares.
  */
-export const OBJECTIVE_POLICY_KEYS = ['picker', 'zone_affinity', 'shard', 'retry'] as const;
+export const OBJECTIVE_POLICY_KEYS = ['picker', 'stream_routing', 'zone_affinity', 'shard', 'retry'] as const;
 
 type PolicyKey = (typeof POLICY_KEYS)[number];
 
@@ -64,10 +67,12 @@ export function readPolicy(m: Mapping, keys: readonly PolicyKey[], base: Routing
     return s.broken ? b : read(s, b);
   };
   const pickerV = get('picker');
+  const streamV = get('stream_routing');
   const shardV = get('shard');
   const shard = shardV ? readShard(shardV, base.shard) : base.shard;
   return {
     picker: (pickerV && pickerV.oneOf(pickers)) ?? base.picker,
+    stream_routing: (streamV && streamV.oneOf(STREAM_ROUTINGS)) ?? base.stream_routing,
     p2c: section('p2c', P2C_KEYS, base.p2c, readP2c),
     zone_affinity: section('zone_affinity', ZONE_KEYS, base.zone_affinity, readZone),
     ...(shard && { shard }),

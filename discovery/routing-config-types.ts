@@ -122,10 +122,20 @@ export interface RetryConfig {
   readonly hedge_delay_ms: number;
 }
 
+/**
+ * How a client's ModelStreamInfer stream is balanced. per_message: every
+ * message is routed on its own (picker, retries, split), answers may come
+ * out of order. per_stream: the first message picks one endpoint and the
+ * stream is passed through to it as bytes, Envoy's and Linkerd's way.
+ */
+export type StreamRouting = 'per_message' | 'per_stream';
+
 /** How requests for one model (or objective) are routed: defaults merged with its overrides. */
 export interface RoutingPolicy {
   /** The strategy that picks an endpoint among the candidates. */
   readonly picker: PickerName;
+  /** How ModelStreamInfer streams are balanced. */
+  readonly stream_routing: StreamRouting;
   /** Used by the p2c picker (least_request reads only in-flight counts). */
   readonly p2c: P2cConfig;
   /** Local-zone preference and when to spill over. */

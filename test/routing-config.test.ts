@@ -15,7 +15,7 @@ test('the example file uses every section and parses', () => {
   const text = readFileSync(EXAMPLE, 'utf8');
   const cfg = parseRoutingConfig(text, EXAMPLE);
   for (const key of ['defaults:', 'models:', 'objectives:', 'endpoints:', 'endpoint_overrides:', 'split:', 'shadow:', 'shard:',
-    'p2c:', 'peak_ewma:', 'zone_affinity:', 'outlier_detection:', 'circuit_breaker:', 'retry:', 'hedge_delay_ms:', 'picker:']) {
+    'p2c:', 'peak_ewma:', 'zone_affinity:', 'outlier_detection:', 'circuit_breaker:', 'retry:', 'hedge_delay_ms:', 'picker:', 'stream_routing:']) {
     assert.ok(text.includes(key), `example shows ${key}`);
   }
   // The example's defaults section spells out the built-in defaults.
@@ -35,6 +35,8 @@ test('an empty config is all defaults', () => {
 /** [what, YAML, the expected policy of model m: built-in defaults with these changes]. */
 const MERGES: [string, string, (d: RoutingPolicy) => RoutingPolicy][] = [
   ['model unset: defaults', 'defaults: { picker: round_robin }\n', (d) => ({ ...d, picker: 'round_robin' })],
+  ['stream routing per model', 'defaults: { stream_routing: per_stream }\nmodels: { m: { picker: least_request } }\n',
+    (d) => ({ ...d, picker: 'least_request', stream_routing: 'per_stream' })],
   ['model changes one field of a section', 'defaults: { p2c: { choice_count: 3 } }\nmodels: { m: { p2c: { in_flight_weight: 0 } } }\n',
     (d) => ({ ...d, p2c: { ...d.p2c, choice_count: 3, in_flight_weight: 0 } })],
   ['nested section merges too', 'models: { m: { p2c: { peak_ewma: { decay_ms: 5000 } } } }\n',
@@ -91,6 +93,7 @@ test('pickers are checked against the names passed in', () => {
 const BAD: [string, string, string, RegExp][] = [
   ['unknown top key', 'model: {}\n', '1:1 model', /unknown field; expected a known field \(did you mean models\?\)/],
   ['picker typo', 'defaults: { picker: p2d }\n', '1:21 defaults.picker', /found "p2d"; expected one of p2c, round_robin, least_request \(did you mean p2c\?\)/],
+  ['stream routing typo', 'defaults: { stream_routing: per_request }\n', '1:29 defaults.stream_routing', /found "per_request"; expected one of per_message, per_stream/],
   ['choice count 1', 'defaults: { p2c: { choice_count: 1 } }\n', '1:34 defaults.p2c.choice_count', /found 1; expected an integer >= 2/],
   ['negative weight', 'defaults: { p2c: { in_flight_weight: -1 } }\n', '1:38 defaults.p2c.in_flight_weight', /expected a number >= 0/],
   ['no load signal', 'models:\n  m:\n    p2c: { in_flight_weight: 0, queue_depth_weight: 0, peak_ewma: { enabled: false } }\n', '3:10 models.m.p2c', /found no load signal; expected at least one load signal/],
