@@ -2,23 +2,21 @@
 // as any KServe or Triton client calls it, with requests forwarded as the
 // bytes they came in (why not grpc-js: grpc-wire.ts). ModelInfer,
 // ModelReady and ModelMetadata are routed; ServerLive, ServerReady and
-// ServerMetadata are answered here; ModelStreamInfer routes each message on
-// its own. Per-call state hangs off the stream and listeners are shared
+// ServerMetadata are answered here; ModelStreamInfer is h2-front-stream.ts.
+// Per-call state hangs off the stream and listeners are shared
 // module functions (`this` is the stream), so the front adds no closures
 // beyond the one completion callback the router takes.
 import * as http2 from 'node:http2';
-import type * as grpc from '@grpc/grpc-js';
 import type { Clock } from '../common/clock';
 import { Status } from '../common/status';
 import type { Clusters } from './cluster';
-import { deadlineFromTimeout, encodeGrpcMessage, frame, MessageReader, metadataFromHeaders, writeCoalesced } from './grpc-wire';
-import { MalformedRequest, peekRoute } from './peek-request';
-import type { RouteCall, RouteOutcome, Router } from './router';
+import { deadlineFromTimeout, MessageReader, metadataFromHeaders } from './grpc-wire';
+import { CTX, noop, reply, replyMessage, replyStatus, RESPONSE_HEADERS, routeCall, sendOkTrailers, WITH_TRAILERS, type CallCtx, type FrontStream, type Kind } from './h2-front-call';
+import { onStreamClose, onStreamData, onStreamEnd } from './h2-front-stream';
+import type { Router } from './router';
 import { isReady, serverMetadata } from './service-info';
-import { PinnedStream } from './stream-pinned';
-import type { StreamRouting } from '../discovery/routing-config-types';
-import { INFER_METHODS, streamKeyOf, type CancelFn, type UpstreamMethod } from './upstream';
-import { bytesField, lastBytesField, stringField } from './wire-fields';
+import { INFER_METHODS, streamKeyOf, type UpstreamMethod } from './upstream';
+import { stringField } from './wire-fields';
 
 const SERVICE = '/inference.GRPCInferenceService/';
 /** Connection-level flow-control window for client connections (bytes). */
@@ -26,7 +24,6 @@ const CONNECTION_WINDOW = 16 * 1024 * 1024;
 /** How long a ModelMetadata answer is reused: metadata changes only when models are reloaded. */
 const METADATA_TTL_MS = 5_000;
 
-type Kind = 'infer' | 'ready' | 'metadata' | 'live' | 'serverReady' | 'serverMetadata' | 'stream';
 const METHODS = new Map<string, Kind>([
   ['ModelInfer', 'infer'], ['ModelReady', 'ready'], ['ModelMetadata', 'metadata'], ['ServerLive', 'live'],
   ['ServerReady', 'serverReady'], ['ServerMetadata', 'serverMetadata'], ['ModelStreamInfer', 'stream'],
@@ -38,98 +35,6 @@ export interface FrontDeps {
   readonly router: Router;
   readonly clusters: Clusters;
   readonly clock: Clock;
-}
-
-const CTX = Symbol('infergate.front');
-
-/** One client call's state. */
-interface CallCtx {
-  readonly front: Front;
-  readonly kind: Kind;
-  readonly md: grpc.Metadata;
-  readonly deadline: number;
-  readonly reader: MessageReader;
-  /** Unary: the request message. */
-  request: Buffer | undefined;
-  messages: number;
-  /** Unary: cancels the routed call. Stream: the messages routed and not yet answered. */
-  cancel: CancelFn | undefined;
-  readonly open: Set<CancelFn> | undefined;
-  readonly streamKey: string;
-  ended: boolean;
-  /** Stream: how it is balanced, decided by its first well-formed message. */
-  routing: StreamRouting | undefined;
-  /** Stream under per_stream: where its bytes go. */
-  pin: PinnedStream | undefined;
-  /** Stream: chunks read before its routing was decided (a per_stream pin forwards them whole). */
-  early: Buffer[] | undefined;
-}
-
-type FrontStream = http2.ServerHttp2Stream & { [CTX]: CallCtx };
-
-const OK_TRAILERS = { 'grpc-status': '0' };
-const RESPONSE_HEADERS = { ':status': 200, 'content-type': 'application/grpc', 'grpc-accept-encoding': 'identity' };
-
-function noop(): void {}
-
-function sendOkTrailers(this: http2.ServerHttp2Stream): void {
-  this.sendTrailers(OK_TRAILERS);
-}
-
-/** Ends a call with a status and no message (a trailers-only response). */
-function replyStatus(stream: http2.ServerHttp2Stream, code: Status, details: string): void {
-  if (stream.destroyed || stream.closed) return;
-  if (stream.headersSent) {
-    // A stream already answering: the status goes in its trailers.
-    stream.removeAllListeners('wantTrailers');
-    stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': String(code), 'grpc-message': encodeGrpcMessage(details) }));
-    stream.end();
-    return;
-  }
-  stream.respond({ ...RESPONSE_HEADERS, 'grpc-status': String(code), 'grpc-message': encodeGrpcMessage(details) }, { endStream: true });
-}
-
-/** Answers a unary call with one message and status OK. */
-function replyMessage(stream: http2.ServerHttp2Stream, msg: Buffer): void {
-  if (stream.destroyed || stream.closed) return;
-  stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
-  stream.once('wantTrailers', sendOkTrailers);
-  stream.end(frame(msg));
-}
-
-function reply(stream: http2.ServerHttp2Stream, o: RouteOutcome): void {
-  if (o.code === Status.OK && o.response) replyMessage(stream, o.response);
-  else replyStatus(stream, o.code, o.details);
-}
-
-/** The RouteCall for request bytes, or a status to answer with. */
-function routeCall(bytes: Buffer, ctx: CallCtx): RouteCall | RouteOutcome {
-  try {
-    const { model, version } = peekRoute(bytes);
-    const objective = ctx.md.get('objective')[0];
-    return {
-      bytes, model, version, objective: objective === undefined ? undefined : String(objective), metadata: ctx.md, deadline: ctx.deadline,
-      streamKey: ctx.kind === 'stream' ? ctx.streamKey : undefined,
-    };
-  } catch (e) {
-    if (e instanceof MalformedRequest) return { code: Status.INVALID_ARGUMENT, details: `malformed request: ${e.message}` };
-    throw e;
-  }
-}
-
-/**
- * A ModelStreamInferResponse carrying an error: error_message (field 1) with
- * the sidecar's `[STATUS] message` convention, and infer_response (field 2)
- * holding only the request's id (field 3), so clients can match it.
- */
-export function streamError(request: Buffer, o: RouteOutcome): Buffer {
-  let id: Buffer | undefined;
-  try {
-    id = lastBytesField(request, 3);
-  } catch {
-    id = undefined; // a malformed request has no id to echo
-  }
-  return Buffer.concat([stringField(1, `[${Status[o.code]}] ${o.details}`), bytesField(2, id ? bytesField(3, id) : Buffer.alloc(0))]);
 }
 
 function keepRequest(msg: Buffer, ctx: CallCtx): void {
@@ -156,60 +61,6 @@ function onUnaryClose(this: FrontStream): void {
   const cancel = this[CTX].cancel;
   this[CTX].cancel = undefined;
   cancel?.();
-}
-
-function onStreamMessage(msg: Buffer, ctx: CallCtx & { stream?: FrontStream }): void {
-  ctx.front.streamMessage(ctx.stream!, ctx, msg);
-}
-
-function onStreamData(this: FrontStream, chunk: Buffer): void {
-  const ctx = this[CTX] as CallCtx & { stream?: FrontStream };
-  if (ctx.pin) return ctx.pin.fromClient(chunk);
-  ctx.stream = this;
-  if (ctx.routing === undefined) (ctx.early ??= []).push(chunk);
-  if (ctx.reader.push(chunk, onStreamMessage, ctx)) {
-    // A message in this chunk decided the routing: a new pin takes every byte read so far, as read.
-    const pin = ctx.pin as PinnedStream | undefined; // set by onStreamMessage during push
-    if (pin) for (const c of ctx.early!) pin.fromClient(c);
-    if (ctx.routing !== undefined) ctx.early = undefined;
-    return;
-  }
-  // A malformed stream ends with its status; what it had routed is cancelled, not answered after the end.
-  replyStatus(this, ctx.reader.error!.code, ctx.reader.error!.message);
-  onStreamClose.call(this);
-}
-
-function onStreamEnd(this: FrontStream): void {
-  const ctx = this[CTX];
-  ctx.ended = true;
-  if (ctx.pin) ctx.pin.clientEnded();
-  else if (ctx.open!.size === 0) this.end();
-}
-
-function onStreamClose(this: FrontStream): void {
-  this[CTX].pin?.clientClosed();
-  const open = this[CTX].open!;
-  for (const cancel of [...open]) cancel();
-  open.clear();
-}
-
-/** Writes one ModelStreamInferResponse whose infer_response is msg, framed, in one allocation. */
-function writeStreamResponse(stream: http2.ServerHttp2Stream, msg: Buffer): void {
-  const lenBytes = msg.length < 0x80 ? 1 : msg.length < 0x4000 ? 2 : msg.length < 0x200000 ? 3 : msg.length < 0x10000000 ? 4 : 5;
-  const body = 1 + lenBytes + msg.length;
-  const out = Buffer.allocUnsafe(5 + body);
-  out[0] = 0;
-  out.writeUInt32BE(body, 1);
-  out[5] = (2 << 3) | 2;
-  let n = msg.length;
-  let pos = 6;
-  while (n > 0x7f) {
-    out[pos++] = (n & 0x7f) | 0x80;
-    n >>>= 7;
-  }
-  out[pos++] = n;
-  msg.copy(out, pos);
-  writeCoalesced(stream, out);
 }
 
 /** The gRPC face: an HTTP/2 server and its sessions. */
@@ -281,13 +132,13 @@ export class Front {
     const md = metadataFromHeaders(headers);
     const streaming = kind === 'stream';
     stream[CTX] = {
-      front: this, kind, md, deadline: deadlineFromTimeout(headers['grpc-timeout'], Date.now()), reader: new MessageReader(), request: undefined,
+      front: this, router: this.deps.router, kind, md, deadline: deadlineFromTimeout(headers['grpc-timeout'], Date.now()), reader: new MessageReader(), request: undefined,
       messages: 0, cancel: undefined, open: streaming ? new Set() : undefined, streamKey: streaming ? streamKeyOf(md) : '', ended: false,
       routing: undefined, pin: undefined, early: undefined,
     };
     if (streaming) {
-      stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
-      stream.once('wantTrailers', sendOkTrailers);
+      stream.respond(RESPONSE_HEADERS, WITH_TRAILERS);
+      stream.on('wantTrailers', sendOkTrailers);
       stream.on('data', onStreamData);
       stream.on('end', onStreamEnd);
       stream.on('close', onStreamClose);
@@ -340,35 +191,5 @@ export class Front {
       ctx.cancel = undefined;
       reply(stream, o);
     });
-  }
-
-  /** One message of a client stream: routed on its own; its answer (or error) is written back as it comes. */
-  streamMessage(stream: FrontStream, ctx: CallCtx, msg: Buffer): void {
-    // Pinned, or ended because no endpoint could be pinned: the chunk goes as bytes, or nowhere.
-    if (ctx.pin || stream.writableEnded) return;
-    const rc = routeCall(msg, ctx);
-    if (!('bytes' in rc)) return void stream.write(frame(streamError(msg, rc)));
-    if (ctx.routing === undefined) {
-      ctx.routing = this.deps.router.streamRouting(rc);
-      if (ctx.routing === 'per_stream') {
-        const pinned = this.deps.router.pinStream(rc);
-        if ('pool' in pinned) ctx.pin = new PinnedStream(stream, pinned, ctx.md, ctx.deadline);
-        else replyStatus(stream, pinned.code, pinned.details);
-        return;
-      }
-    }
-    const open = ctx.open!;
-    let cancel: CancelFn | undefined;
-    let answered = false;
-    cancel = this.deps.router.infer(rc, (o) => {
-      answered = true;
-      if (cancel) open.delete(cancel);
-      if (!stream.destroyed && !stream.closed && !stream.writableEnded) {
-        if (o.code === Status.OK && o.response) writeStreamResponse(stream, o.response);
-        else stream.write(frame(streamError(msg, o)));
-      }
-      if (ctx.ended && open.size === 0 && !stream.destroyed) stream.end();
-    });
-    if (!answered) open.add(cancel);
   }
 }

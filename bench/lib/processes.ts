@@ -53,7 +53,8 @@ export function cpuSeconds(pid: number): number {
 
 /** Sends SIGTERM and resolves with the exit code (SIGKILL after graceMs). */
 export function stop(child: ChildProcess, graceMs = 10_000): Promise<number | null> {
-  if (child.exitCode !== null) return Promise.resolve(child.exitCode);
+  // A child killed by a signal has exitCode null and signalCode set: it has exited too, and 'exit' will not come again.
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
   return new Promise((resolve) => {
     const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
     child.once('exit', (code) => {

@@ -1,0 +1,118 @@
+// What one client call of the balancer's gRPC face (h2-front.ts) carries, and
+// how a call is answered: a message with status OK, a status alone, or, in a
+// stream, a message with error_message set. Shared by the unary and stream
+// paths (h2-front-stream.ts).
+import type * as http2 from 'node:http2';
+import type * as grpc from '@grpc/grpc-js';
+import { Status } from '../common/status';
+import type { StreamRouting } from '../discovery/routing-config-types';
+import { encodeGrpcMessage, frame, type MessageReader } from './grpc-wire';
+import type { Front } from './h2-front';
+import { MalformedRequest, peekRoute } from './peek-request';
+import type { RouteCall, RouteOutcome, Router } from './router';
+import type { PinnedStream } from './stream-pinned';
+import type { CancelFn } from './upstream';
+import { bytesField, lastBytesField, stringField } from './wire-fields';
+
+/** The methods the front serves. */
+export type Kind = 'infer' | 'ready' | 'metadata' | 'live' | 'serverReady' | 'serverMetadata' | 'stream';
+
+export const CTX = Symbol('infergate.front');
+
+/** One client call's state. */
+export interface CallCtx {
+  readonly front: Front;
+  readonly router: Router;
+  readonly kind: Kind;
+  readonly md: grpc.Metadata;
+  readonly deadline: number;
+  readonly reader: MessageReader;
+  /** Unary: the request message. */
+  request: Buffer | undefined;
+  messages: number;
+  /** Unary: cancels the routed call. Stream: the messages routed and not yet answered. */
+  cancel: CancelFn | undefined;
+  readonly open: Set<CancelFn> | undefined;
+  readonly streamKey: string;
+  ended: boolean;
+  /** Stream: how it is balanced, decided by its first well-formed message. */
+  routing: StreamRouting | undefined;
+  /** Stream under per_stream: where its bytes go. */
+  pin: PinnedStream | undefined;
+  /** Stream: chunks read before its routing was decided (a per_stream pin forwards them whole). */
+  early: Buffer[] | undefined;
+}
+
+export type FrontStream = http2.ServerHttp2Stream & { [CTX]: CallCtx };
+
+const OK_TRAILERS = { 'grpc-status': '0' };
+export const RESPONSE_HEADERS = { ':status': 200, 'content-type': 'application/grpc', 'grpc-accept-encoding': 'identity' };
+/**
+ * Options of a response with a message: trailers follow it, and no `date` header (node adds one by
+ * default; gRPC clients ignore it, and it is the one header HPACK cannot index across seconds).
+ */
+export const WITH_TRAILERS = { waitForTrailers: true, sendDate: false } as http2.ServerStreamResponseOptions;
+const TRAILERS_ONLY = { endStream: true, sendDate: false } as http2.ServerStreamResponseOptions;
+
+export function noop(): void {}
+
+export function sendOkTrailers(this: http2.ServerHttp2Stream): void {
+  this.sendTrailers(OK_TRAILERS);
+}
+
+/** Ends a call with a status and no message (a trailers-only response). */
+export function replyStatus(stream: http2.ServerHttp2Stream, code: Status, details: string): void {
+  if (stream.destroyed || stream.closed) return;
+  if (stream.headersSent) {
+    // A stream already answering: the status goes in its trailers.
+    stream.removeAllListeners('wantTrailers');
+    stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': String(code), 'grpc-message': encodeGrpcMessage(details) }));
+    stream.end();
+    return;
+  }
+  stream.respond({ ...RESPONSE_HEADERS, 'grpc-status': String(code), 'grpc-message': encodeGrpcMessage(details) }, TRAILERS_ONLY);
+}
+
+/** Answers a unary call with one message and status OK. */
+export function replyMessage(stream: http2.ServerHttp2Stream, msg: Buffer): void {
+  if (stream.destroyed || stream.closed) return;
+  stream.respond(RESPONSE_HEADERS, WITH_TRAILERS);
+  // 'wantTrailers' fires once per stream: on() spares the wrapper once() allocates.
+  stream.on('wantTrailers', sendOkTrailers);
+  stream.end(frame(msg));
+}
+
+export function reply(stream: http2.ServerHttp2Stream, o: RouteOutcome): void {
+  if (o.code === Status.OK && o.response) replyMessage(stream, o.response);
+  else replyStatus(stream, o.code, o.details);
+}
+
+/** The RouteCall for request bytes, or a status to answer with. */
+export function routeCall(bytes: Buffer, ctx: CallCtx): RouteCall | RouteOutcome {
+  try {
+    const { model, version } = peekRoute(bytes);
+    const objective = ctx.md.get('objective')[0];
+    return {
+      bytes, model, version, objective: objective === undefined ? undefined : String(objective), metadata: ctx.md, deadline: ctx.deadline,
+      streamKey: ctx.kind === 'stream' ? ctx.streamKey : undefined,
+    };
+  } catch (e) {
+    if (e instanceof MalformedRequest) return { code: Status.INVALID_ARGUMENT, details: `malformed request: ${e.message}` };
+    throw e;
+  }
+}
+
+/**
+ * A ModelStreamInferResponse carrying an error: error_message (field 1) with
+ * the sidecar's `[STATUS] message` convention, and infer_response (field 2)
+ * holding only the request's id (field 3), so clients can match it.
+ */
+export function streamError(request: Buffer, o: RouteOutcome): Buffer {
+  let id: Buffer | undefined;
+  try {
+    id = lastBytesField(request, 3);
+  } catch {
+    id = undefined; // a malformed request has no id to echo
+  }
+  return Buffer.concat([stringField(1, `[${Status[o.code]}] ${o.details}`), bytesField(2, id ? bytesField(3, id) : Buffer.alloc(0))]);
+}

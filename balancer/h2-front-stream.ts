@@ -1,0 +1,99 @@
+// ModelStreamInfer at the balancer's front: each message is routed on its
+// own (per_message, the default) or, under `stream_routing: per_stream`, the
+// first one pins the stream to an endpoint and the rest pass through as bytes
+// (stream-pinned.ts). Listeners are module functions with the stream as
+// `this`: no closures per stream beyond the router's completion callback per
+// message.
+import type * as http2 from 'node:http2';
+import { Status } from '../common/status';
+import { frame, writeCoalesced } from './grpc-wire';
+import { CTX, replyStatus, routeCall, streamError, type CallCtx, type FrontStream } from './h2-front-call';
+import { PinnedStream } from './stream-pinned';
+import type { CancelFn } from './upstream';
+
+function onStreamMessage(msg: Buffer, ctx: CallCtx & { stream?: FrontStream }): void {
+  streamMessage(ctx.stream!, ctx, msg);
+}
+
+export function onStreamData(this: FrontStream, chunk: Buffer): void {
+  const ctx = this[CTX] as CallCtx & { stream?: FrontStream };
+  if (ctx.pin) return ctx.pin.fromClient(chunk);
+  ctx.stream = this;
+  if (ctx.routing === undefined) (ctx.early ??= []).push(chunk);
+  if (ctx.reader.push(chunk, onStreamMessage, ctx)) {
+    // A message in this chunk decided the routing: a new pin takes every byte read so far, as read.
+    const pin = ctx.pin as PinnedStream | undefined; // set by onStreamMessage during push
+    if (pin) for (const c of ctx.early!) pin.fromClient(c);
+    if (ctx.routing !== undefined) ctx.early = undefined;
+    return;
+  }
+  // A malformed stream ends with its status; what it had routed is cancelled, not answered after the end.
+  replyStatus(this, ctx.reader.error!.code, ctx.reader.error!.message);
+  onStreamClose.call(this);
+}
+
+export function onStreamEnd(this: FrontStream): void {
+  const ctx = this[CTX];
+  ctx.ended = true;
+  if (ctx.pin) ctx.pin.clientEnded();
+  else if (ctx.open!.size === 0) this.end();
+}
+
+export function onStreamClose(this: FrontStream): void {
+  this[CTX].pin?.clientClosed();
+  const open = this[CTX].open!;
+  for (const cancel of [...open]) cancel();
+  open.clear();
+}
+
+/** Writes one ModelStreamInferResponse whose infer_response is msg, framed, in one allocation. */
+function writeStreamResponse(stream: http2.ServerHttp2Stream, msg: Buffer): void {
+  const lenBytes = msg.length < 0x80 ? 1 : msg.length < 0x4000 ? 2 : msg.length < 0x200000 ? 3 : msg.length < 0x10000000 ? 4 : 5;
+  const body = 1 + lenBytes + msg.length;
+  const out = Buffer.allocUnsafe(5 + body);
+  out[0] = 0;
+  out.writeUInt32BE(body, 1);
+  out[5] = (2 << 3) | 2;
+  let n = msg.length;
+  let pos = 6;
+  while (n > 0x7f) {
+    out[pos++] = (n & 0x7f) | 0x80;
+    n >>>= 7;
+  }
+  out[pos++] = n;
+  msg.copy(out, pos);
+  writeCoalesced(stream, out);
+}
+
+/**
+ * One message of a client stream. The first well-formed one decides the stream's routing; under
+ * per_message each is routed on its own and its answer (or error) written back as it comes.
+ */
+function streamMessage(stream: FrontStream, ctx: CallCtx, msg: Buffer): void {
+  // Pinned, or ended because no endpoint could be pinned: the chunk goes as bytes, or nowhere.
+  if (ctx.pin || stream.writableEnded) return;
+  const rc = routeCall(msg, ctx);
+  if (!('bytes' in rc)) return void stream.write(frame(streamError(msg, rc)));
+  if (ctx.routing === undefined) {
+    ctx.routing = ctx.router.streamRouting(rc);
+    if (ctx.routing === 'per_stream') {
+      const pinned = ctx.router.pinStream(rc);
+      if ('pool' in pinned) ctx.pin = new PinnedStream(stream, pinned, ctx.md, ctx.deadline);
+      else replyStatus(stream, pinned.code, pinned.details);
+      return;
+    }
+  }
+  const open = ctx.open!;
+  let cancel: CancelFn | undefined;
+  let answered = false;
+  cancel = ctx.router.infer(rc, (o) => {
+    answered = true;
+    if (cancel) open.delete(cancel);
+    if (!stream.destroyed && !stream.closed && !stream.writableEnded) {
+      if (o.code === Status.OK && o.response) writeStreamResponse(stream, o.response);
+      else stream.write(frame(streamError(msg, o)));
+    }
+    if (ctx.ended && open.size === 0 && !stream.destroyed) stream.end();
+  });
+  if (!answered) open.add(cancel);
+}
