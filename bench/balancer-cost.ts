@@ -13,6 +13,9 @@
 // flight. Each proxy's CPU seconds (/proc, user+system, all its threads and
 // processes) before and after, divided by answers. Rounds alternate the
 // targets so the other work on a shared machine falls on each of them alike.
+// `infergate_per_stream` is the balancer with `stream_routing: per_stream`
+// (a client stream passed through to one sidecar, as HAProxy and Envoy
+// do); its unary path is the same as infergate's, so it runs streams only.
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import * as os from 'node:os';
@@ -20,6 +23,9 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { otherLoad, sidecarServed, startFleet, startHaproxy, startInfergate, startNginx, stopAll, tempDir, type SidecarProc, type Target } from './lib/peers';
 import { METHODS, RawClient, encodeFp32Request, isStreamError } from './lib/raw-client';
+
+/** Targets measured with streaming clients only. */
+const STREAM_ONLY = new Set(['infergate_per_stream']);
 
 interface Row {
   readonly target: string;
@@ -121,7 +127,7 @@ async function main(): Promise<void> {
       depth: { type: 'string', default: '16' },
       rounds: { type: 'string', default: '2' },
       sidecars: { type: 'string', default: '4' },
-      targets: { type: 'string', default: 'infergate,haproxy,nginx' },
+      targets: { type: 'string', default: 'infergate,infergate_per_stream,haproxy,nginx' },
       json: { type: 'string' },
       verbose: { type: 'boolean', default: false },
     },
@@ -142,6 +148,7 @@ async function main(): Promise<void> {
     const ports = fleet.sidecars.map((s) => s.grpcPort);
     const start: Record<string, () => Promise<Target>> = {
       infergate: () => startInfergate(fleet.discoveryPort, ports.length, values.verbose),
+      infergate_per_stream: () => startInfergate(fleet.discoveryPort, ports.length, values.verbose, 'defaults: { stream_routing: per_stream }\n', 'infergate_per_stream'),
       haproxy: () => startHaproxy(ports, values.verbose),
       nginx: () => startNginx(ports, values.verbose),
     };
@@ -149,13 +156,13 @@ async function main(): Promise<void> {
     for (const name of names) targets.push(await start[name]());
     // Warm-up, unmeasured: JIT in the Node processes, connections in every proxy.
     for (const t of targets) {
-      await h2load(t.port, body, Math.ceil(n / 4), clients, maxStreams);
+      if (!STREAM_ONLY.has(t.name)) await h2load(t.port, body, Math.ceil(n / 4), clients, maxStreams);
       await pushStreams(t.port, req, Math.min(streams, 2), streams, depth, 1);
     }
     for (let round = 0; round < rounds; round++) {
       // Rotate the order each round so no target always runs first.
       const order = targets.map((_, i) => targets[(i + round) % targets.length]);
-      for (const t of order) {
+      for (const t of order.filter((x) => !STREAM_ONLY.has(x.name))) {
         rows.push(await measure(t, 'unary', async () => {
           const r = await h2load(t.port, body, n, clients, maxStreams);
           return { ok: r.ok, errors: r.failed, seconds: r.seconds };
@@ -185,6 +192,10 @@ async function main(): Promise<void> {
     return x === undefined || Number.isNaN(x) ? 'not measured' : `${x.toFixed(2)}x HAProxy (target <= ${limit}x: ${x <= limit ? 'met' : 'NOT met'})`;
   };
   lines.push('', `infergate unary: ${verdict('unary', 2)}; streaming: ${verdict('stream', 1)}`);
+  const perStream = ratios['infergate_per_stream/stream'];
+  if (perStream !== undefined && !Number.isNaN(perStream)) {
+    lines.push(`infergate stream_routing per_stream, streaming: ${perStream.toFixed(2)}x HAProxy (target <= 1x: ${perStream <= 1 ? 'met' : 'NOT met'})`);
+  }
   process.stdout.write(`${lines.join('\n')}\n`);
   if (values.json) {
     writeFileSync(values.json, JSON.stringify({

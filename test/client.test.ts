@@ -76,7 +76,9 @@ describe('client over the balancer and proxyless', () => {
   const modes: Record<string, InferenceClient> = {};
 
   before(async () => {
-    discovery = await startTestDiscovery({ leaseTtlMs: 1000 });
+    // Nothing here waits on lease expiry: a 3 s lease (the default) rides out a loaded CI machine's stalls, where 1 s
+    // once expired both sidecars mid-suite and left the proxyless client without endpoints.
+    discovery = await startTestDiscovery({ leaseTtlMs: 3000 });
     for (let i = 0; i < 2; i++) sidecars.push(await sidecarProcess(discovery.grpcPort));
     balancer = await startBalancer({ discovery: `127.0.0.1:${discovery.grpcPort}`, host: '127.0.0.1', grpcPort: 0, zone: 'a', log: silentLogger });
     modes.balancer = new InferenceClient({ address: `127.0.0.1:${balancer.grpcPort}` });

@@ -151,11 +151,20 @@ export async function sidecarServed(s: SidecarProc): Promise<Record<string, numb
   return out;
 }
 
-/** The infergate balancer as a CLI process, ready once it lists every sidecar for ranker. */
-export async function startInfergate(discoveryPort: number, sidecars: number, verbose = false): Promise<Target> {
+/**
+ * The infergate balancer as a CLI process, ready once it lists every sidecar for ranker; routingYaml:
+ * its own routing config (--config), named `name` in results.
+ */
+export async function startInfergate(discoveryPort: number, sidecars: number, verbose = false, routingYaml?: string, name = 'infergate'): Promise<Target> {
   const [g, h, m] = [await freePort(), await freePort(), await freePort()];
+  const config: string[] = [];
+  if (routingYaml !== undefined) {
+    const file = path.join(tempDir(name), 'routing.yaml');
+    writeFileSync(file, routingYaml);
+    config.push('--config', file);
+  }
   const child = track(startCli(['balancer', '--host', '127.0.0.1', '--discovery', `127.0.0.1:${discoveryPort}`, '--grpc-port', String(g),
-    '--http-port', String(h), '--metrics-port', String(m), '--drain-timeout-ms', '1000'], verbose));
+    '--http-port', String(h), '--metrics-port', String(m), '--drain-timeout-ms', '1000', ...config], verbose));
   await waitReady(`http://127.0.0.1:${m}/readyz`);
   const until = Date.now() + 30_000;
   for (;;) {
@@ -164,7 +173,7 @@ export async function startInfergate(discoveryPort: number, sidecars: number, ve
     if (Date.now() > until) throw new Error(`the balancer did not list ${sidecars} ranker endpoints within 30 s`);
     await new Promise((r) => setTimeout(r, 100));
   }
-  return { name: 'infergate', port: g, cpuSeconds: () => cpuSeconds(child.pid!) };
+  return { name, port: g, cpuSeconds: () => cpuSeconds(child.pid!) };
 }
 
 /** Spawns a peer in its own process group (so a SIGKILL fallback reaches every process it forks). */
