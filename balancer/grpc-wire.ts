@@ -50,14 +50,15 @@ function uncork(w: NodeJS.WritableStream & { uncork(): void }): void {
 /**
  * Writes buf, coalescing every write to the same stream within this tick into
  * one writev: answers to a batch arrive together, and one DATA frame for all
- * of them costs far less native time than one each.
+ * of them costs far less native time than one each. Returns write()'s answer:
+ * false once the stream's buffer is full (wait for 'drain').
  */
-export function writeCoalesced(w: { write(b: Buffer): boolean; cork(): void; uncork(): void; writableCorked: number }, buf: Buffer): void {
+export function writeCoalesced(w: { write(b: Buffer): boolean; cork(): void; uncork(): void; writableCorked: number }, buf: Buffer): boolean {
   if (w.writableCorked === 0) {
     w.cork();
     process.nextTick(uncork, w);
   }
-  w.write(buf);
+  return w.write(buf);
 }
 
 /** Why a MessageReader stopped. */

@@ -11,6 +11,23 @@ import { CTX, replyStatus, routeCall, streamError, type CallCtx, type FrontStrea
 import { PinnedStream } from './stream-pinned';
 import type { CancelFn } from './upstream';
 
+/**
+ * Messages of one client stream routed and not yet answered past which the stream is not read
+ * until half of them are answered; HTTP/2 flow control then holds the client back, so a client
+ * sending faster than the sidecars answer costs the balancer bounded memory.
+ */
+export const MAX_STREAM_IN_FLIGHT = 1024;
+
+/** Reads a paused stream again once it has room on both sides: few enough open messages, and its answers flushed. */
+function resumeIfRoom(stream: FrontStream): void {
+  if (stream.isPaused() && !stream.destroyed && !stream.writableNeedDrain && stream[CTX].open!.size <= MAX_STREAM_IN_FLIGHT / 2) stream.resume();
+}
+
+/** 'drain' of a client stream: answers that waited for a slow reader have gone out. */
+export function onStreamDrain(this: FrontStream): void {
+  if (!this[CTX].pin) resumeIfRoom(this);
+}
+
 function onStreamMessage(msg: Buffer, ctx: CallCtx & { stream?: FrontStream }): void {
   streamMessage(ctx.stream!, ctx, msg);
 }
@@ -46,8 +63,8 @@ export function onStreamClose(this: FrontStream): void {
   open.clear();
 }
 
-/** Writes one ModelStreamInferResponse whose infer_response is msg, framed, in one allocation. */
-function writeStreamResponse(stream: http2.ServerHttp2Stream, msg: Buffer): void {
+/** Writes one ModelStreamInferResponse whose infer_response is msg, framed, in one allocation; false when the stream's buffer is full. */
+function writeStreamResponse(stream: http2.ServerHttp2Stream, msg: Buffer): boolean {
   const lenBytes = msg.length < 0x80 ? 1 : msg.length < 0x4000 ? 2 : msg.length < 0x200000 ? 3 : msg.length < 0x10000000 ? 4 : 5;
   const body = 1 + lenBytes + msg.length;
   const out = Buffer.allocUnsafe(5 + body);
@@ -62,7 +79,7 @@ function writeStreamResponse(stream: http2.ServerHttp2Stream, msg: Buffer): void
   }
   out[pos++] = n;
   msg.copy(out, pos);
-  writeCoalesced(stream, out);
+  return writeCoalesced(stream, out);
 }
 
 /**
@@ -73,7 +90,10 @@ function streamMessage(stream: FrontStream, ctx: CallCtx, msg: Buffer): void {
   // Pinned, or ended because no endpoint could be pinned: the chunk goes as bytes, or nowhere.
   if (ctx.pin || stream.writableEnded) return;
   const rc = routeCall(msg, ctx);
-  if (!('bytes' in rc)) return void stream.write(frame(streamError(msg, rc)));
+  if (!('bytes' in rc)) {
+    if (!stream.write(frame(streamError(msg, rc)))) stream.pause();
+    return;
+  }
   if (ctx.routing === undefined) {
     ctx.routing = ctx.router.streamRouting(rc);
     if (ctx.routing === 'per_stream') {
@@ -90,10 +110,14 @@ function streamMessage(stream: FrontStream, ctx: CallCtx, msg: Buffer): void {
     answered = true;
     if (cancel) open.delete(cancel);
     if (!stream.destroyed && !stream.closed && !stream.writableEnded) {
-      if (o.code === Status.OK && o.response) writeStreamResponse(stream, o.response);
-      else stream.write(frame(streamError(msg, o)));
+      const room = o.code === Status.OK && o.response ? writeStreamResponse(stream, o.response) : stream.write(frame(streamError(msg, o)));
+      // A client that does not read its answers is not read either, until they have gone out ('drain').
+      if (!room) stream.pause();
+      else if (stream.isPaused()) resumeIfRoom(stream);
     }
     if (ctx.ended && open.size === 0 && !stream.destroyed) stream.end();
   });
-  if (!answered) open.add(cancel);
+  if (answered) return;
+  open.add(cancel);
+  if (open.size >= MAX_STREAM_IN_FLIGHT) stream.pause();
 }

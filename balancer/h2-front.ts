@@ -12,7 +12,7 @@ import { Status } from '../common/status';
 import type { Clusters } from './cluster';
 import { deadlineFromTimeout, MessageReader, metadataFromHeaders } from './grpc-wire';
 import { CTX, noop, reply, replyMessage, replyStatus, RESPONSE_HEADERS, routeCall, sendOkTrailers, WITH_TRAILERS, type CallCtx, type FrontStream, type Kind } from './h2-front-call';
-import { onStreamClose, onStreamData, onStreamEnd } from './h2-front-stream';
+import { onStreamClose, onStreamData, onStreamDrain, onStreamEnd } from './h2-front-stream';
 import type { Router } from './router';
 import { isReady, serverMetadata } from './service-info';
 import { INFER_METHODS, streamKeyOf, type UpstreamMethod } from './upstream';
@@ -142,6 +142,7 @@ export class Front {
       stream.on('data', onStreamData);
       stream.on('end', onStreamEnd);
       stream.on('close', onStreamClose);
+      stream.on('drain', onStreamDrain);
     } else {
       stream.on('data', onUnaryData);
       stream.on('end', onUnaryEnd);
