@@ -8,7 +8,7 @@ import * as http2 from 'node:http2';
 import type * as grpc from '@grpc/grpc-js';
 import { Status } from '../common/status';
 import { ORCA_TRAILER } from '../sidecar/load-report';
-import { decodeGrpcMessage, frame, frameWithField, headersFromMetadata, MessageReader, statusFromHeader, timeoutHeader, writeCoalesced } from './grpc-wire';
+import { decodeGrpcMessage, frame, frameWithField, headersFromMetadata, MessageReader, statusFromHeader, timeoutHeader, writeCoalesced } from '../common/grpc-wire';
 import type { H2Connection } from './h2-connection';
 import type { UpstreamResult } from './upstream';
 

@@ -6,13 +6,13 @@ import type * as http2 from 'node:http2';
 import type * as grpc from '@grpc/grpc-js';
 import { Status } from '../common/status';
 import type { StreamRouting } from '../discovery/routing-config-types';
-import { encodeGrpcMessage, frame, type MessageReader } from './grpc-wire';
+import { encodeGrpcMessage, frame, type MessageReader } from '../common/grpc-wire';
 import type { Front } from './h2-front';
 import { MalformedRequest, peekRoute } from './peek-request';
 import type { RouteCall, RouteOutcome, Router } from './router';
 import type { PinnedStream } from './stream-pinned';
 import type { CancelFn } from './upstream';
-import { bytesField, lastBytesField, stringField } from './wire-fields';
+import { bytesField, lastBytesField, stringField } from '../common/wire-fields';
 
 /** The methods the front serves. */
 export type Kind = 'infer' | 'ready' | 'metadata' | 'live' | 'serverReady' | 'serverMetadata' | 'stream';

@@ -6,7 +6,7 @@
 // message.
 import type * as http2 from 'node:http2';
 import { Status } from '../common/status';
-import { frame, writeCoalesced } from './grpc-wire';
+import { frame, writeCoalesced } from '../common/grpc-wire';
 import { CTX, replyStatus, routeCall, streamError, type CallCtx, type FrontStream } from './h2-front-call';
 import { PinnedStream } from './stream-pinned';
 import type { CancelFn } from './upstream';

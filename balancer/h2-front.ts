@@ -1,6 +1,6 @@
 // The balancer's gRPC face on bare node:http2: inference.GRPCInferenceService
 // as any KServe or Triton client calls it, with requests forwarded as the
-// bytes they came in (why not grpc-js: grpc-wire.ts). ModelInfer,
+// bytes they came in (why not grpc-js: common/grpc-wire.ts). ModelInfer,
 // ModelReady and ModelMetadata are routed; ServerLive, ServerReady and
 // ServerMetadata are answered here; ModelStreamInfer is h2-front-stream.ts.
 // Per-call state hangs off the stream and listeners are shared
@@ -10,13 +10,13 @@ import * as http2 from 'node:http2';
 import type { Clock } from '../common/clock';
 import { Status } from '../common/status';
 import type { Clusters } from './cluster';
-import { deadlineFromTimeout, MessageReader, metadataFromHeaders } from './grpc-wire';
+import { deadlineFromTimeout, MessageReader, metadataFromHeaders } from '../common/grpc-wire';
 import { CTX, noop, reply, replyMessage, replyStatus, RESPONSE_HEADERS, routeCall, sendOkTrailers, WITH_TRAILERS, type CallCtx, type FrontStream, type Kind } from './h2-front-call';
 import { onStreamClose, onStreamData, onStreamDrain, onStreamEnd } from './h2-front-stream';
 import type { Router } from './router';
 import { isReady, serverMetadata } from './service-info';
 import { INFER_METHODS, streamKeyOf, type UpstreamMethod } from './upstream';
-import { stringField } from './wire-fields';
+import { stringField } from '../common/wire-fields';
 
 const SERVICE = '/inference.GRPCInferenceService/';
 /** Connection-level flow-control window for client connections (bytes). */

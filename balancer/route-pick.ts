@@ -12,7 +12,7 @@ import { loadFromOrca, type EndpointState } from './endpoint-state';
 import type { PickerCache } from './picker';
 import type { RouteOutcome } from './router';
 import type { CancelFn } from './upstream';
-import { stringField } from './wire-fields';
+import { stringField } from '../common/wire-fields';
 
 /** What pick() reads of a route. */
 export interface PickRoute {

@@ -17,11 +17,11 @@ import * as http2 from 'node:http2';
 import type * as grpc from '@grpc/grpc-js';
 import { Status } from '../common/status';
 import { ORCA_TRAILER } from '../sidecar/load-report';
-import { decodeGrpcMessage, encodeGrpcMessage, frame, MessageReader, statusFromHeader } from './grpc-wire';
+import { decodeGrpcMessage, encodeGrpcMessage, frame, MessageReader, statusFromHeader } from '../common/grpc-wire';
 import { requestHeaders } from './h2-call';
 import type { H2Connection } from './h2-connection';
 import type { PinnedRoute } from './router';
-import { stringField } from './wire-fields';
+import { stringField } from '../common/wire-fields';
 
 const { NGHTTP2_CANCEL } = http2.constants;
 const STREAM_METHOD = '/inference.GRPCInferenceService/ModelStreamInfer';

@@ -19,7 +19,7 @@
 import { systemClock, type Clock, type TimerHandle } from '../common/clock';
 import { Status } from '../common/status';
 import type { CancelFn, UpstreamResult } from './upstream';
-import { bytesField, lastBytesField } from './wire-fields';
+import { bytesField, lastBytesField } from '../common/wire-fields';
 
 /** How long an upstream stream with nothing pending stays open. */
 export const IDLE_END_MS = 1000;

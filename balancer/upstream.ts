@@ -1,7 +1,7 @@
 // Calls to one sidecar. Requests and responses stay as bytes: the balancer
 // never decodes a tensor. Each sidecar gets a small pool of long-lived
 // HTTP/2 connections on bare node:http2 (h2-connection.ts, h2-call.ts; why
-// not grpc-js: grpc-wire.ts), each multiplexing many calls, so one
+// not grpc-js: common/grpc-wire.ts), each multiplexing many calls, so one
 // connection's flow-control window or a single slow socket write does not
 // serialize all traffic to the sidecar.
 import * as grpc from '@grpc/grpc-js';

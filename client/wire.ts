@@ -7,7 +7,7 @@
 // received bytes and nothing else is decoded.
 import { Writer } from 'protobufjs';
 import { Status } from '../common/status';
-import { newSpan, scanField, varint } from '../balancer/wire-fields';
+import { newSpan, scanField, varint } from '../common/wire-fields';
 import { InferenceError } from './result';
 import { inputBytes, outputTensor, type NamedInput, type OutputTensor } from './tensor';
 

@@ -4,7 +4,6 @@
 // with our signals in named_metrics.
 import * as path from 'node:path';
 import * as protobuf from 'protobufjs';
-import { Metadata } from '@grpc/grpc-js';
 import type { Clock } from '../common/clock';
 import { PROTO_DIR } from '../common/proto';
 import type { OrcaLoadReport } from '../proto/gen/xds/data/orca/v3/OrcaLoadReport';
@@ -93,10 +92,8 @@ export class LoadTracker {
     };
   }
 
-  /** Trailing metadata carrying the current report. */
-  trailer(): Metadata {
-    const md = new Metadata();
-    md.set(ORCA_TRAILER, encodeLoadReport(this.report()));
-    return md;
+  /** The current report as the `endpoint-load-metrics-bin` trailer's value (base64, as -bin headers travel). */
+  trailerValue(): string {
+    return encodeLoadReport(this.report()).toString('base64');
   }
 }

@@ -6,7 +6,7 @@ import { httpStatusOf, InferError, notFound, Status, toInferError } from '../com
 import { decodeJsonBody, encodeJsonResponse } from './codec-json';
 import type { InferService } from './infer-service';
 import type { SidecarMetrics } from './metrics';
-import { EXTENSIONS, modelMetadata, modelStatistics, SERVER_NAME, SERVER_VERSION } from './server-grpc';
+import { EXTENSIONS, modelMetadata, modelStatistics, SERVER_NAME, SERVER_VERSION } from './grpc-methods';
 
 /** Largest request body accepted (bytes); larger bodies get 413. */
 export const MAX_BODY_BYTES = 64 * 1024 * 1024;

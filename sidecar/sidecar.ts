@@ -10,7 +10,7 @@ import { LoadTracker } from './load-report';
 import { SidecarMetrics } from './metrics';
 import { loadModels } from './model-loader';
 import type { ModelRegistry } from './model-registry';
-import { bindGrpc, createGrpcServer } from './server-grpc';
+import { GrpcServer } from './server-grpc';
 import { listenHttp, metricsHandler, restHandler } from './server-http';
 
 /** What a sidecar needs to start. Ports may be 0 (pick a free one). */
@@ -57,11 +57,11 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   if (fault.active) opts.log.warn('fault injection is on', { ...fault.config });
   const svc = new InferService(registry, clock, metrics, load, fault);
 
-  const grpcServer = createGrpcServer(svc, load, clock);
+  const grpcServer = new GrpcServer(svc, load, clock);
   let httpServer: http.Server | undefined;
   let metricsServer: http.Server | undefined;
   try {
-    const grpcPort = await bindGrpc(grpcServer, `${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${opts.grpcPort}`);
+    const grpcPort = await grpcServer.listen(opts.host, opts.grpcPort);
     httpServer = await listenHttp(restHandler(svc), opts.host, opts.httpPort);
     metricsServer = await listenHttp(metricsHandler(metrics), opts.host, opts.metricsPort);
     const portOf = (s: http.Server) => (s.address() as { port: number }).port;
@@ -80,7 +80,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
     });
     return sidecar;
   } catch (e) {
-    grpcServer.forceShutdown();
+    grpcServer.forceClose();
     httpServer?.close();
     metricsServer?.close();
     await loaded.close();
@@ -89,17 +89,17 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
 }
 
 async function closeAll(
-  grpcServer: grpc.Server, httpServer: http.Server, metricsServer: http.Server,
+  grpcServer: GrpcServer, httpServer: http.Server, metricsServer: http.Server,
   svc: InferService, freeModels: () => Promise<void>, drainTimeoutMs: number,
 ): Promise<void> {
-  // Stop taking new calls first; tryShutdown lets in-flight calls finish.
-  const grpcDone = new Promise<void>((resolve) => grpcServer.tryShutdown(() => resolve()));
+  // Stop taking new calls first (GOAWAY); calls in flight finish.
+  const grpcDone = grpcServer.close();
   const httpDone = new Promise<void>((resolve) => httpServer.close(() => resolve()));
   httpServer.closeIdleConnections();
   // A client may hold a ModelStreamInfer stream open indefinitely: cut
   // whatever is still open once the grace period ends.
   const cut = setTimeout(() => {
-    grpcServer.forceShutdown();
+    grpcServer.forceClose();
     httpServer.closeAllConnections();
   }, drainTimeoutMs);
   cut.unref();

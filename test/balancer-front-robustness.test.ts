@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import * as http2 from 'node:http2';
 import { silentLogger } from '../common/log';
 import { startBalancer, type Balancer } from '../balancer/balancer';
-import { frame } from '../balancer/grpc-wire';
+import { frame } from '../common/grpc-wire';
 import type { DiscoveryServer } from '../discovery/server';
 import { stop } from '../bench/lib/processes';
 import { encodeFp32Request } from '../bench/lib/raw-client';

@@ -9,7 +9,7 @@ import * as http2 from 'node:http2';
 import { systemClock } from '../common/clock';
 import { Status } from '../common/status';
 import type { Clusters } from '../balancer/cluster';
-import { frame, MessageReader } from '../balancer/grpc-wire';
+import { frame, MessageReader } from '../common/grpc-wire';
 import { Front } from '../balancer/h2-front';
 import { MAX_STREAM_IN_FLIGHT } from '../balancer/h2-front-stream';
 import type { RouteCall, RouteOutcome, Router } from '../balancer/router';

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { H2Connection } from '../balancer/h2-connection';
 import { UpstreamPool, INFER_METHODS } from '../balancer/upstream';
-import { frame } from '../balancer/grpc-wire';
+import { frame } from '../common/grpc-wire';
 import { Status } from '../common/status';
 
 /** A gRPC-ish server answering every call with one message after delayMs, counting sessions. */

@@ -13,7 +13,7 @@ import { Status } from '../common/status';
 import { IDLE_END_MS, UpstreamStream, type MessageStream } from '../balancer/upstream-stream';
 import type { UpstreamResult } from '../balancer/upstream';
 import { FakeClock } from './helpers/fake-clock';
-import { stringField } from '../balancer/wire-fields';
+import { stringField } from '../common/wire-fields';
 
 const root = new protobuf.Root().loadSync(path.join(PROTO_DIR, 'inference.proto'), { keepCase: true });
 const Req = root.lookupType('inference.ModelInferRequest');

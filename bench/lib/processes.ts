@@ -9,14 +9,34 @@ import * as path from 'node:path';
 export const CLI = path.resolve(__dirname, '../../cli/main.js');
 
 /** A free TCP port on loopback (the OS picks; a tiny race is acceptable for tests). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * A port to hand a child process, below Linux's ephemeral range (32768-60999): a port the
+ * kernel picked for `listen(0)` could be given to the next `listen(0)` (in-process servers,
+ * client sockets) before the child binds it, which once failed a sidecar with EADDRINUSE.
+ * Ports come from a shuffled walk of 20000-32767, each handed out once per process, and are
+ * checked free by binding them.
+ */
+export async function freePort(): Promise<number> {
+  for (let tries = 0; tries < 200; tries++) {
+    const port = PORT_LOW + ((nextPort++ * PORT_STRIDE + portOffset) % PORT_SPAN);
+    if (await canBind(port)) return port;
+  }
+  throw new Error(`no free port found in ${PORT_LOW}-${PORT_LOW + PORT_SPAN - 1}`);
+}
+
+const PORT_LOW = 20000;
+const PORT_SPAN = 12768;
+/** Coprime with PORT_SPAN, so the walk visits every port once before repeating. */
+const PORT_STRIDE = 7919;
+/** Where this process starts its walk: processes running at once rarely overlap. */
+const portOffset = (process.pid * 7907) % PORT_SPAN;
+let nextPort = 0;
+
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
   });
 }
 

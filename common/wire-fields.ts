@@ -1,5 +1,6 @@
-// The few protobuf wire operations the balancer's forwarding path needs, on
-// bytes it otherwise leaves alone: walk top-level fields (skipping each by
+// The few protobuf wire operations the balancer's forwarding path (and the
+// sidecar, to find the id of a message it cannot decode) needs, on bytes
+// otherwise left alone: walk top-level fields (skipping each by
 // its wire type, so a large tensor costs O(1)), find one length-delimited
 // field, and append one (a decoder keeps the last occurrence of a singular
 // field, so appending overrides without re-encoding).

@@ -1,7 +1,7 @@
 // gRPC framing and header helpers of the balancer's HTTP/2 data path, table-driven.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { deadlineFromTimeout, encodeGrpcMessage, decodeGrpcMessage, frame, MessageReader, metadataFromHeaders, timeoutHeader } from '../balancer/grpc-wire';
+import { deadlineFromTimeout, encodeGrpcMessage, decodeGrpcMessage, frame, MessageReader, metadataFromHeaders, timeoutHeader } from '../common/grpc-wire';
 import { Status } from '../common/status';
 
 test('timeoutHeader stays within 8 digits and never rounds a deadline down', () => {
@@ -22,6 +22,9 @@ test('deadlineFromTimeout reads every unit; junk means no deadline', () => {
 test('grpc-message escaping round-trips and leaves plain text alone', () => {
   for (const s of ['plain text', 'café ☕', '100% done', 'line\nbreak']) assert.equal(decodeGrpcMessage(encodeGrpcMessage(s)), s);
   assert.equal(encodeGrpcMessage('no escaping needed'), 'no escaping needed');
+  // Only bytes outside printable ASCII and '%' are escaped: grpc-js reads the header with decodeURI, which keeps '%3B' as is.
+  assert.equal(encodeGrpcMessage('has 12 bytes; expected 1024 (256 × 4)'), 'has 12 bytes; expected 1024 (256 %C3%97 4)');
+  assert.equal(decodeURI(encodeGrpcMessage('a; b, c = 100% ×')), 'a; b, c = 100% ×');
 });
 
 test('MessageReader yields whole messages however the bytes are chunked, and refuses compressed or oversized ones', () => {

@@ -1,6 +1,7 @@
-// gRPC over HTTP/2 at the byte level, for the balancer's data path on bare
-// node:http2 (h2-front.ts, h2-upstream.ts): length-prefixed message framing,
-// grpc-timeout, grpc-message escaping, and request metadata as headers.
+// gRPC over HTTP/2 at the byte level, for the servers and clients on bare
+// node:http2 (the balancer's front and upstreams, the sidecar's gRPC server):
+// length-prefixed message framing, grpc-timeout, grpc-message escaping, and
+// request metadata as headers.
 //
 // Why not grpc-js here: a proxied call pays for two grpc-js stacks (server
 // and client), and on this machine that measured ~250 us of CPU per unary
@@ -8,7 +9,7 @@
 // same forwarding on bare node:http2 (prototype, 2026-12-01, h2load load).
 import * as grpc from '@grpc/grpc-js';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
-import { Status } from '../common/status';
+import { Status } from './status';
 
 /** Largest message accepted in either direction (matches the sidecar's 64 MiB). */
 export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
@@ -149,9 +150,18 @@ export function timeoutHeader(ms: number): string {
   return '99999999H';
 }
 
-/** grpc-message is percent-encoded outside printable ASCII (and '%' itself). */
+/**
+ * grpc-message is percent-encoded outside printable ASCII (and '%' itself), byte by byte of
+ * its UTF-8, and nothing else: grpc-js decodes it with decodeURI, which leaves an encoded ';'
+ * or ',' as it is, so encodeURIComponent's wider escaping showed up in clients' messages.
+ */
 export function encodeGrpcMessage(s: string): string {
-  return /^[\x20-\x24\x26-\x7e]*$/.test(s) ? s : encodeURIComponent(s);
+  if (/^[\x20-\x24\x26-\x7e]*$/.test(s)) return s;
+  let out = '';
+  for (const b of Buffer.from(s, 'utf8')) {
+    out += b >= 0x20 && b <= 0x7e && b !== 0x25 ? String.fromCharCode(b) : `%${b < 16 ? '0' : ''}${b.toString(16).toUpperCase()}`;
+  }
+  return out;
 }
 
 /** The text of a grpc-message header. */
