@@ -8,6 +8,7 @@
 // beyond the one completion callback the router takes.
 import * as http2 from 'node:http2';
 import type { Clock } from '../common/clock';
+import { acceptGrpc, H2Server } from '../common/h2-server';
 import { Status } from '../common/status';
 import type { Clusters } from './cluster';
 import { deadlineFromTimeout, MessageReader, metadataFromHeaders } from '../common/grpc-wire';
@@ -19,8 +20,6 @@ import { INFER_METHODS, streamKeyOf, type UpstreamMethod } from './upstream';
 import { stringField } from '../common/wire-fields';
 
 const SERVICE = '/inference.GRPCInferenceService/';
-/** Connection-level flow-control window for client connections (bytes). */
-const CONNECTION_WINDOW = 16 * 1024 * 1024;
 /** How long a ModelMetadata answer is reused: metadata changes only when models are reloaded. */
 const METADATA_TTL_MS = 5_000;
 
@@ -65,13 +64,11 @@ function onUnaryClose(this: FrontStream): void {
 
 /** The gRPC face: an HTTP/2 server and its sessions. */
 export class Front {
-  readonly server: http2.Http2Server;
-  private readonly sessions = new Set<http2.ServerHttp2Session>();
+  private readonly h2: H2Server;
   private readonly metadataCache = new Map<string, { bytes: Buffer; until: number }>();
 
   constructor(private readonly deps: FrontDeps) {
-    this.server = http2.createServer({ maxSessionMemory: 128, settings: { initialWindowSize: 4 * 1024 * 1024 } });
-    this.server.on('stream', (stream, headers) => {
+    this.h2 = new H2Server((stream, headers) => {
       try {
         this.onStream(stream as FrontStream, headers);
       } catch (e) {
@@ -79,55 +76,28 @@ export class Front {
         replyStatus(stream, Status.INTERNAL, `balancer error: ${e instanceof Error ? e.message : String(e)}`);
       }
     });
-    this.server.on('error', noop); // accept errors (EMFILE...) are transient; the listening socket stays
-    this.server.on('session', (s) => {
-      this.sessions.add(s);
-      // The connection-level window stays at 64 KiB otherwise (initialWindowSize is per stream): large tensors would crawl.
-      s.once('connect', () => s.setLocalWindowSize(CONNECTION_WINDOW));
-      if (!s.connecting) s.setLocalWindowSize(CONNECTION_WINDOW);
-      s.once('close', () => this.sessions.delete(s));
-      s.on('error', noop);
-    });
-    this.server.on('sessionError', noop);
   }
 
   /** Binds host:port (0: a free port); resolves with the port. */
   listen(host: string, port: number): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.off('error', reject);
-        resolve((this.server.address() as { port: number }).port);
-      });
-    });
+    return this.h2.listen(host, port);
   }
 
   /** Stops accepting (GOAWAY on every connection), lets calls in flight finish, and cuts what is left after drainMs. */
   close(drainMs: number): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    for (const s of this.sessions) s.close();
-    const cut = setTimeout(() => {
-      for (const s of this.sessions) s.destroy();
-    }, drainMs);
-    return closed.then(() => clearTimeout(cut));
+    return this.h2.close(drainMs);
   }
 
   /** Cuts every connection now. */
   forceClose(): void {
-    this.server.close();
-    for (const s of this.sessions) s.destroy();
+    this.h2.forceClose();
   }
 
   private onStream(stream: FrontStream, headers: http2.IncomingHttpHeaders): void {
     stream.on('error', noop);
     const path = headers[':path'] ?? '';
     const kind = METHODS.get(path);
-    const ct = headers['content-type'] ?? '';
-    if (headers[':method'] !== 'POST' || !(ct === 'application/grpc' || ct.startsWith('application/grpc+') || ct.startsWith('application/grpc;'))) {
-      stream.respond({ ':status': 415, 'content-type': 'text/plain' }, { endStream: false });
-      stream.end(`this port speaks gRPC (POST, content-type application/grpc); got ${headers[':method']} ${ct || 'no content-type'}\n`);
-      return;
-    }
+    if (!acceptGrpc(stream, headers)) return;
     if (!kind) return replyStatus(stream, Status.UNIMPLEMENTED, `method ${path} is not served by the balancer`);
     const md = metadataFromHeaders(headers);
     const streaming = kind === 'stream';

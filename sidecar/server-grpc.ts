@@ -13,6 +13,7 @@
 import * as http2 from 'node:http2';
 import { deadlineFromTimeout, encodeGrpcMessage, frame, MessageReader } from '../common/grpc-wire';
 import type { Clock } from '../common/clock';
+import { acceptGrpc, H2Server } from '../common/h2-server';
 import { loadInferenceProto } from '../common/proto';
 import { invalidArgument, Status } from '../common/status';
 import { lastBytesField } from '../common/wire-fields';
@@ -23,8 +24,6 @@ import type { InferService } from './infer-service';
 import { ORCA_TRAILER, type LoadTracker } from './load-report';
 
 const SERVICE = '/inference.GRPCInferenceService/';
-/** Connection-level flow-control window (bytes): tensors are large, and 64 KiB would make them crawl. */
-const CONNECTION_WINDOW = 16 * 1024 * 1024;
 const HEADERS = { ':status': 200, 'content-type': 'application/grpc', 'grpc-accept-encoding': 'identity' };
 const WITH_TRAILERS = { waitForTrailers: true, sendDate: false } as http2.ServerStreamResponseOptions;
 const TRAILERS_ONLY = { endStream: true, sendDate: false } as http2.ServerStreamResponseOptions;
@@ -64,8 +63,7 @@ function keepRequest(m: Buffer, r: UnaryRead): void {
 
 /** The gRPC server of one sidecar. */
 export class GrpcServer {
-  private readonly server: http2.Http2Server;
-  private readonly sessions = new Set<http2.ServerHttp2Session>();
+  private readonly h2: H2Server;
   private readonly methods = new Map<string, Method>();
 
   constructor(private readonly svc: InferService, private readonly load: LoadTracker, private readonly clock: Clock) {
@@ -75,47 +73,28 @@ export class GrpcServer {
       const codec: Codec = { decode: (b) => def.requestDeserialize(b), encode: (m) => def.responseSerialize(m) };
       this.methods.set(SERVICE + name, { codec, unary: unary[name] });
     }
-    this.server = http2.createServer({ maxSessionMemory: 128, settings: { initialWindowSize: 4 * 1024 * 1024 } });
-    this.server.on('stream', (stream, headers) => {
+    this.h2 = new H2Server((stream, headers) => {
       try {
         this.onStream(stream, headers);
       } catch (e) {
         this.replyStatus(stream, Status.INTERNAL, `sidecar error: ${e instanceof Error ? e.message : String(e)}`);
       }
     });
-    this.server.on('session', (s) => {
-      this.sessions.add(s);
-      s.once('connect', () => s.setLocalWindowSize(CONNECTION_WINDOW));
-      if (!s.connecting) s.setLocalWindowSize(CONNECTION_WINDOW);
-      s.once('close', () => this.sessions.delete(s));
-      s.on('error', noop);
-    });
-    this.server.on('sessionError', noop);
-    this.server.on('error', noop); // accept errors (EMFILE...) are transient
   }
 
   /** Binds host:port (0: a free port); resolves with the port. */
   listen(host: string, port: number): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.off('error', reject);
-        resolve((this.server.address() as { port: number }).port);
-      });
-    });
+    return this.h2.listen(host, port);
   }
 
   /** Stops accepting (GOAWAY on every connection); resolves once the calls in flight have finished. */
   close(): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    for (const s of this.sessions) s.close();
-    return closed;
+    return this.h2.close();
   }
 
   /** Cuts every connection now; calls in flight end. */
   forceClose(): void {
-    this.server.close();
-    for (const s of this.sessions) s.destroy();
+    this.h2.forceClose();
   }
 
   private trailers(code: Status, details: string): http2.OutgoingHttpHeaders {
@@ -135,12 +114,7 @@ export class GrpcServer {
 
   private onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
     stream.on('error', noop);
-    const ct = headers['content-type'] ?? '';
-    if (headers[':method'] !== 'POST' || !(ct === 'application/grpc' || ct.startsWith('application/grpc+') || ct.startsWith('application/grpc;'))) {
-      stream.respond({ ':status': 415, 'content-type': 'text/plain' });
-      stream.end(`this port speaks gRPC (POST, content-type application/grpc); got ${headers[':method']} ${ct || 'no content-type'}\n`);
-      return;
-    }
+    if (!acceptGrpc(stream, headers)) return;
     const path = headers[':path'] ?? '';
     const method = this.methods.get(path);
     if (!method) return this.replyStatus(stream, Status.UNIMPLEMENTED, `method ${path} is not served; see inference.GRPCInferenceService`);

@@ -1,0 +1,70 @@
+// The HTTP/2 server both gRPC faces stand on (the balancer's front and the
+// sidecar's gRPC server): sessions tracked for drain, the connection window
+// opened up, and the check that a request is gRPC at all.
+import * as http2 from 'node:http2';
+
+/** Connection-level flow-control window (bytes): it stays at 64 KiB otherwise (initialWindowSize is per stream), and large tensors would crawl. */
+const CONNECTION_WINDOW = 16 * 1024 * 1024;
+
+function noop(): void {}
+
+/** An HTTP/2 server whose sessions are tracked, so it can stop with GOAWAY and cut what is left. */
+export class H2Server {
+  readonly server: http2.Http2Server;
+  private readonly sessions = new Set<http2.ServerHttp2Session>();
+
+  /** onStream: every new stream; an exception it throws is the caller's to catch. */
+  constructor(onStream: (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => void) {
+    this.server = http2.createServer({ maxSessionMemory: 128, settings: { initialWindowSize: 4 * 1024 * 1024 } });
+    this.server.on('stream', onStream);
+    this.server.on('error', noop); // accept errors (EMFILE...) are transient; the listening socket stays
+    this.server.on('session', (s) => {
+      this.sessions.add(s);
+      s.once('connect', () => s.setLocalWindowSize(CONNECTION_WINDOW));
+      if (!s.connecting) s.setLocalWindowSize(CONNECTION_WINDOW);
+      s.once('close', () => this.sessions.delete(s));
+      s.on('error', noop);
+    });
+    this.server.on('sessionError', noop);
+  }
+
+  /** Binds host:port (0: a free port); resolves with the port. */
+  listen(host: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        resolve((this.server.address() as { port: number }).port);
+      });
+    });
+  }
+
+  /** Stops accepting (GOAWAY on every connection); resolves once calls in flight have finished, or cuts them after drainMs. */
+  close(drainMs = Infinity): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const s of this.sessions) s.close();
+    if (!Number.isFinite(drainMs)) return closed;
+    const cut = setTimeout(() => {
+      for (const s of this.sessions) s.destroy();
+    }, drainMs);
+    return closed.then(() => clearTimeout(cut));
+  }
+
+  /** Cuts every connection now. */
+  forceClose(): void {
+    this.server.close();
+    for (const s of this.sessions) s.destroy();
+  }
+}
+
+/**
+ * Answers a request that is not gRPC (not POST, or not content-type application/grpc[+...]) with
+ * HTTP 415 and a line saying what the port expects; returns false when it did.
+ */
+export function acceptGrpc(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): boolean {
+  const ct = headers['content-type'] ?? '';
+  if (headers[':method'] === 'POST' && (ct === 'application/grpc' || ct.startsWith('application/grpc+') || ct.startsWith('application/grpc;'))) return true;
+  stream.respond({ ':status': 415, 'content-type': 'text/plain' });
+  stream.end(`this port speaks gRPC (POST, content-type application/grpc); got ${headers[':method']} ${ct || 'no content-type'}\n`);
+  return false;
+}
