@@ -9,7 +9,7 @@
 // onCallEnded(), which updates all of them together (grpc-js onCallEnded,
 // tower's handle drop): one place to forget nothing.
 import type { Clock } from '../common/clock';
-import type { Status } from '../common/status';
+import { Status } from '../common/status';
 import type { CircuitBreakerConfig, EndpointOverride, PeakEwmaConfig } from '../discovery/routing-config-types';
 import type { ClusterEndpoint, LoadSummary } from '../discovery/types';
 import type { OrcaLoadReport__Output } from '../proto/gen/xds/data/orca/v3/OrcaLoadReport';
@@ -190,12 +190,13 @@ export class EndpointState {
   /**
    * Ends a per_stream client stream that tryStart() admitted, once. Its
    * length says nothing about the endpoint's speed, so the latency estimate
-   * is left alone; its status still counts for outlier detection.
+   * is left alone; its status still counts for outlier detection, except a deadline or cancel.
    */
   onStreamEnded(status: Status, report?: LoadSummary): void {
     this.breaker.release();
     if (report) this.onLoadReport(report);
-    this.detector.record(this, status);
+    // A stream's deadline or cancel is the client's choice of how long to keep it, not the endpoint failing.
+    if (status !== Status.DEADLINE_EXCEEDED && status !== Status.CANCELLED) this.detector.record(this, status);
   }
 
   /** Leaves the cluster's detector (on REMOVE); calls still in flight may end afterwards. */

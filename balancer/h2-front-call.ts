@@ -39,8 +39,6 @@ export interface CallCtx {
   routing: StreamRouting | undefined;
   /** Stream under per_stream: where its bytes go. */
   pin: PinnedStream | undefined;
-  /** Stream: chunks read before its routing was decided (a per_stream pin forwards them whole). */
-  early: Buffer[] | undefined;
 }
 
 export type FrontStream = http2.ServerHttp2Stream & { [CTX]: CallCtx };

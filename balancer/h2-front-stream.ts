@@ -25,7 +25,8 @@ function resumeIfRoom(stream: FrontStream): void {
 
 /** 'drain' of a client stream: answers that waited for a slow reader have gone out. */
 export function onStreamDrain(this: FrontStream): void {
-  if (!this[CTX].pin) resumeIfRoom(this);
+  // A pinned stream resumes on its upstream's 'drain' (stream-pinned.ts), unless it paused before it was pinned.
+  if (!this[CTX].pin || !this[CTX].pin!.waitingForUpstream) resumeIfRoom(this);
 }
 
 function onStreamMessage(msg: Buffer, ctx: CallCtx & { stream?: FrontStream }): void {
@@ -36,16 +37,16 @@ export function onStreamData(this: FrontStream, chunk: Buffer): void {
   const ctx = this[CTX] as CallCtx & { stream?: FrontStream };
   if (ctx.pin) return ctx.pin.fromClient(chunk);
   ctx.stream = this;
-  if (ctx.routing === undefined) (ctx.early ??= []).push(chunk);
   if (ctx.reader.push(chunk, onStreamMessage, ctx)) {
-    // A message in this chunk decided the routing: a new pin takes every byte read so far, as read.
-    const pin = ctx.pin as PinnedStream | undefined; // set by onStreamMessage during push
-    if (pin) for (const c of ctx.early!) pin.fromClient(c);
-    if (ctx.routing !== undefined) ctx.early = undefined;
+    // A message in this chunk pinned the stream: it and the messages after it went to the pin as
+    // messages; the unfinished one's bytes go as read, and every later chunk too.
+    const pin = ctx.pin as PinnedStream | undefined; // set by streamMessage during push
+    if (pin) for (const part of ctx.reader.takeBuffered()) pin.fromClient(part);
     return;
   }
   // A malformed stream ends with its status; what it had routed is cancelled, not answered after the end.
   replyStatus(this, ctx.reader.error!.code, ctx.reader.error!.message);
+  this.resume(); // a stream paused by backpressure would otherwise never finish closing
   onStreamClose.call(this);
 }
 
@@ -87,8 +88,8 @@ function writeStreamResponse(stream: http2.ServerHttp2Stream, msg: Buffer): bool
  * per_message each is routed on its own and its answer (or error) written back as it comes.
  */
 function streamMessage(stream: FrontStream, ctx: CallCtx, msg: Buffer): void {
-  // Pinned, or ended because no endpoint could be pinned: the chunk goes as bytes, or nowhere.
-  if (ctx.pin || stream.writableEnded) return;
+  if (ctx.pin) return ctx.pin.fromMessage(msg);
+  if (stream.writableEnded) return; // ended because no endpoint could be pinned
   const rc = routeCall(msg, ctx);
   if (!('bytes' in rc)) {
     if (!stream.write(frame(streamError(msg, rc)))) stream.pause();
@@ -98,9 +99,13 @@ function streamMessage(stream: FrontStream, ctx: CallCtx, msg: Buffer): void {
     ctx.routing = ctx.router.streamRouting(rc);
     if (ctx.routing === 'per_stream') {
       const pinned = ctx.router.pinStream(rc);
-      if ('pool' in pinned) ctx.pin = new PinnedStream(stream, pinned, ctx.md, ctx.deadline);
-      else replyStatus(stream, pinned.code, pinned.details);
-      return;
+      if (!('pool' in pinned)) {
+        replyStatus(stream, pinned.code, pinned.details);
+        stream.resume(); // a stream paused for backpressure would otherwise never finish closing
+        return;
+      }
+      ctx.pin = new PinnedStream(stream, pinned, ctx.md, ctx.deadline);
+      return ctx.pin.fromMessage(msg);
     }
   }
   const open = ctx.open!;

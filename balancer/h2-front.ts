@@ -104,7 +104,7 @@ export class Front {
     stream[CTX] = {
       front: this, router: this.deps.router, kind, md, deadline: deadlineFromTimeout(headers['grpc-timeout'], Date.now()), reader: new MessageReader(), request: undefined,
       messages: 0, cancel: undefined, open: streaming ? new Set() : undefined, streamKey: streaming ? streamKeyOf(md) : '', ended: false,
-      routing: undefined, pin: undefined, early: undefined,
+      routing: undefined, pin: undefined,
     };
     if (streaming) {
       stream.respond(RESPONSE_HEADERS, WITH_TRAILERS);

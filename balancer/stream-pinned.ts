@@ -28,8 +28,8 @@ const STREAM_METHOD = '/inference.GRPCInferenceService/ModelStreamInfer';
 
 function noop(): void {}
 
-function writeRewritten(msg: Buffer, p: PinnedStream): void {
-  p.writeUp(frame(Buffer.concat([msg, p.suffix!])));
+function writeMessage(msg: Buffer, p: PinnedStream): void {
+  p.writeUp(frame(p.suffix ? Buffer.concat([msg, p.suffix]) : msg));
 }
 
 /** One client stream passed through to one endpoint; ends exactly once, with the upstream's status or why it could not go on. */
@@ -43,6 +43,8 @@ export class PinnedStream {
   private orca: Buffer | undefined;
   private cancelled = false;
   private done = false;
+  /** The client is paused because the upstream's buffer is full; its 'drain' resumes it. */
+  waitingForUpstream = false;
   private timer: NodeJS.Timeout | undefined;
 
   /** Opens the upstream stream with the client's metadata and the remaining deadline (epoch ms, Infinity: none). */
@@ -73,25 +75,32 @@ export class PinnedStream {
       this.timer = setTimeout(() => {
         this.code ??= Status.DEADLINE_EXCEEDED;
         this.details ||= `deadline exceeded on the stream to ${route.endpoint}`;
-        up.close(NGHTTP2_CANCEL);
+        up.destroy(); // close() does nothing on a stream HTTP/2 already closed but whose reading is paused
       }, Math.max(0, deadline - Date.now()));
     }
+  }
+
+  /** One whole message of the client's (the first, and any read with it before the pin existed). */
+  fromMessage(msg: Buffer): void {
+    if (!this.done && this.upstream) writeMessage(msg, this);
   }
 
   /** Bytes of the client's stream, as they came (whole gRPC frames or not). */
   fromClient(chunk: Buffer): void {
     if (this.done || !this.upstream) return;
     if (!this.reader) return this.writeUp(chunk);
-    if (!this.reader.push(chunk, writeRewritten, this)) {
+    if (!this.reader.push(chunk, writeMessage, this)) {
       this.code = this.reader.error!.code;
       this.details = this.reader.error!.message;
-      this.upstream.close(NGHTTP2_CANCEL);
+      this.upstream.destroy();
     }
   }
 
   /** @internal Writes to the upstream stream, pausing the client while the upstream's buffer is full. */
   writeUp(buf: Buffer): void {
-    if (!this.upstream!.write(buf)) this.client.pause();
+    if (this.upstream!.write(buf)) return;
+    this.waitingForUpstream = true;
+    this.client.pause();
   }
 
   /** The client half-closed: the endpoint answers what it has, then ends the stream. */
@@ -103,7 +112,7 @@ export class PinnedStream {
   clientClosed(): void {
     if (this.done || !this.upstream) return;
     this.cancelled = true;
-    this.upstream.close(NGHTTP2_CANCEL);
+    this.upstream.destroy(); // see the deadline timer
   }
 
   private listen(up: http2.ClientHttp2Stream, conn: H2Connection, session: http2.ClientHttp2Session): void {
@@ -118,8 +127,16 @@ export class PinnedStream {
     up.on('data', (chunk: Buffer) => {
       if (!client.destroyed && !client.write(chunk)) up.pause();
     });
-    up.on('drain', () => client.resume());
+    up.on('drain', () => {
+      this.waitingForUpstream = false;
+      client.resume();
+    });
     up.on('trailers', (h: http2.IncomingHttpHeaders) => this.takeStatus(h));
+    // The sidecar ended the stream (its status is in): end ours too, or the client, still sending,
+    // would hear nothing until it half-closed. After 'end', so answers before the status go out first.
+    up.on('end', () => {
+      if (!up.closed) up.close(NGHTTP2_CANCEL);
+    });
     up.on('error', noop);
     up.on('close', () => {
       conn.release(session);
@@ -145,6 +162,7 @@ export class PinnedStream {
     this.route.ended(code, this.orca);
     const client = this.client;
     if (client.destroyed || client.closed || client.writableEnded) return;
+    client.resume(); // a client paused for the upstream must read on, or its stream never finishes closing
     if (code !== Status.OK) {
       // The front set OK trailers when it answered the stream's headers.
       client.removeAllListeners('wantTrailers');

@@ -92,12 +92,21 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
       pending.delete(id);
       resolve(values);
     }, ASK_TIMEOUT_MS);
-    pending.set(id, { left: live.length, values, done: (v) => (clearTimeout(timer), resolve(v)) });
-    for (const w of live) w.send({ type: ASK, id, question } satisfies AskMessage);
+    const p = { left: live.length, values, done: (v: unknown[]) => (clearTimeout(timer), resolve(v)) };
+    pending.set(id, p);
+    // A worker killed a moment ago can still look connected: its send fails with EPIPE, which
+    // without a callback is an 'error' event that would take the primary down. It just does not answer.
+    const unanswered = (err: Error | null): void => {
+      if (!err || !pending.has(id) || --p.left > 0) return;
+      pending.delete(id);
+      p.done(p.values);
+    };
+    for (const w of live) w.send({ type: ASK, id, question } satisfies AskMessage, undefined, unanswered);
   });
 
   const fork = (): void => {
-    cluster.fork();
+    // IPC errors of a dying worker are reported by its 'exit'; an unheard 'error' would end the primary.
+    cluster.fork().on('error', (e: Error) => log.warn('balancer worker IPC error', { error: e.message }));
   };
   cluster.on('exit', (w, code, signal) => {
     if (stopping) return;

@@ -121,6 +121,15 @@ export class MessageReader {
     return this.have > 0;
   }
 
+  /** Hands over the bytes of the unfinished message, as received (its prefix first), and forgets them. */
+  takeBuffered(): Buffer[] {
+    const parts = this.parts;
+    this.parts = [];
+    this.have = 0;
+    this.need = -1;
+    return parts;
+  }
+
   private fail(code: Status, message: string): false {
     this.error = { code, message };
     this.parts = [];

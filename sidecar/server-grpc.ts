@@ -105,7 +105,10 @@ export class GrpcServer {
 
   /** Ends a call with a status: trailers-only before any answer, in its trailers after. */
   private replyStatus(stream: http2.ServerHttp2Stream, code: Status, details: string): void {
-    if (stream.destroyed || stream.closed) return;
+    // Ended already: its answer (and status) is on its way.
+    if (stream.destroyed || stream.closed || stream.writableEnded) return;
+    // Reading goes on (and is ignored) so a stream paused for backpressure can still finish closing.
+    stream.resume();
     if (!stream.headersSent) return void stream.respond({ ...HEADERS, ...this.trailers(code, details) }, TRAILERS_ONLY);
     stream.removeAllListeners('wantTrailers');
     stream.once('wantTrailers', () => stream.sendTrailers(this.trailers(code, details)));
@@ -173,11 +176,18 @@ export class GrpcServer {
     const answer = (msg: ModelStreamInferResponse): void => {
       open--;
       if (stream.destroyed || stream.closed || stream.writableEnded) return;
+      let bytes: Buffer;
+      try {
+        bytes = codec.encode(msg);
+      } catch (e) {
+        bytes = codec.encode(streamError(msg.infer_response?.id ?? '', new Error(`response could not be encoded: ${e instanceof Error ? e.message : String(e)}`)));
+      }
       // A client that does not read its answers is not read either, until they have gone out.
-      if (!stream.write(frame(codec.encode(msg)))) stream.pause();
+      if (!stream.write(frame(bytes))) stream.pause();
       if (ended && open === 0) stream.end();
     };
     const onMessage = (bytes: Buffer): void => {
+      if (stream.writableEnded) return; // ended with a status (deadline, bad framing): nothing more is run
       open++;
       let req: ModelInferRequest__Output;
       try {
@@ -194,6 +204,7 @@ export class GrpcServer {
     });
     stream.on('end', () => {
       ended = true;
+      if (reader.partial) return this.replyStatus(stream, Status.INTERNAL, 'the stream ended inside a message');
       if (open === 0 && !stream.writableEnded) stream.end();
     });
   }

@@ -25,6 +25,25 @@ describe('EndpointState', () => {
     assert.deepEqual(seq, [[2, 30, null, false], [1, 80, 4, false], [0, 80, 4, false], [0, 500, 4, true]]);
   });
 
+  it('a per_stream stream frees its slot and leaves the estimate alone; deadlines and cancels never eject', () => {
+    // [statuses of successive streams, ejected after them]
+    const table: Array<[Status[], boolean]> = [
+      [[Status.DEADLINE_EXCEEDED, Status.DEADLINE_EXCEEDED, Status.CANCELLED, Status.DEADLINE_EXCEEDED], false],
+      [[Status.UNAVAILABLE, Status.UNAVAILABLE], true],
+      [[Status.UNAVAILABLE, Status.OK, Status.UNAVAILABLE], false],
+    ];
+    for (const [statuses, ejected] of table) {
+      const t = cluster([endpoint('e0'), endpoint('e1'), endpoint('e2')], policy({ outlier_detection: outlierConfig({ consecutive_failures: 2, max_ejection_percent: 100 }) }));
+      const s = t.states[0];
+      for (const code of statuses) {
+        assert.ok(s.tryStart());
+        t.clock.advance(10); // within any ejection: an ejection here must still show at the end
+        s.onStreamEnded(code, undefined);
+      }
+      assert.deepEqual([s.inFlight, s.ewma.peek(), s.outlier.ejected], [0, 30, ejected], statuses.map((c) => Status[c]).join(', '));
+    }
+  });
+
   it('asks for a load-report call at most once per LOAD_REPORT_EVERY_MS', () => {
     const t = cluster([endpoint('e0')]);
     const s = t.states[0];

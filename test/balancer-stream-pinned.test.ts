@@ -6,6 +6,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
+import * as http2 from 'node:http2';
+import { frame, MessageReader } from '../common/grpc-wire';
+import { encodeFp32Request } from '../bench/lib/raw-client';
 import { silentLogger } from '../common/log';
 import { startBalancer, type Balancer } from '../balancer/balancer';
 import type { DiscoveryServer } from '../discovery/server';
@@ -108,6 +111,26 @@ describe('stream_routing: per_stream with real sidecars', () => {
     // A sidecar asked for no version answers with its newest (2): '1' shows the balancer pointed every message.
     assert.deepEqual(answers.map((a) => a.inferResponse.modelVersion), ['1', '1', '1', '1', '1']);
     await apply('defaults: { stream_routing: per_stream }\n');
+  });
+
+  test('a malformed message before the one that pins the stream is answered once, by the balancer, and not forwarded', async () => {
+    const session = http2.connect(`http://127.0.0.1:${balancer.grpcPort}`);
+    session.on('error', () => undefined);
+    try {
+      const st = session.request({ ':method': 'POST', ':path': '/inference.GRPCInferenceService/ModelStreamInfer', 'content-type': 'application/grpc', te: 'trailers' });
+      const answers: Buffer[] = [];
+      const reader = new MessageReader();
+      st.on('data', (c: Buffer) => reader.push(c, (m: Buffer) => answers.push(Buffer.from(m)), undefined));
+      const closed = new Promise<void>((resolve) => st.on('close', resolve));
+      // Field 1 claims 80 bytes and has 1: the balancer cannot read a model name from it. Both go in one DATA frame.
+      st.end(Buffer.concat([frame(Buffer.from([0x0a, 0x50, 0x01])), frame(encodeFp32Request('ranker', 'features', 1, 256))]));
+      await closed;
+      assert.equal(answers.length, 2, `answers: ${answers.length} (a forwarded bad message gets a second one from the sidecar)`);
+      const texts = answers.map((a) => a.toString('latin1'));
+      assert.equal(texts.filter((t) => t.includes('[INVALID_ARGUMENT]')).length, 1, 'one error answer');
+    } finally {
+      session.destroy();
+    }
   });
 
   test('a model no endpoint serves ends the stream with UNAVAILABLE naming the model', async () => {
