@@ -7,6 +7,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { Status } from '../common/status';
 import type { StreamRouting } from '../discovery/routing-config-types';
 import { encodeGrpcMessage, frame, type MessageReader } from '../common/grpc-wire';
+import { RESPONSE_HEADERS, TRAILERS_ONLY, WITH_TRAILERS } from '../common/h2-server';
 import type { Front } from './h2-front';
 import { MalformedRequest, peekRoute } from './peek-request';
 import type { RouteCall, RouteOutcome, Router } from './router';
@@ -44,13 +45,6 @@ export interface CallCtx {
 export type FrontStream = http2.ServerHttp2Stream & { [CTX]: CallCtx };
 
 const OK_TRAILERS = { 'grpc-status': '0' };
-export const RESPONSE_HEADERS = { ':status': 200, 'content-type': 'application/grpc', 'grpc-accept-encoding': 'identity' };
-/**
- * Options of a response with a message: trailers follow it, and no `date` header (node adds one by
- * default; gRPC clients ignore it, and it is the one header HPACK cannot index across seconds).
- */
-export const WITH_TRAILERS = { waitForTrailers: true, sendDate: false } as http2.ServerStreamResponseOptions;
-const TRAILERS_ONLY = { endStream: true, sendDate: false } as http2.ServerStreamResponseOptions;
 
 export function noop(): void {}
 

@@ -8,11 +8,11 @@
 // beyond the one completion callback the router takes.
 import * as http2 from 'node:http2';
 import type { Clock } from '../common/clock';
-import { acceptGrpc, H2Server } from '../common/h2-server';
+import { acceptGrpc, H2Server, RESPONSE_HEADERS, WITH_TRAILERS } from '../common/h2-server';
 import { Status } from '../common/status';
 import type { Clusters } from './cluster';
 import { deadlineFromTimeout, MessageReader, metadataFromHeaders } from '../common/grpc-wire';
-import { CTX, noop, reply, replyMessage, replyStatus, RESPONSE_HEADERS, routeCall, sendOkTrailers, WITH_TRAILERS, type CallCtx, type FrontStream, type Kind } from './h2-front-call';
+import { CTX, noop, reply, replyMessage, replyStatus, routeCall, sendOkTrailers, type CallCtx, type FrontStream, type Kind } from './h2-front-call';
 import { onStreamClose, onStreamData, onStreamDrain, onStreamEnd } from './h2-front-stream';
 import type { Router } from './router';
 import { isReady, serverMetadata } from './service-info';

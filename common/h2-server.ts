@@ -8,6 +8,16 @@ const CONNECTION_WINDOW = 16 * 1024 * 1024;
 
 function noop(): void {}
 
+/** Headers of a gRPC answer. */
+export const RESPONSE_HEADERS = { ':status': 200, 'content-type': 'application/grpc', 'grpc-accept-encoding': 'identity' };
+/**
+ * Options of an answer with a message: trailers follow it, and no `date` header (node adds one by
+ * default; gRPC clients ignore it, and it is the one header HPACK cannot index across seconds).
+ */
+export const WITH_TRAILERS = { waitForTrailers: true, sendDate: false } as http2.ServerStreamResponseOptions;
+/** Options of a trailers-only answer (a status and no message). */
+export const TRAILERS_ONLY = { endStream: true, sendDate: false } as http2.ServerStreamResponseOptions;
+
 /** An HTTP/2 server whose sessions are tracked, so it can stop with GOAWAY and cut what is left. */
 export class H2Server {
   readonly server: http2.Http2Server;

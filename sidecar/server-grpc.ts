@@ -13,7 +13,7 @@
 import * as http2 from 'node:http2';
 import { deadlineFromTimeout, encodeGrpcMessage, frame, MessageReader } from '../common/grpc-wire';
 import type { Clock } from '../common/clock';
-import { acceptGrpc, H2Server } from '../common/h2-server';
+import { acceptGrpc, H2Server, RESPONSE_HEADERS as HEADERS, TRAILERS_ONLY, WITH_TRAILERS } from '../common/h2-server';
 import { loadInferenceProto } from '../common/proto';
 import { invalidArgument, Status } from '../common/status';
 import { lastBytesField } from '../common/wire-fields';
@@ -24,9 +24,6 @@ import type { InferService } from './infer-service';
 import { ORCA_TRAILER, type LoadTracker } from './load-report';
 
 const SERVICE = '/inference.GRPCInferenceService/';
-const HEADERS = { ':status': 200, 'content-type': 'application/grpc', 'grpc-accept-encoding': 'identity' };
-const WITH_TRAILERS = { waitForTrailers: true, sendDate: false } as http2.ServerStreamResponseOptions;
-const TRAILERS_ONLY = { endStream: true, sendDate: false } as http2.ServerStreamResponseOptions;
 
 interface Codec {
   decode(buf: Buffer): unknown;
