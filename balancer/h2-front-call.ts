@@ -55,6 +55,8 @@ export function sendOkTrailers(this: http2.ServerHttp2Stream): void {
 /** Ends a call with a status and no message (a trailers-only response). */
 export function replyStatus(stream: http2.ServerHttp2Stream, code: Status, details: string): void {
   if (stream.destroyed || stream.closed) return;
+  // Reading goes on (and is ignored): a stream paused for backpressure would otherwise never finish closing.
+  stream.resume();
   if (stream.headersSent) {
     // A stream already answering: the status goes in its trailers.
     stream.removeAllListeners('wantTrailers');

@@ -46,7 +46,6 @@ export function onStreamData(this: FrontStream, chunk: Buffer): void {
   }
   // A malformed stream ends with its status; what it had routed is cancelled, not answered after the end.
   replyStatus(this, ctx.reader.error!.code, ctx.reader.error!.message);
-  this.resume(); // a stream paused by backpressure would otherwise never finish closing
   onStreamClose.call(this);
 }
 
@@ -101,7 +100,6 @@ function streamMessage(stream: FrontStream, ctx: CallCtx, msg: Buffer): void {
       const pinned = ctx.router.pinStream(rc);
       if (!('pool' in pinned)) {
         replyStatus(stream, pinned.code, pinned.details);
-        stream.resume(); // a stream paused for backpressure would otherwise never finish closing
         return;
       }
       ctx.pin = new PinnedStream(stream, pinned, ctx.md, ctx.deadline);
