@@ -5,13 +5,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
-import { silentLogger } from '../common/log';
-import { startBalancer, type Balancer } from '../balancer/balancer';
+import type { Balancer } from '../balancer/balancer';
 import type { DiscoveryServer } from '../discovery/server';
 import { stop } from '../bench/lib/processes';
 import { waitFor } from './helpers/discovery-fixture';
-import { sidecarProcess, served, startDiscoveryAndSidecars, TestConfig, type SidecarProc } from './helpers/e2e-fixture';
-import { features, independentClient, rawF32, unary, type InferenceClient } from './helpers/sidecar-fixture';
+import { sidecarProcess, served, startBalancerFleet, stopBalancerFleet, TestConfig, type SidecarProc } from './helpers/e2e-fixture';
+import { features, rawF32, unary, type InferenceClient } from './helpers/sidecar-fixture';
 
 /** ModelInfer with request metadata; resolves with the response's model and version. */
 function inferWith(client: InferenceClient, req: unknown, md: Record<string, string>): Promise<{ modelName: string; modelVersion: string }> {
@@ -62,21 +61,10 @@ describe('balancer with real sidecars', () => {
 
   before(async () => {
     config.set('{}\n');
-    discovery = await startDiscoveryAndSidecars(config, ['a', 'a', 'a'], sidecars);
-    balancer = await startBalancer({ discovery: `127.0.0.1:${discovery.grpcPort}`, host: '127.0.0.1', grpcPort: 0, zone: 'a', log: silentLogger });
-    client = independentClient(balancer.grpcPort);
-    await waitFor(() => balancer.endpoints('ranker').length === 3, 'three sidecars in the balancer', 30_000).catch((e: Error) => {
-      // Say which sidecars died (their stderr is inherited above) and which registered.
-      throw new Error(`${e.message}; sidecar exit codes ${sidecars.map((s) => s.child.exitCode).join(', ')}; known: ${balancer.endpoints('ranker').join(', ')}`);
-    });
+    ({ discovery, balancer, client } = await startBalancerFleet(config, ['a', 'a', 'a'], sidecars));
   });
 
-  after(async () => {
-    client?.close();
-    await balancer?.close();
-    await Promise.all(sidecars.map((s) => stop(s.child, 3000)));
-    await discovery?.close();
-  });
+  after(() => stopBalancerFleet({ client, balancer, discovery }, sidecars));
 
   test('health, metadata and routing by model and version', async () => {
     assert.equal((await unary(client, 'ServerLive', {})).res.live, true);

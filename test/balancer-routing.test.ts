@@ -6,14 +6,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
-import { silentLogger } from '../common/log';
-import { startBalancer, type Balancer } from '../balancer/balancer';
+import type { Balancer } from '../balancer/balancer';
 import type { BalancerStatus, EndpointStatus } from '../balancer/status';
 import type { DiscoveryServer } from '../discovery/server';
-import { stop } from '../bench/lib/processes';
 import { waitFor } from './helpers/discovery-fixture';
-import { sidecarProcess, served, startDiscoveryAndSidecars, TestConfig, type SidecarProc } from './helpers/e2e-fixture';
-import { features, independentClient, rawF32, type InferenceClient } from './helpers/sidecar-fixture';
+import { sidecarProcess, served, startBalancerFleet, stopBalancerFleet, TestConfig, type SidecarProc } from './helpers/e2e-fixture';
+import { features, rawF32, type InferenceClient } from './helpers/sidecar-fixture';
 
 /** Inference requests the sidecar finished, any status (fault aborts included). */
 async function finished(s: SidecarProc): Promise<number> {
@@ -78,20 +76,10 @@ describe('routing policy with real sidecars', () => {
 
   before(async () => {
     config.set('{}\n');
-    discovery = await startDiscoveryAndSidecars(config, ['a', 'a', 'b'], sidecars);
-    balancer = await startBalancer({ discovery: `127.0.0.1:${discovery.grpcPort}`, host: '127.0.0.1', grpcPort: 0, zone: 'a', log: silentLogger });
-    client = independentClient(balancer.grpcPort);
-    await waitFor(() => balancer.endpoints('ranker').length === 3, 'three sidecars in the balancer', 30_000).catch((e: Error) => {
-      throw new Error(`${e.message}; sidecar exit codes ${sidecars.map((s) => s.child.exitCode).join(', ')}`);
-    });
+    ({ discovery, balancer, client } = await startBalancerFleet(config, ['a', 'a', 'b'], sidecars));
   });
 
-  after(async () => {
-    client?.close();
-    await balancer?.close();
-    await Promise.all(sidecars.map((s) => stop(s.child, 3000)));
-    await discovery?.close();
-  });
+  after(() => stopBalancerFleet({ client, balancer, discovery }, sidecars));
 
   // Per-call draws make version 2's count binomial(n, p): ±4.5 sigma fails on a wrong or inverted
   // share (80/20 read as 20/80 is 47 sigma off) but flakes about once in 150,000 runs.

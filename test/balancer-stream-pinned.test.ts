@@ -9,13 +9,11 @@ import * as grpc from '@grpc/grpc-js';
 import * as http2 from 'node:http2';
 import { frame, MessageReader } from '../common/grpc-wire';
 import { encodeFp32Request } from '../bench/lib/raw-client';
-import { silentLogger } from '../common/log';
-import { startBalancer, type Balancer } from '../balancer/balancer';
+import type { Balancer } from '../balancer/balancer';
 import type { DiscoveryServer } from '../discovery/server';
-import { stop } from '../bench/lib/processes';
 import { waitFor } from './helpers/discovery-fixture';
-import { served, startDiscoveryAndSidecars, TestConfig, type SidecarProc } from './helpers/e2e-fixture';
-import { features, independentClient, rawF32, type InferenceClient } from './helpers/sidecar-fixture';
+import { served, startBalancerFleet, stopBalancerFleet, TestConfig, type SidecarProc } from './helpers/e2e-fixture';
+import { features, rawF32, type InferenceClient } from './helpers/sidecar-fixture';
 
 interface StreamAnswer {
   errorMessage?: string;
@@ -60,18 +58,10 @@ describe('stream_routing: per_stream with real sidecars', () => {
 
   before(async () => {
     config.set('defaults: { stream_routing: per_stream }\n');
-    discovery = await startDiscoveryAndSidecars(config, ['a', 'a'], sidecars);
-    balancer = await startBalancer({ discovery: `127.0.0.1:${discovery.grpcPort}`, host: '127.0.0.1', grpcPort: 0, zone: 'a', log: silentLogger });
-    client = independentClient(balancer.grpcPort);
-    await waitFor(() => balancer.endpoints('ranker').length === 2, 'two sidecars in the balancer', 30_000);
+    ({ discovery, balancer, client } = await startBalancerFleet(config, ['a', 'a'], sidecars));
   });
 
-  after(async () => {
-    client?.close();
-    await balancer?.close();
-    await Promise.all(sidecars.map((s) => stop(s.child, 3000)));
-    await discovery?.close();
-  });
+  after(() => stopBalancerFleet({ client, balancer, discovery }, sidecars));
 
   test('every message of a stream goes to one sidecar, answered in order, and the stream ends OK', async () => {
     let answers: StreamAnswer[] = [];

@@ -5,10 +5,12 @@
 import type { ChildProcess } from 'node:child_process';
 import { parseRoutingConfig } from '../../discovery/routing-config';
 import type { ConfigSource, RoutingConfigVersion } from '../../discovery/types';
-import { freePort, startCli } from '../../bench/lib/processes';
+import { freePort, startCli, stop } from '../../bench/lib/processes';
+import { startBalancer, type Balancer } from '../../balancer/balancer';
+import { silentLogger } from '../../common/log';
 import type { DiscoveryServer } from '../../discovery/server';
-import { startTestDiscovery } from './discovery-fixture';
-import { MODELS } from './sidecar-fixture';
+import { startTestDiscovery, waitFor } from './discovery-fixture';
+import { independentClient, MODELS, type InferenceClient } from './sidecar-fixture';
 
 /** A sidecar CLI process. */
 export interface SidecarProc {
@@ -35,6 +37,43 @@ export async function startDiscoveryAndSidecars(config: ConfigSource, zones: rea
   const discovery = await startTestDiscovery({ leaseTtlMs: 1000, config });
   for (const zone of zones) into.push(await sidecarProcess(discovery.grpcPort, [], zone));
   return discovery;
+}
+
+/** A test discovery, its sidecar processes, a balancer (zone a) watching it, and a client of the balancer. */
+export interface BalancerFleet {
+  readonly discovery: DiscoveryServer;
+  readonly balancer: Balancer;
+  readonly client: InferenceClient;
+}
+
+/**
+ * Starts a BalancerFleet with one sidecar per zone (pushed into `into`, see startDiscoveryAndSidecars) and
+ * resolves once the balancer lists every one for ranker; a timeout names the sidecars' exit codes.
+ */
+export async function startBalancerFleet(config: ConfigSource, zones: readonly string[], into: SidecarProc[]): Promise<BalancerFleet> {
+  const f: { discovery?: DiscoveryServer; balancer?: Balancer; client?: InferenceClient } = {};
+  try {
+    const discovery = (f.discovery = await startDiscoveryAndSidecars(config, zones, into));
+    const balancer = (f.balancer = await startBalancer({ discovery: `127.0.0.1:${discovery.grpcPort}`, host: '127.0.0.1', grpcPort: 0, zone: 'a', log: silentLogger }));
+    const client = (f.client = independentClient(balancer.grpcPort));
+    await waitFor(() => balancer.endpoints('ranker').length === zones.length, `${zones.length} sidecars in the balancer`, 30_000).catch((e: Error) => {
+      // Say which sidecars died (their stderr is inherited) and which registered.
+      throw new Error(`${e.message}; sidecar exit codes ${into.map((s) => s.child.exitCode).join(', ')}; known: ${balancer.endpoints('ranker').join(', ')}`);
+    });
+    return { discovery, balancer, client };
+  } catch (e) {
+    // The suite's after() only sees the sidecars: stop the rest here.
+    await stopBalancerFleet(f, []);
+    throw e;
+  }
+}
+
+/** Stops what startBalancerFleet started (any part may be missing when start-up failed). */
+export async function stopBalancerFleet(f: Partial<BalancerFleet>, sidecars: readonly SidecarProc[]): Promise<void> {
+  f.client?.close();
+  await f.balancer?.close();
+  await Promise.all(sidecars.map((s) => stop(s.child, 3000)));
+  await f.discovery?.close();
 }
 
 /** Inference requests the sidecar finished, by status, from its /metrics. */
