@@ -2,12 +2,12 @@
 // how a call is answered: a message with status OK, a status alone, or, in a
 // stream, a message with error_message set. Shared by the unary and stream
 // paths (h2-front-stream.ts).
-import type * as http2 from 'node:http2';
 import type * as grpc from '@grpc/grpc-js';
 import { Status } from '../common/status';
 import type { StreamRouting } from '../discovery/routing-config-types';
 import { encodeGrpcMessage, frame, type MessageReader } from '../common/grpc-wire';
 import { RESPONSE_HEADERS, TRAILERS_ONLY, WITH_TRAILERS } from '../common/h2-server';
+import { preEncoded, type H2Stream } from '../common/h2-stream';
 import type { Front } from './h2-front';
 import { MalformedRequest, peekRoute } from './peek-request';
 import type { RouteCall, RouteOutcome, Router } from './router';
@@ -42,18 +42,20 @@ export interface CallCtx {
   pin: PinnedStream | undefined;
 }
 
-export type FrontStream = http2.ServerHttp2Stream & { [CTX]: CallCtx };
+export type FrontStream = H2Stream & { [CTX]: CallCtx };
 
-const OK_TRAILERS = { 'grpc-status': '0' };
+// Every call's answer headers and OK trailers are these two objects: encoded once.
+preEncoded(RESPONSE_HEADERS);
+const OK_TRAILERS = preEncoded({ 'grpc-status': '0' });
 
 export function noop(): void {}
 
-export function sendOkTrailers(this: http2.ServerHttp2Stream): void {
+export function sendOkTrailers(this: H2Stream): void {
   this.sendTrailers(OK_TRAILERS);
 }
 
 /** Ends a call with a status and no message (a trailers-only response). */
-export function replyStatus(stream: http2.ServerHttp2Stream, code: Status, details: string): void {
+export function replyStatus(stream: H2Stream, code: Status, details: string): void {
   if (stream.destroyed || stream.closed) return;
   // Reading goes on (and is ignored): a stream paused for backpressure would otherwise never finish closing.
   stream.resume();
@@ -68,7 +70,7 @@ export function replyStatus(stream: http2.ServerHttp2Stream, code: Status, detai
 }
 
 /** Answers a unary call with one message and status OK. */
-export function replyMessage(stream: http2.ServerHttp2Stream, msg: Buffer): void {
+export function replyMessage(stream: H2Stream, msg: Buffer): void {
   if (stream.destroyed || stream.closed) return;
   stream.respond(RESPONSE_HEADERS, WITH_TRAILERS);
   // 'wantTrailers' fires once per stream: on() spares the wrapper once() allocates.
@@ -76,7 +78,7 @@ export function replyMessage(stream: http2.ServerHttp2Stream, msg: Buffer): void
   stream.end(frame(msg));
 }
 
-export function reply(stream: http2.ServerHttp2Stream, o: RouteOutcome): void {
+export function reply(stream: H2Stream, o: RouteOutcome): void {
   if (o.code === Status.OK && o.response) replyMessage(stream, o.response);
   else replyStatus(stream, o.code, o.details);
 }

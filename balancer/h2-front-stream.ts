@@ -4,9 +4,9 @@
 // (stream-pinned.ts). Listeners are module functions with the stream as
 // `this`: no closures per stream beyond the router's completion callback per
 // message.
-import type * as http2 from 'node:http2';
 import { Status } from '../common/status';
-import { frame, writeCoalesced } from '../common/grpc-wire';
+import { frame } from '../common/grpc-wire';
+import type { H2Stream } from '../common/h2-stream';
 import { CTX, replyStatus, routeCall, streamError, type CallCtx, type FrontStream } from './h2-front-call';
 import { PinnedStream } from './stream-pinned';
 import type { CancelFn } from './upstream';
@@ -64,7 +64,7 @@ export function onStreamClose(this: FrontStream): void {
 }
 
 /** Writes one ModelStreamInferResponse whose infer_response is msg, framed, in one allocation; false when the stream's buffer is full. */
-function writeStreamResponse(stream: http2.ServerHttp2Stream, msg: Buffer): boolean {
+function writeStreamResponse(stream: H2Stream, msg: Buffer): boolean {
   const lenBytes = msg.length < 0x80 ? 1 : msg.length < 0x4000 ? 2 : msg.length < 0x200000 ? 3 : msg.length < 0x10000000 ? 4 : 5;
   const body = 1 + lenBytes + msg.length;
   const out = Buffer.allocUnsafe(5 + body);
@@ -79,7 +79,7 @@ function writeStreamResponse(stream: http2.ServerHttp2Stream, msg: Buffer): bool
   }
   out[pos++] = n;
   msg.copy(out, pos);
-  return writeCoalesced(stream, out);
+  return stream.write(out); // the session sends everything written in a tick in one socket write
 }
 
 /**

@@ -1,4 +1,5 @@
-// The balancer's gRPC face on bare node:http2: inference.GRPCInferenceService
+// The balancer's gRPC face on the JavaScript HTTP/2 server (common/h2-listener.ts;
+// why not node:http2: common/h2-session.ts): inference.GRPCInferenceService
 // as any KServe or Triton client calls it, with requests forwarded as the
 // bytes they came in (why not grpc-js: common/grpc-wire.ts). ModelInfer,
 // ModelReady and ModelMetadata are routed; ServerLive, ServerReady and
@@ -6,9 +7,10 @@
 // Per-call state hangs off the stream and listeners are shared
 // module functions (`this` is the stream), so the front adds no closures
 // beyond the one completion callback the router takes.
-import * as http2 from 'node:http2';
+import type * as http2 from 'node:http2';
 import type { Clock } from '../common/clock';
-import { acceptGrpc, H2Server, RESPONSE_HEADERS, WITH_TRAILERS } from '../common/h2-server';
+import { acceptGrpc, RESPONSE_HEADERS, WITH_TRAILERS } from '../common/h2-server';
+import { H2Listener } from '../common/h2-listener';
 import { Status } from '../common/status';
 import type { Clusters } from './cluster';
 import { deadlineFromTimeout, MessageReader, metadataFromHeaders } from '../common/grpc-wire';
@@ -64,11 +66,11 @@ function onUnaryClose(this: FrontStream): void {
 
 /** The gRPC face: an HTTP/2 server and its sessions. */
 export class Front {
-  private readonly h2: H2Server;
+  private readonly h2: H2Listener;
   private readonly metadataCache = new Map<string, { bytes: Buffer; until: number }>();
 
   constructor(private readonly deps: FrontDeps) {
-    this.h2 = new H2Server((stream, headers) => {
+    this.h2 = new H2Listener((stream, headers) => {
       try {
         this.onStream(stream as FrontStream, headers);
       } catch (e) {

@@ -18,6 +18,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { Status } from '../common/status';
 import { ORCA_TRAILER } from '../sidecar/load-report';
 import { decodeGrpcMessage, encodeGrpcMessage, frame, MessageReader, statusFromHeader } from '../common/grpc-wire';
+import type { H2Stream } from '../common/h2-stream';
 import { requestHeaders } from './h2-call';
 import type { H2Connection } from './h2-connection';
 import type { PinnedRoute } from './router';
@@ -48,7 +49,7 @@ export class PinnedStream {
   private timer: NodeJS.Timeout | undefined;
 
   /** Opens the upstream stream with the client's metadata and the remaining deadline (epoch ms, Infinity: none). */
-  constructor(private readonly client: http2.ServerHttp2Stream, private readonly route: PinnedRoute, metadata: grpc.Metadata, deadline: number) {
+  constructor(private readonly client: H2Stream, private readonly route: PinnedRoute, metadata: grpc.Metadata, deadline: number) {
     if (route.rewrite) {
       this.suffix = Buffer.concat([stringField(1, route.rewrite.model), stringField(2, route.rewrite.version)]);
       this.reader = new MessageReader();

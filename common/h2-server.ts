@@ -71,7 +71,7 @@ export class H2Server {
  * Answers a request that is not gRPC (not POST, or not content-type application/grpc[+...]) with
  * HTTP 415 and a line saying what the port expects; returns false when it did.
  */
-export function acceptGrpc(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): boolean {
+export function acceptGrpc(stream: { respond(h: http2.OutgoingHttpHeaders): void; end(text: string): void }, headers: http2.IncomingHttpHeaders): boolean {
   const ct = headers['content-type'] ?? '';
   if (headers[':method'] === 'POST' && (ct === 'application/grpc' || ct.startsWith('application/grpc+') || ct.startsWith('application/grpc;'))) return true;
   stream.respond({ ':status': 415, 'content-type': 'text/plain' });
