@@ -11,6 +11,7 @@ import type * as http2 from 'node:http2';
 import type { Clock } from '../common/clock';
 import { acceptGrpc, RESPONSE_HEADERS, WITH_TRAILERS } from '../common/h2-server';
 import { H2Listener } from '../common/h2-listener';
+import { DEFAULT_LIMITS } from '../common/h2-session';
 import { Status } from '../common/status';
 import type { Clusters } from './cluster';
 import { deadlineFromTimeout, MessageReader, metadataFromHeaders } from '../common/grpc-wire';
@@ -101,6 +102,9 @@ export class Front {
     const kind = METHODS.get(path);
     if (!acceptGrpc(stream, headers)) return;
     if (!kind) return replyStatus(stream, Status.UNIMPLEMENTED, `method ${path} is not served by the balancer`);
+    if (stream.headerBytes > DEFAULT_LIMITS.maxHeaderListSize) {
+      return replyStatus(stream, Status.RESOURCE_EXHAUSTED, `request headers are ${stream.headerBytes} bytes (RFC 9113 count); at most ${DEFAULT_LIMITS.maxHeaderListSize} accepted`);
+    }
     const md = metadataFromHeaders(headers);
     const streaming = kind === 'stream';
     stream[CTX] = {

@@ -29,7 +29,7 @@ export interface SessionLimits {
   readonly streamWindow: number;
   /** Connection receive window, opened with a WINDOW_UPDATE at start. */
   readonly connectionWindow: number;
-  /** Header list size (RFC 9113 6.5.2); a larger block resets its stream. */
+  /** Header list size advertised (RFC 9113 6.5.2); a stream's headerBytes tells its owner when a client sent more. */
   readonly maxHeaderListSize: number;
 }
 
@@ -220,10 +220,11 @@ export class H2Session {
     while (off < data.length) {
       const room = Math.min(s.sendWindow, this.connSendWindow, this.peerMaxFrame, data.length - off);
       if (room <= 0) break;
-      const f = Buffer.allocUnsafe(FRAME_HEADER + room);
-      writeFrameHeader(f, 0, room, Frame.DATA, 0, s.id);
-      data.copy(f, FRAME_HEADER, off, off + room);
-      this.queue(f);
+      // Header and payload go out as two pieces: a large tensor is copied at most once (in flush), never here.
+      const h = Buffer.allocUnsafe(FRAME_HEADER);
+      writeFrameHeader(h, 0, room, Frame.DATA, 0, s.id);
+      this.queue(h);
+      this.queue(room === data.length ? data : data.subarray(off, off + room));
       s.sendWindow -= room;
       this.connSendWindow -= room;
       off += room;
@@ -461,11 +462,10 @@ export class H2Session {
       else if (name === 'set-cookie') (headers[name] as string[]).push(value);
       else headers[name] = `${had as string}, ${value}`;
     }
-    const s = new H2Stream(this, id, headers, this.peerWindow, this.limits.streamWindow);
+    const s = new H2Stream(this, id, headers, this.peerWindow, this.limits.streamWindow, listBytes);
     this.streams.set(id, s);
-    if (listBytes > this.limits.maxHeaderListSize || headers[':method'] === undefined || headers[':path'] === undefined) {
-      return this.resetStream(s, H2Error.PROTOCOL_ERROR);
-    }
+    // Oversized header lists still reach the owner (headerBytes says how large), so it can answer in its own protocol's terms.
+    if (headers[':method'] === undefined || headers[':path'] === undefined) return this.resetStream(s, H2Error.PROTOCOL_ERROR);
     try {
       this.events.onStream(s, headers);
     } catch {

@@ -80,7 +80,12 @@ export class H2Stream extends EventEmitter {
   private endPending = false;
   needDrain = false;
 
-  constructor(readonly session: H2Session, readonly id: number, readonly headers: IncomingHttpHeaders, sendWindow: number, recvWindow: number) {
+  /**
+   * headerBytes: the request's header list size as RFC 9113 6.5.2 counts it (name + value + 32 per
+   * field), for the owner to hold against its limit.
+   */
+  constructor(readonly session: H2Session, readonly id: number, readonly headers: IncomingHttpHeaders, sendWindow: number, recvWindow: number,
+    readonly headerBytes = 0) {
     super();
     this.sendWindow = sendWindow;
     this.recvWindow = recvWindow;

@@ -9,7 +9,7 @@ import * as grpc from '@grpc/grpc-js';
 import { H2Listener } from '../common/h2-listener';
 import { DEFAULT_LIMITS, type SessionLimits } from '../common/h2-session';
 import type { H2Stream } from '../common/h2-stream';
-import { encodeHeaders } from '../common/hpack';
+import { encodeHeaders, HpackDecoder } from '../common/hpack';
 import { Flag, Frame, FRAME_HEADER, H2Error, PREFACE, settingsFrame, writeFrameHeader } from '../common/h2-frames';
 
 type Handler = (s: H2Stream, h: http2.IncomingHttpHeaders) => void;
@@ -278,6 +278,46 @@ test('PING is answered with its payload; streams past the concurrency limit are 
     assert.ok(pong.payload.equals(ping));
     const rst = frames.filter((f) => f.type === Frame.RST_STREAM);
     assert.deepEqual(rst.map((f) => [f.id, f.payload.readUInt32BE(0)]), [[5, H2Error.REFUSED_STREAM]]);
+  } finally {
+    sock.destroy();
+    listener.forceClose();
+  }
+});
+
+test('an oversized header list, sent across CONTINUATION frames, reaches the handler with its size to answer in its own terms', async () => {
+  // Raw: node:http2 clients refuse such a stream themselves once they have read our SETTINGS.
+  let bytes = 0;
+  const { port, listener } = await serve((s) => {
+    bytes = s.headerBytes;
+    s.respond({ ':status': 431 }, { endStream: true });
+  });
+  const sock = net.connect(port, '127.0.0.1');
+  await new Promise((r) => sock.once('connect', r));
+  const block = encodeHeaders([':method', 'POST', ':scheme', 'http', ':path', '/x', 'x-big', 'v'.repeat(70_000)]);
+  const parts = [rawFrame(Frame.HEADERS, Flag.END_STREAM, 1, block.subarray(0, 16_000))];
+  for (let off = 16_000; off < block.length; off += 16_000) {
+    parts.push(rawFrame(Frame.CONTINUATION, off + 16_000 >= block.length ? Flag.END_HEADERS : 0, 1, block.subarray(off, off + 16_000)));
+  }
+  sock.write(Buffer.concat([PREFACE, settingsFrame([]), ...parts]));
+  let buf = Buffer.alloc(0);
+  const answer = await new Promise<string[]>((resolve) => {
+    sock.on('data', (c: Buffer) => {
+      buf = Buffer.concat([buf, c]);
+      for (let off = 0; buf.length - off >= FRAME_HEADER;) {
+        const len = buf.readUIntBE(off, 3);
+        if (buf.length - off < FRAME_HEADER + len) break;
+        if (buf[off + 3] === Frame.HEADERS) {
+          const out: string[] = [];
+          new HpackDecoder().decode(buf, off + FRAME_HEADER, off + FRAME_HEADER + len, out, 1 << 20);
+          return resolve(out);
+        }
+        off += FRAME_HEADER + len;
+      }
+    });
+  });
+  try {
+    assert.deepEqual(answer, [':status', '431']);
+    assert.ok(bytes > DEFAULT_LIMITS.maxHeaderListSize, `${bytes}`);
   } finally {
     sock.destroy();
     listener.forceClose();
