@@ -94,6 +94,8 @@ export class H2Session {
 
   constructor(readonly socket: net.Socket, private readonly events: SessionEvents, private readonly limits: SessionLimits = DEFAULT_LIMITS) {
     socket.setNoDelay(true);
+    // A client host that vanished without FIN or RST (a partition) is found by the kernel, not kept forever.
+    socket.setKeepAlive(true, 30_000);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => this.onSocketDrain());
     socket.on('error', () => socket.destroy());
