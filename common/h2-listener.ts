@@ -13,6 +13,7 @@ export class H2Listener {
   private readonly sessions = new Set<H2Session>();
   private closing = false;
   private allGone: (() => void) | undefined;
+  private closed: Promise<void> | undefined;
 
   /** onStream: every new stream with its request headers; an exception it throws resets that stream. */
   constructor(onStream: (stream: H2Stream, headers: IncomingHttpHeaders) => void, limits: SessionLimits = DEFAULT_LIMITS) {
@@ -49,16 +50,17 @@ export class H2Listener {
 
   /** Stops accepting (GOAWAY on every connection); resolves once calls in flight have finished, or cuts them after drainMs. */
   close(drainMs = Infinity): Promise<void> {
+    if (this.closed) return this.closed; // a second call waits for the first
     this.closing = true;
     const stopped = new Promise<void>((resolve) => this.server.close(() => resolve()));
     const gone = this.sessions.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => (this.allGone = resolve));
     const closed = Promise.all([stopped, gone]).then(() => undefined);
     for (const s of this.sessions) s.close();
-    if (!Number.isFinite(drainMs)) return closed;
+    if (!Number.isFinite(drainMs)) return (this.closed = closed);
     const cut = setTimeout(() => {
       for (const s of this.sessions) s.destroy();
     }, drainMs);
-    return closed.then(() => clearTimeout(cut));
+    return (this.closed = closed.then(() => clearTimeout(cut)));
   }
 
   /** Cuts every connection now. */

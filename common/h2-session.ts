@@ -47,6 +47,18 @@ const MAX_HEADER_BLOCK = 1024 * 1024;
 const HIGH_WATER = 1024 * 1024;
 /** Output at most this large is copied into one buffer per flush; larger goes out as a writev. */
 const CONCAT_LIMIT = 64 * 1024;
+/**
+ * Bytes waiting in the socket past which the client is not read until they drain: a client that
+ * sends (PINGs, calls) and never reads would otherwise grow our output without bound (the
+ * CVE-2019-9512/9515 class, which node:http2 bounds with maxSessionMemory).
+ */
+const MAX_UNREAD_OUTPUT = 8 * 1024 * 1024;
+/** Bytes held for paused streams past which the connection window is not credited: bounds a connection's buffered input. */
+const MAX_BUFFERED_INPUT = 32 * 1024 * 1024;
+/** How long a connection we ended may stay half-open before it is cut (a client ignoring our FIN). */
+const LINGER_MS = 5_000;
+/** A dynamic table size update to 0 (RFC 7541 6.3): we never index, so 0 suits any table size the client sets. */
+const TABLE_SIZE_ZERO = Buffer.from([0x20]);
 
 /** What a session hands its owner. */
 export interface SessionEvents {
@@ -54,6 +66,8 @@ export interface SessionEvents {
   onStream(stream: H2Stream, headers: IncomingHttpHeaders): void;
   /** The connection is gone. */
   onClose(session: H2Session): void;
+  /** A stream listener threw (the stream was reset): for the owner's log. */
+  onError?(err: unknown): void;
 }
 
 class ConnectionError extends Error {
@@ -64,6 +78,10 @@ class ConnectionError extends Error {
 
 function flushSession(s: H2Session): void {
   s.flush();
+}
+
+function destroySocket(socket: net.Socket): void {
+  socket.destroy();
 }
 
 export class H2Session {
@@ -91,6 +109,15 @@ export class H2Session {
   private socketFull = false;
   private goingAway = false;
   private ended = false;
+  private readsPaused = false;
+  /** Bytes in paused streams' inboxes. */
+  private bufferedInput = 0;
+  /**
+   * The next header block starts with a table size update: on the first block (so the client's
+   * decoder knows our table is empty whatever its SETTINGS say) and after every HEADER_TABLE_SIZE
+   * the client sets (nghttp2 requires one after a decrease, RFC 7541 4.2).
+   */
+  private tableSizeUpdate = true;
 
   constructor(readonly socket: net.Socket, private readonly events: SessionEvents, private readonly limits: SessionLimits = DEFAULT_LIMITS) {
     socket.setNoDelay(true);
@@ -160,12 +187,33 @@ export class H2Session {
     }
     this.out = [];
     this.outBytes = 0;
-    if (!ok) this.socketFull = true;
+    if (!ok) {
+      this.socketFull = true;
+      if (this.socket.writableLength > MAX_UNREAD_OUTPUT && !this.readsPaused) {
+        this.readsPaused = true;
+        this.socket.pause();
+      }
+    } else if (this.waitingDrain.size > 0) this.drainPass();
   }
 
   /** @internal */
   sendHeaders(s: H2Stream, block: Buffer, endStream: boolean): void {
+    if (this.tableSizeUpdate) {
+      this.tableSizeUpdate = false;
+      block = Buffer.concat([TABLE_SIZE_ZERO, block]);
+    }
     this.queue(headersFrames(s.id, block, endStream, this.peerMaxFrame));
+  }
+
+  /** @internal A stream whose write() returned false with nothing waiting for window: it hears 'drain' when the socket has room. */
+  waitForDrain(s: H2Stream): void {
+    this.waitingDrain.add(s);
+  }
+
+  /** @internal Bytes entering (n > 0) or leaving (n < 0) paused streams' inboxes. */
+  buffering(n: number): void {
+    this.bufferedInput += n;
+    if (n < 0) this.creditConnection();
   }
 
   /** @internal Frames data as far as both windows allow; the rest waits on the stream. */
@@ -264,10 +312,19 @@ export class H2Session {
 
   private onSocketDrain(): void {
     this.socketFull = false;
+    if (this.readsPaused) {
+      this.readsPaused = false;
+      this.socket.resume();
+    }
+    this.drainPass();
+  }
+
+  /** Tells streams waiting on the socket that it has room, while it does. */
+  private drainPass(): void {
     for (const s of this.waitingDrain) {
+      if (this.backedUp) break;
       this.waitingDrain.delete(s);
       if (s.queued === 0) s.drained();
-      if (this.backedUp) break;
     }
   }
 
@@ -276,6 +333,7 @@ export class H2Session {
     this.ended = true;
     this.flush();
     this.socket.end();
+    setTimeout(destroySocket, LINGER_MS, this.socket).unref();
   }
 
   private onSocketClose(): void {
@@ -315,7 +373,15 @@ export class H2Session {
         const id = buf.readUInt32BE(off + 5) & 0x7fffffff;
         const start = off + FRAME_HEADER;
         off = start + length;
-        this.onFrame(type, flags, id, buf, start, off);
+        try {
+          this.onFrame(type, flags, id, buf, start, off);
+        } catch (e) {
+          if (e instanceof ConnectionError) throw e;
+          // A stream listener threw: that stream is reset; the connection and its other streams go on.
+          const s = this.streams.get(id);
+          if (s) this.resetStream(s, H2Error.INTERNAL_ERROR);
+          this.events.onError?.(e);
+        }
         if (this.ended) return;
       }
     } catch (e) {
@@ -369,6 +435,13 @@ export class H2Session {
     }
   }
 
+  /** Sends the connection's WINDOW_UPDATE once half its window is used, unless paused streams already hold too much. */
+  private creditConnection(): void {
+    if (this.connRecvUnacked < this.limits.connectionWindow >>> 1 || this.bufferedInput > MAX_BUFFERED_INPUT || this.ended) return;
+    this.queue(windowUpdateFrame(0, this.connRecvUnacked));
+    this.connRecvUnacked = 0;
+  }
+
   /** Strips padding (PADDED flag): the payload's [start, end). */
   private unpad(flags: number, buf: Buffer, start: number, end: number): number {
     if (!(flags & Flag.PADDED)) return end;
@@ -385,10 +458,7 @@ export class H2Session {
     // holding a client back is the stream window's job (a paused stream credits nothing).
     this.connRecvUnacked += length;
     if (this.connRecvUnacked > this.limits.connectionWindow) throw new ConnectionError(H2Error.FLOW_CONTROL_ERROR, 'DATA beyond the connection window');
-    if (this.connRecvUnacked >= this.limits.connectionWindow >>> 1) {
-      this.queue(windowUpdateFrame(0, this.connRecvUnacked));
-      this.connRecvUnacked = 0;
-    }
+    this.creditConnection();
     const s = this.streams.get(id);
     if (!s) {
       if (id > this.lastStreamId) throw new ConnectionError(H2Error.PROTOCOL_ERROR, `DATA on idle stream ${id}`);
@@ -399,10 +469,11 @@ export class H2Session {
     s.recvWindow -= length;
     const dataStart = flags & Flag.PADDED ? start + 1 : start;
     const dataEnd = this.unpad(flags, buf, start, end);
-    if (dataEnd > dataStart) s.received(buf.subarray(dataStart, dataEnd));
-    // Padding is never handed to a listener: credit it at once.
-    if (dataEnd - dataStart < length && !s.closed) this.consumed(s, length - (dataEnd - dataStart));
-    if (flags & Flag.END_STREAM && !s.closed) s.receivedEnd();
+    // Known ended before its data is handed over, so an answer given from 'data' is not followed by a needless RST_STREAM.
+    const ending = (flags & Flag.END_STREAM) !== 0;
+    if (ending) s.remoteEnded = true;
+    if (dataEnd > dataStart || length > 0) s.received(buf.subarray(dataStart, dataEnd), length);
+    if (ending && !s.closed) s.receivedEnd();
   }
 
   private onHeadersFrame(flags: number, id: number, buf: Buffer, start: number, end: number): void {
@@ -468,6 +539,8 @@ export class H2Session {
     this.streams.set(id, s);
     // Oversized header lists still reach the owner (headerBytes says how large), so it can answer in its own protocol's terms.
     if (headers[':method'] === undefined || headers[':path'] === undefined) return this.resetStream(s, H2Error.PROTOCOL_ERROR);
+    // Known ended before the owner sees it: an answer given at once (415, UNIMPLEMENTED) needs no RST_STREAM.
+    if (flags & Flag.END_STREAM) s.remoteEnded = true;
     try {
       this.events.onStream(s, headers);
     } catch {
@@ -491,14 +564,18 @@ export class H2Session {
         if (value > MAX_WINDOW) throw new ConnectionError(H2Error.FLOW_CONTROL_ERROR, `SETTINGS_INITIAL_WINDOW_SIZE ${value} over 2^31-1`);
         const delta = value - this.peerWindow;
         this.peerWindow = value;
-        for (const s of this.streams.values()) s.sendWindow += delta;
+        for (const s of this.streams.values()) {
+          s.sendWindow += delta;
+          if (s.sendWindow > MAX_WINDOW) throw new ConnectionError(H2Error.FLOW_CONTROL_ERROR, `stream ${s.id} window over 2^31-1 after SETTINGS_INITIAL_WINDOW_SIZE ${value}`);
+        }
       } else if (key === Setting.MAX_FRAME_SIZE) {
         if (value < DEFAULT_MAX_FRAME || value > 0xffffff) throw new ConnectionError(H2Error.PROTOCOL_ERROR, `SETTINGS_MAX_FRAME_SIZE ${value} out of range`);
         this.peerMaxFrame = value;
       } else if (key === Setting.ENABLE_PUSH && value > 1) {
         throw new ConnectionError(H2Error.PROTOCOL_ERROR, `SETTINGS_ENABLE_PUSH ${value}`);
       }
-      // HEADER_TABLE_SIZE: our encoder never indexes, so any table size suits it. The rest limit the client's side.
+      else if (key === Setting.HEADER_TABLE_SIZE) this.tableSizeUpdate = true;
+      // The rest limit the client's side.
     }
     this.queue(SETTINGS_ACK);
     this.pump();

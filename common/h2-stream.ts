@@ -76,8 +76,11 @@ export class H2Stream extends EventEmitter {
   private sentHeaders = false;
   private trailers = false;
   private paused = false;
+  /** What arrived while paused, and the window bytes (padding included) each piece is credited with once delivered. */
   private inbox: Buffer[] | undefined;
+  private inboxCredit: number[] = [];
   private endPending = false;
+  private endEmitted = false;
   needDrain = false;
 
   /**
@@ -126,9 +129,12 @@ export class H2Stream extends EventEmitter {
   /** Queues DATA; false once it must wait (window or socket), with 'drain' to follow. */
   write(data: Buffer): boolean {
     if (this.isClosed || this.ended) return false;
+    if (!this.sentHeaders) this.respond({ ':status': 200 });
     if (data.length > 0) this.session.sendData(this, data);
     if (this.queued > 0 || this.session.backedUp) {
       this.needDrain = true;
+      // Waiting on the socket alone (no window wait, which pump() ends): the session's next drain pass tells it.
+      if (this.queued === 0) this.session.waitForDrain(this);
       return false;
     }
     return true;
@@ -189,23 +195,32 @@ export class H2Stream extends EventEmitter {
     return this;
   }
 
-  /** @internal A DATA payload from the session. */
-  received(chunk: Buffer): void {
+  /**
+   * @internal A DATA payload from the session; credit is the frame's flow-controlled length
+   * (padding included), given back to the peer once the payload is delivered.
+   */
+  received(chunk: Buffer, credit: number): void {
     if (this.paused || this.inbox) {
-      (this.inbox ??= []).push(chunk);
+      // A slice pins its whole socket read: a small one held for long is copied out (one padded byte must not pin a chunk).
+      const keep = chunk.length * 4 < chunk.buffer.byteLength ? Buffer.from(chunk) : chunk;
+      (this.inbox ??= []).push(keep);
+      this.inboxCredit.push(credit);
+      this.session.buffering(keep.length);
       return;
     }
-    this.emit('data', chunk);
-    this.session.consumed(this, chunk.length);
+    if (chunk.length > 0) this.emit('data', chunk);
+    this.session.consumed(this, credit);
   }
 
-  /** @internal END_STREAM from the peer. */
+  /** @internal END_STREAM from the peer, after remoteEnded was set when its frame arrived: 'end' once the data before it is delivered. */
   receivedEnd(): void {
     this.remoteEnded = true;
+    if (this.endEmitted || this.isClosed) return;
     if (this.paused || this.inbox) {
       this.endPending = true;
       return;
     }
+    this.endEmitted = true;
     this.emit('end');
     if (this.localEnded) this.session.closeStream(this, 0);
   }
@@ -235,7 +250,9 @@ export class H2Stream extends EventEmitter {
     if (this.isClosed) return;
     this.isClosed = true;
     this.rstCode = code;
+    if (this.inbox) for (const b of this.inbox) this.session.buffering(-b.length);
     this.inbox = undefined;
+    this.inboxCredit = [];
     this.queue.length = 0;
     this.queued = 0;
     this.emit('close');
@@ -246,15 +263,16 @@ export class H2Stream extends EventEmitter {
     const inbox = this.inbox;
     while (inbox && inbox.length > 0 && !this.paused && !this.isClosed) {
       const chunk = inbox.shift()!;
-      this.emit('data', chunk);
-      this.session.consumed(this, chunk.length);
+      const credit = this.inboxCredit.shift()!;
+      this.session.buffering(-chunk.length);
+      if (chunk.length > 0) this.emit('data', chunk);
+      this.session.consumed(this, credit);
     }
     if (this.paused || this.isClosed) return;
     this.inbox = undefined;
     if (this.endPending) {
       this.endPending = false;
-      this.emit('end');
-      if (this.localEnded) this.session.closeStream(this, 0);
+      this.receivedEnd();
     }
   }
 

@@ -323,3 +323,84 @@ test('an oversized header list, sent across CONTINUATION frames, reaches the han
     listener.forceClose();
   }
 });
+
+test("'drain' follows a write refused only because the socket is full (no flow-control wait)", async () => {
+  let sawFalse = false;
+  const drained = new Promise<void>((resolve) => {
+    void serve((s) => {
+      s.respond({ ':status': 200 });
+      // A 16 MiB client window: the whole write fits it, so only the socket can refuse.
+      sawFalse = !s.write(Buffer.alloc(2 * 1024 * 1024, 1));
+      s.on('drain', () => {
+        s.end();
+        resolve();
+      });
+    }).then(({ port, listener }) => {
+      const client = http2.connect(`http://127.0.0.1:${port}`, { settings: { initialWindowSize: 16 * 1024 * 1024 } });
+      client.once('connect', () => client.setLocalWindowSize(16 * 1024 * 1024));
+      const req = client.request({ ':method': 'POST', ':path': '/x' });
+      req.on('data', () => {});
+      req.on('close', () => {
+        client.close();
+        void listener.close(1000);
+      });
+      req.end();
+    });
+  });
+  await drained;
+  assert.ok(sawFalse, 'a 2 MiB write is over the high-water mark');
+});
+
+test('clients that shrink or zero their HPACK table (SETTINGS_HEADER_TABLE_SIZE) still read our answers', async () => {
+  const { port, listener } = await serve(echo);
+  try {
+    for (const headerTableSize of [0, 1024, 4096]) {
+      const client = http2.connect(`http://127.0.0.1:${port}`, { settings: { headerTableSize } });
+      const answers = await Promise.all([1, 2, 3].map((i) => request(client, Buffer.from(`t${i}`))));
+      assert.deepEqual(answers.map((a) => [a.status, a.body.toString(), a.trailers['grpc-status']]), [[200, 't1', '0'], [200, 't2', '0'], [200, 't3', '0']], `table ${headerTableSize}`);
+      client.close();
+    }
+  } finally {
+    await listener.close(1000);
+  }
+});
+
+test('an answer given while the request ends in the same frame sends no RST_STREAM; a throwing listener resets only its stream', async () => {
+  const { port, listener } = await serve((s, h) => {
+    if (h[':path'] === '/throw') {
+      s.on('data', () => {
+        throw new Error('listener bug');
+      });
+      return;
+    }
+    s.respond({ ':status': 404 }, { endStream: true });
+  });
+  const sock = net.connect(port, '127.0.0.1');
+  await new Promise((r) => sock.once('connect', r));
+  const get = encodeHeaders([':method', 'GET', ':scheme', 'http', ':path', '/nothing']);
+  const thrower = encodeHeaders([':method', 'POST', ':scheme', 'http', ':path', '/throw']);
+  sock.write(Buffer.concat([PREFACE, settingsFrame([]), rawFrame(Frame.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 1, get),
+    rawFrame(Frame.HEADERS, Flag.END_HEADERS, 3, thrower), rawFrame(Frame.DATA, Flag.END_STREAM, 3, Buffer.from('x')),
+    rawFrame(Frame.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 5, get)]));
+  const frames: string[] = [];
+  let buf = Buffer.alloc(0);
+  await new Promise<void>((resolve) => {
+    sock.on('data', (c: Buffer) => {
+      buf = Buffer.concat([buf, c]);
+      while (buf.length >= FRAME_HEADER && buf.length >= FRAME_HEADER + buf.readUIntBE(0, 3)) {
+        const len = buf.readUIntBE(0, 3);
+        if (buf[3] === Frame.HEADERS || buf[3] === Frame.RST_STREAM || buf[3] === Frame.GOAWAY) {
+          frames.push(`${buf[3] === Frame.HEADERS ? 'HEADERS' : buf[3] === Frame.RST_STREAM ? `RST ${buf.readUInt32BE(FRAME_HEADER)}` : 'GOAWAY'} ${buf.readUInt32BE(5)}`);
+        }
+        buf = buf.subarray(FRAME_HEADER + len);
+      }
+      if (frames.length >= 3) resolve();
+    });
+  });
+  try {
+    assert.deepEqual(frames, ['HEADERS 1', `RST ${H2Error.INTERNAL_ERROR} 3`, 'HEADERS 5']);
+  } finally {
+    sock.destroy();
+    listener.forceClose();
+  }
+});
