@@ -191,29 +191,44 @@ test('close() sends GOAWAY, lets the open stream finish, then ends the connectio
   client.destroy();
 });
 
-/** Opens a raw connection, sends the preface, SETTINGS and then bytes; resolves with the GOAWAY error code the server ends with. */
-async function goawayAfter(port: number, bytes: Buffer, withPreface = true): Promise<number> {
+interface RawFrame { type: number; flags: number; id: number; payload: Buffer }
+
+/** A raw connection that has sent bytes (after the preface and an empty SETTINGS unless withPreface is false). */
+async function rawConnect(port: number, bytes: Buffer, withPreface = true): Promise<net.Socket> {
   const sock = net.connect(port, '127.0.0.1');
+  sock.on('error', () => {});
   await new Promise((r) => sock.once('connect', r));
   sock.write(withPreface ? Buffer.concat([PREFACE, settingsFrame([]), bytes]) : bytes);
+  return sock;
+}
+
+/** The frames the server sends on sock, once enough(frames) holds (2 s at most). */
+function framesUntil(sock: net.Socket, enough: (frames: RawFrame[]) => boolean): Promise<RawFrame[]> {
+  const frames: RawFrame[] = [];
   let buf = Buffer.alloc(0);
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('no GOAWAY within 2 s')), 2000);
+    const timer = setTimeout(() => reject(new Error(`frames so far: ${frames.map((f) => f.type).join(',')}`)), 2000);
     sock.on('data', (c: Buffer) => {
       buf = Buffer.concat([buf, c]);
-      for (let off = 0; buf.length - off >= FRAME_HEADER;) {
-        const len = buf.readUIntBE(off, 3);
-        if (buf.length - off < FRAME_HEADER + len) break;
-        if (buf[off + 3] === Frame.GOAWAY) {
-          clearTimeout(timer);
-          sock.destroy();
-          return resolve(buf.readUInt32BE(off + FRAME_HEADER + 4));
-        }
-        off += FRAME_HEADER + len;
+      while (buf.length >= FRAME_HEADER && buf.length >= FRAME_HEADER + buf.readUIntBE(0, 3)) {
+        const len = buf.readUIntBE(0, 3);
+        frames.push({ type: buf[3], flags: buf[4], id: buf.readUInt32BE(5), payload: buf.subarray(FRAME_HEADER, FRAME_HEADER + len) });
+        buf = buf.subarray(FRAME_HEADER + len);
+      }
+      if (enough(frames)) {
+        clearTimeout(timer);
+        resolve(frames);
       }
     });
-    sock.on('error', () => {});
   });
+}
+
+/** The GOAWAY error code the server ends a raw connection with after bytes. */
+async function goawayAfter(port: number, bytes: Buffer, withPreface = true): Promise<number> {
+  const sock = await rawConnect(port, bytes, withPreface);
+  const frames = await framesUntil(sock, (f) => f.some((x) => x.type === Frame.GOAWAY));
+  sock.destroy();
+  return frames.find((x) => x.type === Frame.GOAWAY)!.payload.readUInt32BE(4);
 }
 
 function rawFrame(type: Frame, flags: number, id: number, payload: Buffer): Buffer {
@@ -253,25 +268,11 @@ test('protocol violations end the connection with GOAWAY and the right code', as
 test('PING is answered with its payload; streams past the concurrency limit are refused, not dropped', async () => {
   const limits: SessionLimits = { ...DEFAULT_LIMITS, maxConcurrentStreams: 2 };
   const { port, listener } = await serve(() => {}, limits); // holds every stream open
-  const sock = net.connect(port, '127.0.0.1');
-  await new Promise((r) => sock.once('connect', r));
   const block = encodeHeaders([':method', 'POST', ':scheme', 'http', ':path', '/x']);
   const ping = Buffer.from('12345678');
-  sock.write(Buffer.concat([PREFACE, settingsFrame([]), rawFrame(Frame.PING, 0, 0, ping),
+  const sock = await rawConnect(port, Buffer.concat([rawFrame(Frame.PING, 0, 0, ping),
     rawFrame(Frame.HEADERS, Flag.END_HEADERS, 1, block), rawFrame(Frame.HEADERS, Flag.END_HEADERS, 3, block), rawFrame(Frame.HEADERS, Flag.END_HEADERS, 5, block)]));
-  const frames: Array<{ type: number; flags: number; id: number; payload: Buffer }> = [];
-  let buf = Buffer.alloc(0);
-  await new Promise<void>((resolve) => {
-    sock.on('data', (c: Buffer) => {
-      buf = Buffer.concat([buf, c]);
-      while (buf.length >= FRAME_HEADER && buf.length >= FRAME_HEADER + buf.readUIntBE(0, 3)) {
-        const len = buf.readUIntBE(0, 3);
-        frames.push({ type: buf[3], flags: buf[4], id: buf.readUInt32BE(5), payload: buf.subarray(FRAME_HEADER, FRAME_HEADER + len) });
-        buf = buf.subarray(FRAME_HEADER + len);
-      }
-      if (frames.some((f) => f.type === Frame.RST_STREAM) && frames.some((f) => f.type === Frame.PING)) resolve();
-    });
-  });
+  const frames = await framesUntil(sock, (f) => f.some((x) => x.type === Frame.RST_STREAM) && f.some((x) => x.type === Frame.PING));
   try {
     const pong = frames.find((f) => f.type === Frame.PING)!;
     assert.equal(pong.flags & Flag.ACK, Flag.ACK);
@@ -291,30 +292,15 @@ test('an oversized header list, sent across CONTINUATION frames, reaches the han
     bytes = s.headerBytes;
     s.respond({ ':status': 431 }, { endStream: true });
   });
-  const sock = net.connect(port, '127.0.0.1');
-  await new Promise((r) => sock.once('connect', r));
   const block = encodeHeaders([':method', 'POST', ':scheme', 'http', ':path', '/x', 'x-big', 'v'.repeat(70_000)]);
   const parts = [rawFrame(Frame.HEADERS, Flag.END_STREAM, 1, block.subarray(0, 16_000))];
   for (let off = 16_000; off < block.length; off += 16_000) {
     parts.push(rawFrame(Frame.CONTINUATION, off + 16_000 >= block.length ? Flag.END_HEADERS : 0, 1, block.subarray(off, off + 16_000)));
   }
-  sock.write(Buffer.concat([PREFACE, settingsFrame([]), ...parts]));
-  let buf = Buffer.alloc(0);
-  const answer = await new Promise<string[]>((resolve) => {
-    sock.on('data', (c: Buffer) => {
-      buf = Buffer.concat([buf, c]);
-      for (let off = 0; buf.length - off >= FRAME_HEADER;) {
-        const len = buf.readUIntBE(off, 3);
-        if (buf.length - off < FRAME_HEADER + len) break;
-        if (buf[off + 3] === Frame.HEADERS) {
-          const out: string[] = [];
-          new HpackDecoder().decode(buf, off + FRAME_HEADER, off + FRAME_HEADER + len, out, 1 << 20);
-          return resolve(out);
-        }
-        off += FRAME_HEADER + len;
-      }
-    });
-  });
+  const sock = await rawConnect(port, Buffer.concat(parts));
+  const headers = (await framesUntil(sock, (f) => f.some((x) => x.type === Frame.HEADERS))).find((x) => x.type === Frame.HEADERS)!;
+  const answer: string[] = [];
+  new HpackDecoder().decode(headers.payload, 0, headers.payload.length, answer, 1 << 20);
   try {
     assert.deepEqual(answer, [':status', '431']);
     assert.ok(bytes > DEFAULT_LIMITS.maxHeaderListSize, `${bytes}`);
@@ -375,28 +361,14 @@ test('an answer given while the request ends in the same frame sends no RST_STRE
     }
     s.respond({ ':status': 404 }, { endStream: true });
   });
-  const sock = net.connect(port, '127.0.0.1');
-  await new Promise((r) => sock.once('connect', r));
   const get = encodeHeaders([':method', 'GET', ':scheme', 'http', ':path', '/nothing']);
   const thrower = encodeHeaders([':method', 'POST', ':scheme', 'http', ':path', '/throw']);
-  sock.write(Buffer.concat([PREFACE, settingsFrame([]), rawFrame(Frame.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 1, get),
+  const sock = await rawConnect(port, Buffer.concat([rawFrame(Frame.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 1, get),
     rawFrame(Frame.HEADERS, Flag.END_HEADERS, 3, thrower), rawFrame(Frame.DATA, Flag.END_STREAM, 3, Buffer.from('x')),
     rawFrame(Frame.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 5, get)]));
-  const frames: string[] = [];
-  let buf = Buffer.alloc(0);
-  await new Promise<void>((resolve) => {
-    sock.on('data', (c: Buffer) => {
-      buf = Buffer.concat([buf, c]);
-      while (buf.length >= FRAME_HEADER && buf.length >= FRAME_HEADER + buf.readUIntBE(0, 3)) {
-        const len = buf.readUIntBE(0, 3);
-        if (buf[3] === Frame.HEADERS || buf[3] === Frame.RST_STREAM || buf[3] === Frame.GOAWAY) {
-          frames.push(`${buf[3] === Frame.HEADERS ? 'HEADERS' : buf[3] === Frame.RST_STREAM ? `RST ${buf.readUInt32BE(FRAME_HEADER)}` : 'GOAWAY'} ${buf.readUInt32BE(5)}`);
-        }
-        buf = buf.subarray(FRAME_HEADER + len);
-      }
-      if (frames.length >= 3) resolve();
-    });
-  });
+  const answers = (f: RawFrame[]) => f.filter((x) => x.type === Frame.HEADERS || x.type === Frame.RST_STREAM || x.type === Frame.GOAWAY);
+  const frames = answers(await framesUntil(sock, (f) => answers(f).length >= 3))
+    .map((x) => `${x.type === Frame.HEADERS ? 'HEADERS' : x.type === Frame.RST_STREAM ? `RST ${x.payload.readUInt32BE(0)}` : 'GOAWAY'} ${x.id}`);
   try {
     assert.deepEqual(frames, ['HEADERS 1', `RST ${H2Error.INTERNAL_ERROR} 3`, 'HEADERS 5']);
   } finally {
