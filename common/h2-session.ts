@@ -15,7 +15,7 @@
 import type * as net from 'node:net';
 import type { IncomingHttpHeaders } from 'node:http2';
 import {
-  DEFAULT_MAX_FRAME, DEFAULT_WINDOW, Flag, Frame, FRAME_HEADER, goawayFrame, H2Error, headersFrames, MAX_WINDOW, pingAckFrame, PREFACE,
+  DEFAULT_MAX_FRAME, DEFAULT_WINDOW, Flag, Frame, FRAME_HEADER, goawayFrame, H2Error, headersFrames, MAX_WINDOW, pingAckFrame, pingFrame, PREFACE,
   rstStreamFrame, Setting, SETTINGS_ACK, settingsFrame, windowUpdateFrame, writeFrameHeader,
 } from './h2-frames';
 import { HpackDecoder, HpackError } from './hpack';
@@ -57,6 +57,9 @@ const MAX_UNREAD_OUTPUT = 8 * 1024 * 1024;
 const MAX_BUFFERED_INPUT = 32 * 1024 * 1024;
 /** How long a connection we ended may stay half-open before it is cut (a client ignoring our FIN). */
 const LINGER_MS = 5_000;
+/** The PING that marks our first GOAWAY as read, and how long we wait for its answer. */
+const DRAIN_PING = 0x696e666572676174n; // "infergat"
+const DRAIN_PING_WAIT_MS = 1_000;
 /** A dynamic table size update to 0 (RFC 7541 6.3): we never index, so 0 suits any table size the client sets. */
 const TABLE_SIZE_ZERO = Buffer.from([0x20]);
 
@@ -78,6 +81,10 @@ class ConnectionError extends Error {
 
 function flushSession(s: H2Session): void {
   s.flush();
+}
+
+function finishDrain(s: H2Session): void {
+  s.finishDrain();
 }
 
 function destroySocket(socket: net.Socket): void {
@@ -110,6 +117,9 @@ export class H2Session {
   private goingAway = false;
   private ended = false;
   private readsPaused = false;
+  /** close() sent the first GOAWAY and its PING; finishDrain() follows. */
+  private draining = false;
+  private drainTimer: NodeJS.Timeout | undefined;
   /** Bytes in paused streams' inboxes. */
   private bufferedInput = 0;
   /**
@@ -142,11 +152,24 @@ export class H2Session {
 
   /** Stops taking streams (GOAWAY); the connection ends once the open ones have. */
   close(): void {
-    if (this.ended) return;
-    if (!this.goingAway) {
-      this.goingAway = true;
-      this.queue(goawayFrame(this.lastStreamId, H2Error.NO_ERROR, 'server shutting down'));
-    }
+    if (this.ended || this.draining || this.goingAway) return;
+    // Two steps (RFC 9113 6.8): a GOAWAY naming no limit plus a PING, so calls the client sent before
+    // it read the GOAWAY are still served; the final GOAWAY, after the PING's answer (or a second),
+    // names the last stream taken. One GOAWAY at once would refuse calls already on the wire.
+    this.draining = true;
+    this.queue(goawayFrame(MAX_WINDOW, H2Error.NO_ERROR, 'server shutting down'));
+    this.queue(pingFrame(DRAIN_PING));
+    this.drainTimer = setTimeout(finishDrain, DRAIN_PING_WAIT_MS, this);
+    this.drainTimer.unref();
+  }
+
+  /** @internal The client has seen our first GOAWAY: take no new streams, and end once the open ones have. */
+  finishDrain(): void {
+    if (this.drainTimer) clearTimeout(this.drainTimer);
+    this.drainTimer = undefined;
+    if (this.ended || this.goingAway) return;
+    this.goingAway = true;
+    this.queue(goawayFrame(this.lastStreamId, H2Error.NO_ERROR, 'server shutting down'));
     if (this.streams.size === 0) this.endSocket();
   }
 
@@ -338,6 +361,7 @@ export class H2Session {
 
   private onSocketClose(): void {
     this.ended = true;
+    if (this.drainTimer) clearTimeout(this.drainTimer);
     for (const s of [...this.streams.values()]) this.closeStream(s, H2Error.CANCEL);
     this.events.onClose(this);
   }
@@ -417,6 +441,7 @@ export class H2Session {
         if (id !== 0) throw new ConnectionError(H2Error.PROTOCOL_ERROR, 'PING on a stream');
         if (end - start !== 8) throw new ConnectionError(H2Error.FRAME_SIZE_ERROR, 'PING payload must be 8 bytes');
         if (!(flags & Flag.ACK)) this.queue(pingAckFrame(buf, start));
+        else if (this.draining && buf.readBigUInt64BE(start) === DRAIN_PING) this.finishDrain();
         return;
       case Frame.GOAWAY:
         if (id !== 0) throw new ConnectionError(H2Error.PROTOCOL_ERROR, 'GOAWAY on a stream');

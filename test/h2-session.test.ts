@@ -376,3 +376,18 @@ test('an answer given while the request ends in the same frame sends no RST_STRE
     listener.forceClose();
   }
 });
+
+test('close() in two steps: a call sent before the client read the first GOAWAY is still served; the final GOAWAY names it', async () => {
+  const { port, listener } = await serve((s) => s.respond({ ':status': 200 }, { endStream: true }));
+  const sock = await rawConnect(port, Buffer.alloc(0));
+  await new Promise((r) => setTimeout(r, 50));
+  const closed = listener.close(5000);
+  // On the wire before this client has read (or answered the PING after) the first GOAWAY.
+  sock.write(rawFrame(Frame.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 1, encodeHeaders([':method', 'POST', ':scheme', 'http', ':path', '/late'])));
+  const frames = await framesUntil(sock, (f) => f.filter((x) => x.type === Frame.GOAWAY).length === 2);
+  const seen = frames.filter((x) => x.type === Frame.GOAWAY || x.type === Frame.HEADERS || x.type === Frame.RST_STREAM)
+    .map((x) => (x.type === Frame.GOAWAY ? `GOAWAY ${x.payload.readUInt32BE(0)}` : x.type === Frame.HEADERS ? `HEADERS ${x.id}` : `RST ${x.id}`));
+  assert.deepEqual(seen, ['GOAWAY 2147483647', 'HEADERS 1', 'GOAWAY 1']);
+  sock.destroy();
+  await closed;
+});
