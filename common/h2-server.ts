@@ -1,10 +1,12 @@
-// The HTTP/2 server both gRPC faces stand on (the balancer's front and the
-// sidecar's gRPC server): sessions tracked for drain, the connection window
-// opened up, and the check that a request is gRPC at all.
+// The node:http2 server the sidecar's gRPC face stands on (the balancer's
+// front has its own, h2-listener.ts): sessions tracked for drain, the
+// connection window opened up; and, for both, the answer headers and the
+// check that a request is gRPC at all.
 import * as http2 from 'node:http2';
+import { DEFAULT_LIMITS } from './h2-session';
 
 /** Connection-level flow-control window (bytes): it stays at 64 KiB otherwise (initialWindowSize is per stream), and large tensors would crawl. */
-const CONNECTION_WINDOW = 16 * 1024 * 1024;
+const CONNECTION_WINDOW = DEFAULT_LIMITS.connectionWindow;
 
 function noop(): void {}
 
@@ -25,7 +27,7 @@ export class H2Server {
 
   /** onStream: every new stream; an exception it throws is the caller's to catch. */
   constructor(onStream: (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => void) {
-    this.server = http2.createServer({ maxSessionMemory: 128, settings: { initialWindowSize: 4 * 1024 * 1024 } });
+    this.server = http2.createServer({ maxSessionMemory: 128, settings: { initialWindowSize: DEFAULT_LIMITS.streamWindow } });
     this.server.on('stream', onStream);
     this.server.on('error', noop); // accept errors (EMFILE...) are transient; the listening socket stays
     this.server.on('session', (s) => {

@@ -35,7 +35,7 @@ export interface SessionLimits {
 
 export const DEFAULT_LIMITS: SessionLimits = {
   maxConcurrentStreams: 4096,
-  // Large tensors share connections: 64 KiB windows would crawl (same figures as common/h2-server.ts).
+  // Large tensors share connections: 64 KiB windows would crawl. The sidecar's node:http2 server (h2-server.ts) uses these too.
   streamWindow: 4 * 1024 * 1024,
   connectionWindow: 16 * 1024 * 1024,
   maxHeaderListSize: 64 * 1024,
