@@ -31,6 +31,14 @@ export interface SessionLimits {
   readonly connectionWindow: number;
   /** Header list size advertised (RFC 9113 6.5.2); a stream's headerBytes tells its owner when a client sent more. */
   readonly maxHeaderListSize: number;
+  /**
+   * Streams a client may reset at once, and how fast that allowance refills (per second): past
+   * it the connection ends with ENHANCE_YOUR_CALM. A client opening and resetting streams in a loop
+   * (HTTP/2 "rapid reset", CVE-2023-44487) makes the balancer route every one of them while the
+   * concurrency limit never binds. nghttp2's defaults, which node:http2 applied to our front before.
+   */
+  readonly resetBurst: number;
+  readonly resetsPerSecond: number;
 }
 
 export const DEFAULT_LIMITS: SessionLimits = {
@@ -39,6 +47,8 @@ export const DEFAULT_LIMITS: SessionLimits = {
   streamWindow: 4 * 1024 * 1024,
   connectionWindow: 16 * 1024 * 1024,
   maxHeaderListSize: 64 * 1024,
+  resetBurst: 1000,
+  resetsPerSecond: 33,
 };
 
 /** A header block larger than this (bytes, across CONTINUATION frames) ends the connection. */
@@ -128,8 +138,12 @@ export class H2Session {
    * the client sets (nghttp2 requires one after a decrease, RFC 7541 4.2).
    */
   private tableSizeUpdate = true;
+  /** The rapid-reset allowance (SessionLimits.resetBurst), refilled as time passes. */
+  private resetTokens: number;
+  private resetRefilledAt = performance.now();
 
   constructor(readonly socket: net.Socket, private readonly events: SessionEvents, private readonly limits: SessionLimits = DEFAULT_LIMITS) {
+    this.resetTokens = limits.resetBurst;
     socket.setNoDelay(true);
     // A client host that vanished without FIN or RST (a partition) is found by the kernel, not kept forever.
     socket.setKeepAlive(true, 30_000);
@@ -434,7 +448,9 @@ export class H2Session {
         if (end - start !== 4) throw new ConnectionError(H2Error.FRAME_SIZE_ERROR, 'RST_STREAM payload must be 4 bytes');
         if (id > this.lastStreamId) throw new ConnectionError(H2Error.PROTOCOL_ERROR, `RST_STREAM on idle stream ${id}`);
         const s = this.streams.get(id);
-        if (s) this.closeStream(s, buf.readUInt32BE(start));
+        if (!s) return;
+        if (!this.takeResetToken()) throw new ConnectionError(H2Error.ENHANCE_YOUR_CALM, `more than ${this.limits.resetBurst} streams reset by the client faster than ${this.limits.resetsPerSecond}/s`);
+        this.closeStream(s, buf.readUInt32BE(start));
         return;
       }
       case Frame.PING:
@@ -458,6 +474,16 @@ export class H2Session {
       default:
         return; // unknown frame types are ignored (RFC 9113 4.1)
     }
+  }
+
+  /** One client reset from the token bucket; false when it is empty. */
+  private takeResetToken(): boolean {
+    const now = performance.now();
+    this.resetTokens = Math.min(this.limits.resetBurst, this.resetTokens + ((now - this.resetRefilledAt) / 1000) * this.limits.resetsPerSecond);
+    this.resetRefilledAt = now;
+    if (this.resetTokens < 1) return false;
+    this.resetTokens -= 1;
+    return true;
   }
 
   /** Sends the connection's WINDOW_UPDATE once half its window is used, unless paused streams already hold too much. */

@@ -391,3 +391,25 @@ test('close() in two steps: a call sent before the client read the first GOAWAY 
   sock.destroy();
   await closed;
 });
+
+test('a client resetting streams faster than its allowance (rapid reset) loses the connection with ENHANCE_YOUR_CALM', async () => {
+  const limits: SessionLimits = { ...DEFAULT_LIMITS, resetBurst: 20, resetsPerSecond: 1 };
+  let opened = 0;
+  const { port, listener } = await serve(() => void opened++, limits);
+  const block = encodeHeaders([':method', 'POST', ':scheme', 'http', ':path', '/x']);
+  const cancel = Buffer.alloc(4);
+  cancel.writeUInt32BE(H2Error.CANCEL);
+  const open = (from: number, n: number) => Array.from({ length: n }, (_, i) => [
+    rawFrame(Frame.HEADERS, Flag.END_HEADERS, from + 2 * i, block), rawFrame(Frame.RST_STREAM, 0, from + 2 * i, cancel)]).flat();
+  try {
+    // Within the allowance: nothing happens to the connection.
+    const calm = await rawConnect(port, Buffer.concat([...open(1, 20), rawFrame(Frame.PING, 0, 0, Buffer.alloc(8))]));
+    const answered = await framesUntil(calm, (f) => f.some((x) => x.type === Frame.PING && (x.flags & Flag.ACK) !== 0));
+    assert.equal(answered.filter((x) => x.type === Frame.GOAWAY).length, 0);
+    calm.destroy();
+    assert.equal(await goawayAfter(port, Buffer.concat(open(1, 25))), H2Error.ENHANCE_YOUR_CALM);
+    assert.ok(opened >= 40, `${opened} streams reached the handler`);
+  } finally {
+    listener.forceClose();
+  }
+});
