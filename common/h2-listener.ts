@@ -8,6 +8,24 @@ import type { H2Stream } from './h2-stream';
 
 function noop(): void {}
 
+/** Binds server to host:port (0: a free port); resolves with the port. Both gRPC faces' servers listen through this. */
+export function listenOn(server: net.Server, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as net.AddressInfo).port);
+    });
+  });
+}
+
+/** closed, or cut() once drainMs have passed without it (Infinity: no deadline). */
+export function drainWithin(closed: Promise<void>, drainMs: number, cut: () => void): Promise<void> {
+  if (!Number.isFinite(drainMs)) return closed;
+  const timer = setTimeout(cut, drainMs);
+  return closed.then(() => clearTimeout(timer));
+}
+
 export class H2Listener {
   readonly server: net.Server;
   private readonly sessions = new Set<H2Session>();
@@ -34,13 +52,7 @@ export class H2Listener {
 
   /** Binds host:port (0: a free port); resolves with the port. */
   listen(host: string, port: number): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.off('error', reject);
-        resolve((this.server.address() as net.AddressInfo).port);
-      });
-    });
+    return listenOn(this.server, host, port);
   }
 
   /** Open connections. */
@@ -56,11 +68,9 @@ export class H2Listener {
     const gone = this.sessions.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => (this.allGone = resolve));
     const closed = Promise.all([stopped, gone]).then(() => undefined);
     for (const s of this.sessions) s.close();
-    if (!Number.isFinite(drainMs)) return (this.closed = closed);
-    const cut = setTimeout(() => {
+    return (this.closed = drainWithin(closed, drainMs, () => {
       for (const s of this.sessions) s.destroy();
-    }, drainMs);
-    return (this.closed = closed.then(() => clearTimeout(cut)));
+    }));
   }
 
   /** Cuts every connection now. */

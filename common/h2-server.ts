@@ -3,6 +3,7 @@
 // connection window opened up; and, for both, the answer headers and the
 // check that a request is gRPC at all.
 import * as http2 from 'node:http2';
+import { drainWithin, listenOn } from './h2-listener';
 import { DEFAULT_LIMITS } from './h2-session';
 
 /** Connection-level flow-control window (bytes): it stays at 64 KiB otherwise (initialWindowSize is per stream), and large tensors would crawl. */
@@ -42,24 +43,16 @@ export class H2Server {
 
   /** Binds host:port (0: a free port); resolves with the port. */
   listen(host: string, port: number): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.off('error', reject);
-        resolve((this.server.address() as { port: number }).port);
-      });
-    });
+    return listenOn(this.server, host, port);
   }
 
   /** Stops accepting (GOAWAY on every connection); resolves once calls in flight have finished, or cuts them after drainMs. */
   close(drainMs = Infinity): Promise<void> {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const s of this.sessions) s.close();
-    if (!Number.isFinite(drainMs)) return closed;
-    const cut = setTimeout(() => {
+    return drainWithin(closed, drainMs, () => {
       for (const s of this.sessions) s.destroy();
-    }, drainMs);
-    return closed.then(() => clearTimeout(cut));
+    });
   }
 
   /** Cuts every connection now. */
