@@ -5,20 +5,20 @@
 import type * as http from 'node:http';
 import { systemClock, systemRandom, type Clock, type Random } from '../common/clock';
 import type { Logger } from '../common/log';
-import type { RoutingConfig } from '../discovery/routing-config-types';
-import { decodePushedConfig } from '../discovery/routing-config';
-import type { RoutingConfigSource } from '../discovery/routing-config-source';
-import { DiscoveryWatcher } from '../discovery/watcher';
-import { listenHttp } from '../sidecar/server-http';
-import { Clusters } from './cluster';
-import { BalancerMetrics } from './metrics';
-import { opsHandler } from './ops-http';
-import { Router } from './router';
-import { Front } from './h2-front';
-import { isReady } from './service-info';
-import { balancerRestHandler } from './server-http';
-import { collectStatus, type BalancerStatus } from './status';
-import { UpstreamPools } from './upstream';
+import type { RoutingConfig } from '../routing-config/types';
+import { decodePushedConfig } from '../routing-config/parse';
+import type { RoutingConfigSource } from '../routing-config/source';
+import { DiscoveryWatcher } from '../discovery/client/watcher';
+import { listenHttp } from '../sidecar/server/rest';
+import { Clusters } from './routing/cluster';
+import { BalancerMetrics } from './metrics/metrics';
+import { opsHandler } from './front/ops-http';
+import { Router } from './routing/router';
+import { Front } from './front/grpc-front';
+import { isReady } from './front/service-info';
+import { balancerRestHandler } from './front/rest';
+import { collectStatus, type BalancerStatus } from './front/status';
+import { UpstreamPools } from './upstream/pool';
 
 /** Options for startBalancer. */
 export interface BalancerOptions {

@@ -15,10 +15,10 @@ import cluster, { type Worker } from 'node:cluster';
 import type * as http from 'node:http';
 import { AggregatorRegistry } from 'prom-client';
 import type { Logger } from '../common/log';
-import { listenHttp } from '../sidecar/server-http';
+import { listenHttp } from '../sidecar/server/rest';
 import type { Balancer } from './balancer';
-import { opsHandlerFor } from './ops-http';
-import type { BalancerStatus } from './status';
+import { opsHandlerFor } from './front/ops-http';
+import type { BalancerStatus } from './front/status';
 
 const ASK = 'infergate:ask';
 const ANSWER = 'infergate:answer';

@@ -22,7 +22,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { otherLoad, sidecarServed, startFleet, startHaproxy, startInfergate, startNginx, stopAll, tempDir, type SidecarProc, type Target } from './lib/peers';
-import { METHODS, RawClient, encodeFp32Request, isStreamError } from './lib/raw-client';
+import { METHODS, RawClient, encodeFp32Request, isStreamError } from '../testkit/raw-client';
 
 /** Targets measured with streaming clients only. */
 const STREAM_ONLY = new Set(['infergate_per_stream']);

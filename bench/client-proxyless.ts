@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import * as hdr from 'hdr-histogram-js';
 import { BUNDLED_MODELS } from '../cli/demo-command';
 import { InferenceClient, type InferStream, type ProxylessTransport } from '../client';
-import { cpuSeconds, freePort, startCli, stop, waitReady } from './lib/processes';
+import { cpuSeconds, freePort, startCli, stop, waitReady } from '../testkit/processes';
 
 type Path = 'balancer' | 'proxyless';
 type Mode = 'unary' | 'stream';

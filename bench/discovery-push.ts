@@ -25,9 +25,9 @@ import type { RegisterRequest } from '../proto/gen/infergate/discovery/v1/Regist
 import type { RegisterResponse__Output } from '../proto/gen/infergate/discovery/v1/RegisterResponse';
 import type { HeartbeatRequest } from '../proto/gen/infergate/discovery/v1/HeartbeatRequest';
 import { summarize, type LatencySummary } from './lib/latency-summary';
-import { cpuSeconds, freePort, startCli, stop, waitReady } from './lib/processes';
+import { cpuSeconds, freePort, startCli, stop, waitReady } from '../testkit/processes';
 import { WatchFleet } from './lib/watch-fleet';
-import { etcdMissing, startEtcd } from '../test/helpers/etcd-process';
+import { etcdMissing, startEtcd } from '../testkit/etcd-process';
 
 type Kind = 'registration' | 'drain' | 'deregistration' | 'lease expiry';
 const KINDS: Kind[] = ['registration', 'drain', 'deregistration', 'lease expiry'];

@@ -9,8 +9,8 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { BUNDLED_MODELS } from '../cli/demo-command';
 import { closedLoop, type LoopResult } from './lib/closed-loop';
-import { cpuSeconds, freePort, startCli, stop, waitReady } from './lib/processes';
-import { RawClient, encodeFp32Request } from './lib/raw-client';
+import { cpuSeconds, freePort, startCli, stop, waitReady } from '../testkit/processes';
+import { RawClient, encodeFp32Request } from '../testkit/raw-client';
 
 interface Row extends LoopResult {
   batching: 'on' | 'off';

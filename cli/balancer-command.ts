@@ -6,7 +6,7 @@ import { createLogger } from '../common/log';
 import { nonNegative, port, positiveInt, UsageError, type CommandSpec, type FlagSpec, text, type FlagValues } from '../common/flags';
 import { startBalancer } from '../balancer/balancer';
 import { runPrimary, serveWorkerIpc } from '../balancer/worker-pool';
-import { openRoutingConfigSource } from '../discovery/routing-config-source';
+import { openRoutingConfigSource } from '../routing-config/source';
 import { requestStop, runUntilSignal } from './signals';
 
 export const balancerSpec = {

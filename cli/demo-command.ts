@@ -8,8 +8,8 @@ import * as path from 'node:path';
 import { createLogger } from '../common/log';
 import { port, positiveInt, type CommandSpec, type FlagSpec, text, type FlagValues } from '../common/flags';
 import { startBalancer, type Balancer } from '../balancer/balancer';
-import { Registrar } from '../discovery/registrar';
-import { startDiscovery, type DiscoveryServer } from '../discovery/server';
+import { Registrar } from '../discovery/client/registrar';
+import { startDiscovery, type DiscoveryServer } from '../discovery/server/server';
 import { startSidecar, type Sidecar } from '../sidecar/sidecar';
 import { runUntilSignal } from './signals';
 

@@ -3,9 +3,9 @@
 // command does not depend on its file format.
 import { nonNegative, port, UsageError, text, type CommandSpec, type FlagSpec, type FlagValues } from '../common/flags';
 import { createLogger, type Logger } from '../common/log';
-import { DEFAULT_LEASE_TTL_MS, startDiscovery } from '../discovery/server';
-import type { DiscoveryStore } from '../discovery/store';
-import { EtcdStore } from '../discovery/store-etcd';
+import { DEFAULT_LEASE_TTL_MS, startDiscovery } from '../discovery/server/server';
+import type { DiscoveryStore } from '../discovery/store/store';
+import { EtcdStore } from '../discovery/store/etcd';
 import type { ConfigSource } from '../discovery/types';
 import { runUntilSignal } from './signals';
 

@@ -5,7 +5,7 @@ import { balancerSpec, runBalancerCommand } from './balancer-command';
 import { runSidecarCommand, sidecarSpec } from './sidecar-command';
 import { demoSpec, runDemoCommand } from './demo-command';
 import { discoverySpec, runDiscoveryCommand } from './discovery-command';
-import { openRoutingConfigSource } from '../discovery/routing-config-source';
+import { openRoutingConfigSource } from '../routing-config/source';
 import { benchSpec, runBenchCommand } from './bench-command';
 
 interface Sub {

@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { createLogger } from '../common/log';
 import { nonNegative, port, type CommandSpec, type FlagSpec, text, type FlagValues } from '../common/flags';
-import { Registrar } from '../discovery/registrar';
+import { Registrar } from '../discovery/client/registrar';
 import { startSidecar, type Sidecar } from '../sidecar/sidecar';
 import { runUntilSignal } from './signals';
 

@@ -4,8 +4,8 @@
 // key's placement, deadlines, errors as InferenceError); the transport owns
 // where the bytes go.
 import * as grpc from '@grpc/grpc-js';
-import { Status } from '../common/status';
-import { streamKeyOf } from '../balancer/upstream';
+import { Status } from '../protocol/status';
+import { streamKeyOf } from '../balancer/upstream/pool';
 import { InferenceError, InferResult } from './result';
 import { inputList, type Inputs } from './tensor';
 import { ChannelTransport, type RouteCall, type Transport } from './transport';

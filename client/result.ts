@@ -6,7 +6,7 @@
 // that handles server-side failures handles these too, with the status name
 // and the server's text kept apart, since callers branch on the code and log
 // the text.
-import { InferError, Status, statusName } from '../common/status';
+import { InferError, Status, statusName } from '../protocol/status';
 import type { DataTypes, Datatype, OutputTensor } from './tensor';
 import type { ResponseFields } from './wire';
 

@@ -7,11 +7,11 @@
 // offset to be a multiple of its element size; protobuf puts no padding
 // before a bytes field, so a slice often is not), copied otherwise.
 import * as os from 'node:os';
-import { Status } from '../common/status';
-import { DATATYPES, elementCount, TYPED_ARRAY, type Datatype } from '../sidecar/tensor';
+import { Status } from '../protocol/status';
+import { DATATYPES, elementCount, TYPED_ARRAY, type Datatype } from '../protocol/tensor';
 import { InferenceError } from './result';
 
-export type { Datatype } from '../sidecar/tensor';
+export type { Datatype } from '../protocol/tensor';
 
 /** Element storage per datatype: BOOL is 0/1 bytes, FP16 raw bits, BYTES one Buffer per element. */
 export interface DataTypes {

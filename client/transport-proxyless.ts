@@ -12,12 +12,12 @@
 // discovery is unreachable, and nothing on the call path waits on it.
 import { systemClock, systemRandom, type Clock, type Random } from '../common/clock';
 import { silentLogger, type Logger } from '../common/log';
-import { decodePushedConfig } from '../discovery/routing-config';
-import { DiscoveryWatcher } from '../discovery/watcher';
-import { Clusters } from '../balancer/cluster';
-import type { BalancerMetrics } from '../balancer/metrics';
-import { Router, type RouteCall, type RouteOutcome } from '../balancer/router';
-import { UpstreamPools, type CancelFn } from '../balancer/upstream';
+import { decodePushedConfig } from '../routing-config/parse';
+import { DiscoveryWatcher } from '../discovery/client/watcher';
+import { Clusters } from '../balancer/routing/cluster';
+import type { BalancerMetrics } from '../balancer/metrics/metrics';
+import { Router, type RouteCall, type RouteOutcome } from '../balancer/routing/router';
+import { UpstreamPools, type CancelFn } from '../balancer/upstream/pool';
 import type { Transport } from './transport';
 
 /** Options for proxyless mode. */

@@ -15,13 +15,13 @@
 // that routes a RouteCall", which is what lets the proxyless one be the
 // router itself.
 import * as grpc from '@grpc/grpc-js';
-import { Status } from '../common/status';
-import type { RouteCall, RouteOutcome } from '../balancer/router';
-import { INFER_METHODS, UpstreamPool, type CancelFn } from '../balancer/upstream';
+import { Status } from '../protocol/status';
+import type { RouteCall, RouteOutcome } from '../balancer/routing/router';
+import { INFER_METHODS, UpstreamPool, type CancelFn } from '../balancer/upstream/pool';
 import { decodeReady, encodeReadyRequest } from './wire';
 
-export type { RouteCall, RouteOutcome } from '../balancer/router';
-export type { CancelFn } from '../balancer/upstream';
+export type { RouteCall, RouteOutcome } from '../balancer/routing/router';
+export type { CancelFn } from '../balancer/upstream/pool';
 
 /** Carries encoded ModelInferRequests; see the file comment for the two implementations. */
 export interface Transport {

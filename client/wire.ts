@@ -6,8 +6,8 @@
 // (balancer/wire-fields.ts): raw_output_contents become typed views over the
 // received bytes and nothing else is decoded.
 import { Writer } from 'protobufjs';
-import { Status } from '../common/status';
-import { newSpan, scanField, varint } from '../common/wire-fields';
+import { Status } from '../protocol/status';
+import { newSpan, scanField, varint } from '../protocol/wire-fields';
 import { InferenceError } from './result';
 import { inputBytes, outputTensor, type NamedInput, type OutputTensor } from './tensor';
 

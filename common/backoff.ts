@@ -2,7 +2,7 @@
 // (registrar, watcher, hub resync). Jitter spreads a fleet's reconnects so a
 // restarted discovery service is not hit by every sidecar in the same
 // millisecond.
-import { systemRandom, type Random } from '../common/clock';
+import { systemRandom, type Random } from './clock';
 
 /** Backoff shape. */
 export interface BackoffOptions {

@@ -3,14 +3,14 @@
 // so the service, the registrar and the watcher share one mapping.
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { PROTO_LOADER_OPTIONS } from '../common/proto';
+import { PROTO_LOADER_OPTIONS } from '../protocol/proto';
 import type { ProtoGrpcType } from '../proto/gen/discovery';
 import type { DiscoveryClient } from '../proto/gen/infergate/discovery/v1/Discovery';
 import type { HealthStatus } from '../proto/gen/infergate/discovery/v1/HealthStatus';
 import type { LbEndpoint, LbEndpoint__Output } from '../proto/gen/infergate/discovery/v1/LbEndpoint';
 import type { LoadSummary as PbLoad, LoadSummary__Output as PbLoadOut } from '../proto/gen/infergate/discovery/v1/LoadSummary';
 import type { WatchResponse } from '../proto/gen/infergate/discovery/v1/WatchResponse';
-import type { HubMessage } from './watch-hub';
+import type { HubMessage } from './server/watch-hub';
 import { HEALTH_VALUES, NO_LOAD, type ClusterEndpoint, type Health, type LoadSummary } from './types';
 
 export type { DiscoveryClient };

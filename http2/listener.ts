@@ -3,8 +3,8 @@
 // close with a drain deadline, forceClose), over the JavaScript framing.
 import * as net from 'node:net';
 import type { IncomingHttpHeaders } from 'node:http2';
-import { DEFAULT_LIMITS, H2Session, type SessionLimits } from './h2-session';
-import type { H2Stream } from './h2-stream';
+import { DEFAULT_LIMITS, H2Session, type SessionLimits } from './session';
+import type { H2Stream } from './stream';
 
 function noop(): void {}
 

@@ -17,9 +17,9 @@ import type { IncomingHttpHeaders } from 'node:http2';
 import {
   DEFAULT_MAX_FRAME, DEFAULT_WINDOW, Flag, Frame, FRAME_HEADER, goawayFrame, H2Error, headersFrames, MAX_WINDOW, pingAckFrame, pingFrame, PREFACE,
   rstStreamFrame, Setting, SETTINGS_ACK, settingsFrame, windowUpdateFrame, writeFrameHeader,
-} from './h2-frames';
+} from './frames';
 import { HpackDecoder, HpackError } from './hpack';
-import { H2Stream } from './h2-stream';
+import { H2Stream } from './stream';
 
 /** Limits this side advertises and enforces. */
 export interface SessionLimits {

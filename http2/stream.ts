@@ -14,9 +14,9 @@
 // no 'error' events: a reset is a 'close' with rstCode set.
 import { EventEmitter } from 'node:events';
 import type { OutgoingHttpHeaders, IncomingHttpHeaders } from 'node:http2';
-import { H2Error } from './h2-frames';
+import { H2Error } from './frames';
 import { encodeHeaders } from './hpack';
-import type { H2Session } from './h2-session';
+import type { H2Session } from './session';
 
 /** Options of respond(), as node:http2 names them. */
 export interface RespondOptions {

@@ -7,8 +7,8 @@ import type { ModelInferRequest__Output } from '../proto/gen/inference/ModelInfe
 import type { ModelInferResponse } from '../proto/gen/inference/ModelInferResponse';
 import type { InferParameter__Output } from '../proto/gen/inference/InferParameter';
 import type { InferTensorContents__Output } from '../proto/gen/inference/InferTensorContents';
-import { invalidArgument } from '../common/status';
-import type { DecodedInput, SchedulingParams } from './request-check';
+import { invalidArgument } from './status';
+import type { DecodedInput, SchedulingParams } from '../sidecar/server/request-check';
 import { DATATYPES, TYPED_ARRAY, elementCount, typedFromNumbers, type Datatype, type Tensor, type TensorData } from './tensor';
 
 /** Reads the inputs of a request, from raw_input_contents or typed contents. */

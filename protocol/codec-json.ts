@@ -1,8 +1,8 @@
 // The REST body of the Open Inference Protocol: JSON in, JSON out. Tensor
 // data may be flat or nested (row-major) arrays; we flatten and type it
 // into the same typed arrays the gRPC path produces.
-import { invalidArgument } from '../common/status';
-import type { DecodedInput, SchedulingParams } from './request-check';
+import { invalidArgument } from './status';
+import type { DecodedInput, SchedulingParams } from '../sidecar/server/request-check';
 import { DATATYPES, typedFromNumbers, type Datatype, type Tensor, type TensorData } from './tensor';
 
 /** The parsed request body, loosely typed until checked. */

@@ -5,7 +5,7 @@
 import * as path from 'node:path';
 import * as protobuf from 'protobufjs';
 import type { Clock } from '../common/clock';
-import { PROTO_DIR } from '../common/proto';
+import { PROTO_DIR } from './proto';
 import type { OrcaLoadReport } from '../proto/gen/xds/data/orca/v3/OrcaLoadReport';
 
 /** Trailer key ORCA defines for per-call load reports. */

@@ -7,9 +7,9 @@
 import { isMap, isScalar } from 'yaml';
 import { ConfigDocument, Value, type Mapping } from '../common/config-check';
 import type { Logger } from '../common/log';
-import type { RoutingConfigVersion } from './types';
-import { DEFAULT_POLICY, OBJECTIVE_POLICY_KEYS, POLICY_KEYS, readPolicy } from './routing-config-policy';
-import type { EndpointModel, EndpointOverride, Route, RoutingConfig, RoutingPolicy, ShadowConfig, StaticEndpoint, VersionWeight } from './routing-config-types';
+import type { RoutingConfigVersion } from '../discovery/types';
+import { DEFAULT_POLICY, OBJECTIVE_POLICY_KEYS, POLICY_KEYS, readPolicy } from './policy';
+import type { EndpointModel, EndpointOverride, Route, RoutingConfig, RoutingPolicy, ShadowConfig, StaticEndpoint, VersionWeight } from './types';
 
 /** Pickers the balancer ships; parseRoutingConfig accepts others when told their names. */
 export const BUILTIN_PICKERS: readonly string[] = ['p2c', 'round_robin', 'least_request'];

@@ -5,10 +5,10 @@
 // producing partial overrides to merge later) keeps one code path and lets
 // cross-field checks see the values that will actually apply.
 import type { Mapping, Value } from '../common/config-check';
-import { Status } from '../common/status';
+import { Status } from '../protocol/status';
 import type {
   CircuitBreakerConfig, OutlierDetectionConfig, P2cConfig, RetryConfig, RoutingPolicy, ShardConfig, StatusName, StreamRouting, ZoneAffinityConfig,
-} from './routing-config-types';
+} from './types';
 
 const STREAM_ROUTINGS: readonly StreamRouting[] = ['per_message', 'per_stream'];
 

@@ -18,8 +18,8 @@ import { basename, dirname } from 'node:path';
 import { systemClock, type Clock, type TimerHandle } from '../common/clock';
 import { ConfigError, formatIssue } from '../common/config-check';
 import type { Logger } from '../common/log';
-import { parseRoutingConfig, type ParseRoutingOptions } from './routing-config';
-import type { RoutingConfig } from './routing-config-types';
+import { parseRoutingConfig, type ParseRoutingOptions } from './parse';
+import type { RoutingConfig } from './types';
 
 /** One version of the config, as listeners and watchers see it. */
 export interface RoutingConfigSnapshot {

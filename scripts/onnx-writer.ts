@@ -5,7 +5,7 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as protobuf from 'protobufjs';
-import { PROTO_DIR } from '../common/proto';
+import { PROTO_DIR } from '../protocol/proto';
 
 /** Element types the writer can declare (values of onnx.TensorProto.DataType). */
 export const ElemType = { FLOAT: 1, INT32: 6, INT64: 7, DOUBLE: 11 } as const;

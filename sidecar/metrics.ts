@@ -1,7 +1,7 @@
 // Prometheus metrics for one sidecar process. A Registry of our own (not
 // prom-client's global) so tests can run several sidecars in one process.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { ModelRegistry } from './model-registry';
+import type { ModelRegistry } from './repository/registry';
 
 // Latency buckets in seconds: 100 µs to 5 s, dense where batching lives (sub-ms to tens of ms).
 const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];

@@ -4,14 +4,14 @@ import type * as http from 'node:http';
 import type * as grpc from '@grpc/grpc-js';
 import { systemClock, systemRandom, type Clock, type Random } from '../common/clock';
 import type { Logger } from '../common/log';
-import { FaultInjector, NO_FAULTS, type FaultConfig } from './fault';
-import { InferService } from './infer-service';
-import { LoadTracker } from './load-report';
+import { FaultInjector, NO_FAULTS, type FaultConfig } from './server/fault';
+import { InferService } from './server/infer-service';
+import { LoadTracker } from '../protocol/load-report';
 import { SidecarMetrics } from './metrics';
-import { loadModels } from './model-loader';
-import type { ModelRegistry } from './model-registry';
-import { GrpcServer } from './server-grpc';
-import { listenHttp, metricsHandler, restHandler } from './server-http';
+import { loadModels } from './repository/loader';
+import type { ModelRegistry } from './repository/registry';
+import { GrpcServer } from './server/grpc';
+import { listenHttp, metricsHandler, restHandler } from './server/rest';
 
 /** What a sidecar needs to start. Ports may be 0 (pick a free one). */
 export interface SidecarOptions {

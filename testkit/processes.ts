@@ -6,7 +6,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 
 /** The built CLI entry point. */
-export const CLI = path.resolve(__dirname, '../../cli/main.js');
+export const CLI = path.resolve(__dirname, '../cli/main.js');
 
 /** A free TCP port on loopback (the OS picks; a tiny race is acceptable for tests). */
 /**

@@ -4,7 +4,7 @@
 import * as grpc from '@grpc/grpc-js';
 import * as protobuf from 'protobufjs';
 import * as path from 'node:path';
-import { PROTO_DIR } from '../../common/proto';
+import { PROTO_DIR } from '../protocol/proto';
 
 const identity = (b: Buffer) => b;
 

@@ -3,17 +3,17 @@
 // stream, a message with error_message set. Shared by the unary and stream
 // paths (h2-front-stream.ts).
 import type * as grpc from '@grpc/grpc-js';
-import { Status } from '../common/status';
-import type { StreamRouting } from '../discovery/routing-config-types';
-import { encodeGrpcMessage, frame, type MessageReader } from '../common/grpc-wire';
-import { RESPONSE_HEADERS, TRAILERS_ONLY, WITH_TRAILERS } from '../common/h2-server';
-import { preEncoded, type H2Stream } from '../common/h2-stream';
-import type { Front } from './h2-front';
+import { Status } from '../../protocol/status';
+import type { StreamRouting } from '../../routing-config/types';
+import { encodeGrpcMessage, frame, type MessageReader } from '../../protocol/grpc-wire';
+import { RESPONSE_HEADERS, TRAILERS_ONLY, WITH_TRAILERS } from '../../sidecar/server/h2-server';
+import { preEncoded, type H2Stream } from '../../http2/stream';
+import type { Front } from './grpc-front';
 import { MalformedRequest, peekRoute } from './peek-request';
-import type { RouteCall, RouteOutcome, Router } from './router';
+import type { RouteCall, RouteOutcome, Router } from '../routing/router';
 import type { PinnedStream } from './stream-pinned';
-import type { CancelFn } from './upstream';
-import { bytesField, lastBytesField, stringField } from '../common/wire-fields';
+import type { CancelFn } from '../upstream/pool';
+import { bytesField, lastBytesField, stringField } from '../../protocol/wire-fields';
 
 /** The methods the front serves. */
 export type Kind = 'infer' | 'ready' | 'metadata' | 'live' | 'serverReady' | 'serverMetadata' | 'stream';

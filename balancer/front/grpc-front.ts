@@ -8,19 +8,19 @@
 // module functions (`this` is the stream), so the front adds no closures
 // beyond the one completion callback the router takes.
 import type * as http2 from 'node:http2';
-import type { Clock } from '../common/clock';
-import { acceptGrpc, RESPONSE_HEADERS, WITH_TRAILERS } from '../common/h2-server';
-import { H2Listener } from '../common/h2-listener';
-import { DEFAULT_LIMITS } from '../common/h2-session';
-import { Status } from '../common/status';
-import type { Clusters } from './cluster';
-import { deadlineFromTimeout, MessageReader, metadataFromHeaders } from '../common/grpc-wire';
-import { CTX, noop, reply, replyMessage, replyStatus, routeCall, sendOkTrailers, type CallCtx, type FrontStream, type Kind } from './h2-front-call';
-import { onStreamClose, onStreamData, onStreamDrain, onStreamEnd } from './h2-front-stream';
-import type { Router } from './router';
+import type { Clock } from '../../common/clock';
+import { acceptGrpc, RESPONSE_HEADERS, WITH_TRAILERS } from '../../sidecar/server/h2-server';
+import { H2Listener } from '../../http2/listener';
+import { DEFAULT_LIMITS } from '../../http2/session';
+import { Status } from '../../protocol/status';
+import type { Clusters } from '../routing/cluster';
+import { deadlineFromTimeout, MessageReader, metadataFromHeaders } from '../../protocol/grpc-wire';
+import { CTX, noop, reply, replyMessage, replyStatus, routeCall, sendOkTrailers, type CallCtx, type FrontStream, type Kind } from './answer';
+import { onStreamClose, onStreamData, onStreamDrain, onStreamEnd } from './stream-call';
+import type { Router } from '../routing/router';
 import { isReady, serverMetadata } from './service-info';
-import { INFER_METHODS, streamKeyOf, type UpstreamMethod } from './upstream';
-import { stringField } from '../common/wire-fields';
+import { INFER_METHODS, streamKeyOf, type UpstreamMethod } from '../upstream/pool';
+import { stringField } from '../../protocol/wire-fields';
 
 const SERVICE = '/inference.GRPCInferenceService/';
 /** How long a ModelMetadata answer is reused: metadata changes only when models are reloaded. */

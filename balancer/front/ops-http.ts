@@ -5,7 +5,7 @@
 // process serves its own figures; a --workers primary serves every worker's
 // (worker-pool.ts), so the sources may answer asynchronously.
 import type * as http from 'node:http';
-import type { BalancerMetrics } from './metrics';
+import type { BalancerMetrics } from '../metrics/metrics';
 import { prefersHtml, renderStatusHtml, renderStatusPage, type BalancerStatus } from './status';
 
 /** A status document: one balancer's, or each worker's under a --workers primary. */

@@ -5,7 +5,7 @@
 // version are usually in the first few bytes; we still walk the top-level
 // fields (wire-fields.ts: O(1) per large tensor) because the protocol allows
 // any order.
-import { MalformedRequest, newSpan, scanField, varint } from '../common/wire-fields';
+import { MalformedRequest, newSpan, scanField, varint } from '../../protocol/wire-fields';
 
 export { MalformedRequest };
 

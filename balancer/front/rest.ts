@@ -6,19 +6,19 @@
 // JSON. Errors are {"error": "..."} with the HTTP status of the gRPC status.
 import type * as http from 'node:http';
 import * as grpc from '@grpc/grpc-js';
-import type { Clock } from '../common/clock';
-import { loadInferenceProto } from '../common/proto';
-import { InferError, internal, invalidArgument, Status, toInferError } from '../common/status';
-import type { InferParameter, InferParameter__Output } from '../proto/gen/inference/InferParameter';
-import type { ModelInferResponse__Output } from '../proto/gen/inference/ModelInferResponse';
-import { decodeGrpcInputs, toRaw } from '../sidecar/codec-grpc';
-import { decodeJsonBody, encodeJsonResponse } from '../sidecar/codec-json';
-import { MAX_BODY_BYTES, sendError, sendJson } from '../sidecar/server-http';
-import { elementCount, type Tensor } from '../sidecar/tensor';
-import type { Clusters } from './cluster';
-import type { RouteOutcome, Router } from './router';
+import type { Clock } from '../../common/clock';
+import { loadInferenceProto } from '../../protocol/proto';
+import { InferError, internal, invalidArgument, Status, toInferError } from '../../protocol/status';
+import type { InferParameter, InferParameter__Output } from '../../proto/gen/inference/InferParameter';
+import type { ModelInferResponse__Output } from '../../proto/gen/inference/ModelInferResponse';
+import { decodeGrpcInputs, toRaw } from '../../protocol/codec-grpc';
+import { decodeJsonBody, encodeJsonResponse } from '../../protocol/codec-json';
+import { MAX_BODY_BYTES, sendError, sendJson } from '../../sidecar/server/rest';
+import { elementCount, type Tensor } from '../../protocol/tensor';
+import type { Clusters } from '../routing/cluster';
+import type { RouteOutcome, Router } from '../routing/router';
 import { isReady, serverMetadata } from './service-info';
-import { forwardedMetadata, INFER_METHODS, type CancelFn } from './upstream';
+import { forwardedMetadata, INFER_METHODS, type CancelFn } from '../upstream/pool';
 
 /** What the REST handler needs. */
 export interface BalancerRestDeps {

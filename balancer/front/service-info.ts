@@ -1,6 +1,6 @@
 // What the balancer says about itself, shared by its gRPC and REST faces so
 // the two cannot drift: ServerMetadata's answer and ServerReady's rule.
-import type { Clusters } from './cluster';
+import type { Clusters } from '../routing/cluster';
 
 /** Name and version the balancer reports in ServerMetadata (and GET /v2). */
 export const BALANCER_NAME = 'infergate-balancer';

@@ -4,8 +4,8 @@
 // peak-EWMA estimate) plus what removes an endpoint from the candidates
 // (health, ejection, a full breaker). Times are relative (ms ago, ms left):
 // the balancer's clock is monotonic, not wall time.
-import type { Clusters } from './cluster';
-import type { RouteBudgetStatus } from './router';
+import type { Clusters } from '../routing/cluster';
+import type { RouteBudgetStatus } from '../routing/router';
 
 /** One endpoint of a model cluster as /status shows it. */
 export interface EndpointStatus {

@@ -4,12 +4,12 @@
 // (stream-pinned.ts). Listeners are module functions with the stream as
 // `this`: no closures per stream beyond the router's completion callback per
 // message.
-import { Status } from '../common/status';
-import { frame } from '../common/grpc-wire';
-import type { H2Stream } from '../common/h2-stream';
-import { CTX, replyStatus, routeCall, streamError, type CallCtx, type FrontStream } from './h2-front-call';
+import { Status } from '../../protocol/status';
+import { frame } from '../../protocol/grpc-wire';
+import type { H2Stream } from '../../http2/stream';
+import { CTX, replyStatus, routeCall, streamError, type CallCtx, type FrontStream } from './answer';
 import { PinnedStream } from './stream-pinned';
-import type { CancelFn } from './upstream';
+import type { CancelFn } from '../upstream/pool';
 
 /**
  * Messages of one client stream routed and not yet answered past which the stream is not read

@@ -15,14 +15,14 @@
 // pauses the side that sent it until 'drain'.
 import * as http2 from 'node:http2';
 import type * as grpc from '@grpc/grpc-js';
-import { Status } from '../common/status';
-import { ORCA_TRAILER } from '../sidecar/load-report';
-import { decodeGrpcMessage, encodeGrpcMessage, frame, MessageReader, statusFromHeader } from '../common/grpc-wire';
-import type { H2Stream } from '../common/h2-stream';
-import { requestHeaders } from './h2-call';
-import type { H2Connection } from './h2-connection';
-import type { PinnedRoute } from './router';
-import { stringField } from '../common/wire-fields';
+import { Status } from '../../protocol/status';
+import { ORCA_TRAILER } from '../../protocol/load-report';
+import { decodeGrpcMessage, encodeGrpcMessage, frame, MessageReader, statusFromHeader } from '../../protocol/grpc-wire';
+import type { H2Stream } from '../../http2/stream';
+import { requestHeaders } from '../upstream/call';
+import type { H2Connection } from '../upstream/connection';
+import type { PinnedRoute } from '../routing/router';
+import { stringField } from '../../protocol/wire-fields';
 
 const { NGHTTP2_CANCEL } = http2.constants;
 const STREAM_METHOD = '/inference.GRPCInferenceService/ModelStreamInfer';

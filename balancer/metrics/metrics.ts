@@ -10,9 +10,9 @@
 // gauges that are a per-worker state rather than a count say 'max' instead.
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { CounterChild, FastCounter, FastHistogram, HistogramChild } from './metric-fast';
-import { Status } from '../common/status';
-import type { Clusters } from './cluster';
-import type { EndpointObserver } from './endpoint-state';
+import { Status } from '../../protocol/status';
+import type { Clusters } from '../routing/cluster';
+import type { EndpointObserver } from '../routing/endpoint-state';
 
 // Seconds, 250 µs to 10 s: proxied inference spans sub-ms cache hits to multi-second batches.
 const LATENCY_BUCKETS = [0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];

@@ -26,8 +26,8 @@
 // Common calls allocate nothing: the snapshot's lists and results are reused
 // (stable: true, so pickers can be cached per list); shard subsets and lists
 // without full endpoints are built per call.
-import type { OutlierDetectionConfig, P2cConfig, ShardConfig, ZoneAffinityConfig } from '../discovery/routing-config-types';
-import type { ClusterEndpoint } from '../discovery/types';
+import type { OutlierDetectionConfig, P2cConfig, ShardConfig, ZoneAffinityConfig } from '../../routing-config/types';
+import type { ClusterEndpoint } from '../../discovery/types';
 import { fmix32, hashString, type EndpointState } from './endpoint-state';
 
 /** Per-call inputs. */

@@ -5,17 +5,17 @@
 // weight, versions or an ejection change: load-only UPDATEs (every heartbeat)
 // leave the snapshot, and so the cached pickers, alone.
 import type { Counter } from 'prom-client';
-import type { Clock } from '../common/clock';
-import type { Logger } from '../common/log';
-import type { RoutingConfig, RoutingPolicy } from '../discovery/routing-config-types';
-import { effectivePolicy } from '../discovery/routing-config';
-import { DEFAULT_POLICY } from '../discovery/routing-config-policy';
-import type { ClusterChange, ClusterEndpoint } from '../discovery/types';
+import type { Clock } from '../../common/clock';
+import type { Logger } from '../../common/log';
+import type { RoutingConfig, RoutingPolicy } from '../../routing-config/types';
+import { effectivePolicy } from '../../routing-config/parse';
+import { DEFAULT_POLICY } from '../../routing-config/policy';
+import type { ClusterChange, ClusterEndpoint } from '../../discovery/types';
 import { affectsCandidates, ClusterSnapshot } from './candidates';
 import { applyOverride, EndpointState } from './endpoint-state';
-import type { BalancerMetrics } from './metrics';
+import type { BalancerMetrics } from '../metrics/metrics';
 import { OutlierDetector } from './outlier-detector';
-import type { UpstreamPool, UpstreamPools } from './upstream';
+import type { UpstreamPool, UpstreamPools } from '../upstream/pool';
 
 /** One endpoint of a model cluster: its state and its connections. */
 export interface ClusterMember {

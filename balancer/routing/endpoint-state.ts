@@ -8,14 +8,14 @@
 // Every call that got a slot from tryStart() ends in exactly one
 // onCallEnded(), which updates all of them together (grpc-js onCallEnded,
 // tower's handle drop): one place to forget nothing.
-import type { Clock } from '../common/clock';
-import { Status } from '../common/status';
-import type { CircuitBreakerConfig, EndpointOverride, PeakEwmaConfig } from '../discovery/routing-config-types';
-import type { ClusterEndpoint, LoadSummary } from '../discovery/types';
-import type { OrcaLoadReport__Output } from '../proto/gen/xds/data/orca/v3/OrcaLoadReport';
-import { LOAD_KEYS } from '../sidecar/load-report';
+import type { Clock } from '../../common/clock';
+import { Status } from '../../protocol/status';
+import type { CircuitBreakerConfig, EndpointOverride, PeakEwmaConfig } from '../../routing-config/types';
+import type { ClusterEndpoint, LoadSummary } from '../../discovery/types';
+import type { OrcaLoadReport__Output } from '../../proto/gen/xds/data/orca/v3/OrcaLoadReport';
+import { LOAD_KEYS } from '../../protocol/load-report';
 import { EndpointBreaker } from './endpoint-breaker';
-import { PeakEwma } from './load-peak-ewma';
+import { PeakEwma } from './load/peak-ewma';
 import { OutlierRecord, type OutlierDetector } from './outlier-detector';
 
 /** A load report as the balancer keeps it: the sidecar's figures and the clock time they arrived. */

@@ -28,9 +28,9 @@
 // Envoy lowers the ejection multiplier by one at each interval sweep the
 // endpoint spends in service; we compute the same decrement when the next
 // ejection happens (elapsed in service / interval_ms), so no sweep timer runs.
-import type { Clock, TimerHandle } from '../common/clock';
-import { Status } from '../common/status';
-import type { OutlierDetectionConfig } from '../discovery/routing-config-types';
+import type { Clock, TimerHandle } from '../../common/clock';
+import { Status } from '../../protocol/status';
+import type { OutlierDetectionConfig } from '../../routing-config/types';
 
 /** True for statuses that count toward an ejection (see the header). */
 export function isOutlierFailure(code: Status): boolean {

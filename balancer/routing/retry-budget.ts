@@ -12,8 +12,8 @@
 //
 // One budget per route (model or objective): the budget share is a policy
 // setting. Counts are plain integers; Node runs the data path on one thread.
-import { Status } from '../common/status';
-import type { RetryConfig } from '../discovery/routing-config-types';
+import { Status } from '../../protocol/status';
+import type { RetryConfig } from '../../routing-config/types';
 
 /** A retry decision; on retry, a budget slot is held until retryEnded(). */
 export type RetryDecision =

@@ -1,18 +1,18 @@
 // The pieces of a routed call that do not depend on the Router's state:
 // picking an endpoint with an in-flight slot, decoding a load trailer, and
 // pointing request bytes at the routed model and version.
-import { Status } from '../common/status';
-import type { OrcaLoadReport__Output } from '../proto/gen/xds/data/orca/v3/OrcaLoadReport';
-import type { RoutingPolicy } from '../discovery/routing-config-types';
-import { decodeLoadReport } from '../sidecar/load-report';
+import { Status } from '../../protocol/status';
+import type { OrcaLoadReport__Output } from '../../proto/gen/xds/data/orca/v3/OrcaLoadReport';
+import type { RoutingPolicy } from '../../routing-config/types';
+import { decodeLoadReport } from '../../protocol/load-report';
 import { withoutTried } from './candidates';
 import type { ModelCluster } from './cluster';
-import type { LoadSummary } from '../discovery/types';
+import type { LoadSummary } from '../../discovery/types';
 import { loadFromOrca, type EndpointState } from './endpoint-state';
-import type { PickerCache } from './picker';
+import type { PickerCache } from './pick/picker';
 import type { RouteOutcome } from './router';
-import type { CancelFn } from './upstream';
-import { stringField } from '../common/wire-fields';
+import type { CancelFn } from '../upstream/pool';
+import { stringField } from '../../protocol/wire-fields';
 
 /** What pick() reads of a route. */
 export interface PickRoute {

@@ -4,20 +4,20 @@
 // ends in exactly one onCallEnded, which feeds the latency estimate, the
 // load report and the outlier detector.
 import type * as grpc from '@grpc/grpc-js';
-import type { Clock, Random } from '../common/clock';
-import { Status } from '../common/status';
-import { resolveModel, resolveObjective } from '../discovery/routing-config';
-import { DEFAULT_POLICY } from '../discovery/routing-config-policy';
-import type { Route, RoutingConfig, RoutingPolicy, StreamRouting } from '../discovery/routing-config-types';
+import type { Clock, Random } from '../../common/clock';
+import { Status } from '../../protocol/status';
+import { resolveModel, resolveObjective } from '../../routing-config/parse';
+import { DEFAULT_POLICY } from '../../routing-config/policy';
+import type { Route, RoutingConfig, RoutingPolicy, StreamRouting } from '../../routing-config/types';
 import type { Clusters } from './cluster';
 import type { EndpointState } from './endpoint-state';
-import { peekParameter } from './peek-request';
+import { peekParameter } from '../front/peek-request';
 import { fail, orcaLoad, pick, withRoute } from './route-pick';
-import { metricFor } from './load-metric';
-import { UNKNOWN_MODEL, type BalancerMetrics, type RouteMetrics } from './metrics';
-import { PickerCache } from './picker';
+import { metricFor } from './load/load-metric';
+import { UNKNOWN_MODEL, type BalancerMetrics, type RouteMetrics } from '../metrics/metrics';
+import { PickerCache } from './pick/picker';
 import { RetryBudget } from './retry-budget';
-import { INFER_METHODS, streamKeyOf, type CancelFn, type UpstreamMethod, type UpstreamPool, type UpstreamResult } from './upstream';
+import { INFER_METHODS, streamKeyOf, type CancelFn, type UpstreamMethod, type UpstreamPool, type UpstreamResult } from '../upstream/pool';
 import { VersionSplitter } from './version-split';
 
 /** How a routed call ended, as the client should see it. */

@@ -7,8 +7,8 @@
 // hashing a request id: calls carry no stable id worth trusting, and
 // per-call draws hold the shares within tolerance over any window of a few
 // thousand calls (tested at 95/5 over 20K).
-import type { Random } from '../common/clock';
-import type { Route } from '../discovery/routing-config-types';
+import type { Random } from '../../common/clock';
+import type { Route } from '../../routing-config/types';
 
 /** The parts of a Route the splitter reads. */
 export type SplitRoute = Pick<Route, 'version' | 'split' | 'shadow'>;

@@ -6,11 +6,11 @@
 import { EventEmitter } from 'node:events';
 import * as http2 from 'node:http2';
 import type * as grpc from '@grpc/grpc-js';
-import { Status } from '../common/status';
-import { ORCA_TRAILER } from '../sidecar/load-report';
-import { decodeGrpcMessage, frame, frameWithField, headersFromMetadata, MessageReader, statusFromHeader, timeoutHeader, writeCoalesced } from '../common/grpc-wire';
-import type { H2Connection } from './h2-connection';
-import type { UpstreamResult } from './upstream';
+import { Status } from '../../protocol/status';
+import { ORCA_TRAILER } from '../../protocol/load-report';
+import { decodeGrpcMessage, frame, frameWithField, headersFromMetadata, MessageReader, statusFromHeader, timeoutHeader, writeCoalesced } from '../../protocol/grpc-wire';
+import type { H2Connection } from './connection';
+import type { UpstreamResult } from './pool';
 
 const { NGHTTP2_CANCEL } = http2.constants;
 const CTX = Symbol('infergate.call');

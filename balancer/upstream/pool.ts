@@ -5,10 +5,10 @@
 // connection's flow-control window or a single slow socket write does not
 // serialize all traffic to the sidecar.
 import * as grpc from '@grpc/grpc-js';
-import type { Status } from '../common/status';
-import { H2MessageStream, unaryCall } from './h2-call';
-import { H2Connection } from './h2-connection';
-import { UpstreamStream } from './upstream-stream';
+import type { Status } from '../../protocol/status';
+import { H2MessageStream, unaryCall } from './call';
+import { H2Connection } from './connection';
+import { UpstreamStream } from './stream';
 
 /** Method paths of the inference service the balancer forwards. */
 export const INFER_METHODS = {

@@ -16,10 +16,10 @@
 // metadata they forward is equal (streamKey). A stream with nothing pending
 // ends after IDLE_END_MS: a draining sidecar waits for open streams before it
 // stops, and one the balancer no longer sends to must not be held open.
-import { systemClock, type Clock, type TimerHandle } from '../common/clock';
-import { Status } from '../common/status';
-import type { CancelFn, UpstreamResult } from './upstream';
-import { bytesField, lastBytesField } from '../common/wire-fields';
+import { systemClock, type Clock, type TimerHandle } from '../../common/clock';
+import { Status } from '../../protocol/status';
+import type { CancelFn, UpstreamResult } from './pool';
+import { bytesField, lastBytesField } from '../../protocol/wire-fields';
 
 /** How long an upstream stream with nothing pending stays open. */
 export const IDLE_END_MS = 1000;

@@ -1,7 +1,7 @@
 // The bytes a phase sends, built once in the parent and handed to every
 // worker: a serialized ModelInferRequest for gRPC, a JSON body for REST.
 // Default: one `ranker` row (FP32 [1, 256], seeded), the same numbers on both.
-import { encodeFp32Request } from '../lib/raw-client';
+import { encodeFp32Request } from '../../testkit/raw-client';
 import { lastField, lengthDelimited } from './proto-scan';
 
 /** The default request's input: the bundled ranker's. */

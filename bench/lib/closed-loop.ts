@@ -4,7 +4,7 @@
 // The open-loop harness is bench/ (issue 5).
 import * as hdr from 'hdr-histogram-js';
 import type { ClientDuplexStream } from '@grpc/grpc-js';
-import { isStreamError, type RawClient } from './raw-client';
+import { isStreamError, type RawClient } from '../../testkit/raw-client';
 
 /** What one run measured. */
 export interface LoopResult {

@@ -10,7 +10,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { BUNDLED_MODELS } from '../../cli/demo-command';
-import { cpuSeconds, freePort, startCli, stop, waitReady } from './processes';
+import { cpuSeconds, freePort, startCli, stop, waitReady } from '../../testkit/processes';
 
 /** A proxy under test: where to send calls and how much CPU it has used. */
 export interface Target {

@@ -5,7 +5,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { WatchResponse__Output } from '../../proto/gen/infergate/discovery/v1/WatchResponse';
 import type { ClusterChange } from '../../discovery/types';
-import { applyWatchResponse, EMPTY_VIEW, type DiscoveryView } from '../../discovery/watcher-view';
+import { applyWatchResponse, EMPTY_VIEW, type DiscoveryView } from '../../discovery/client/watcher-view';
 import { CLIENT_OPTIONS, loadDiscoveryProto, type DiscoveryClient } from '../../discovery/wire';
 
 interface Probe {

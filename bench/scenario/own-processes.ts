@@ -6,7 +6,7 @@
 // process.exit) kills every group still running.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { CLI, cpuSeconds, stop } from '../lib/processes';
+import { CLI, cpuSeconds, stop } from '../../testkit/processes';
 
 const live = new Set<ChildProcess>();
 

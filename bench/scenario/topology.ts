@@ -7,7 +7,7 @@
 // the infergate side is started here; the peers are reused as they are.
 import { spawnSync } from 'node:child_process';
 import { BUNDLED_MODELS } from '../../cli/demo-command';
-import { freePort, waitReady } from '../lib/processes';
+import { freePort, waitReady } from '../../testkit/processes';
 import { sidecarServed, startHaproxy, startNginx, stopAll, type SidecarProc } from '../lib/peers';
 import { spawnInfergate, stopInfergates, treeCpuSeconds } from './own-processes';
 import type { PeerName, TopologySpec } from './scenario-config';

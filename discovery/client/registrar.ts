@@ -5,12 +5,12 @@
 // timer chain drives it, so the state is easy to follow:
 //   registering --ok--> registered --heartbeat NOT_FOUND / lease surely expired--> registering
 import * as grpc from '@grpc/grpc-js';
-import { systemClock, systemRandom, type Clock, type Random, type TimerHandle } from '../common/clock';
-import type { Logger } from '../common/log';
-import { Status } from '../common/status';
-import { Backoff, type BackoffOptions } from './backoff';
-import { NO_LOAD, type Health, type LoadSummary, type ModelServed } from './types';
-import { discoveryClient, loadToProto, type DiscoveryClient } from './wire';
+import { systemClock, systemRandom, type Clock, type Random, type TimerHandle } from '../../common/clock';
+import type { Logger } from '../../common/log';
+import { Status } from '../../protocol/status';
+import { Backoff, type BackoffOptions } from '../../common/backoff';
+import { NO_LOAD, type Health, type LoadSummary, type ModelServed } from '../types';
+import { discoveryClient, loadToProto, type DiscoveryClient } from '../wire';
 
 /** Registrar lifecycle. */
 export type RegistrarState = 'registering' | 'registered' | 'stopped';

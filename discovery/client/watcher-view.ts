@@ -3,10 +3,10 @@
 // cluster with the old one, so a balancer can hold a view (or rebuild its
 // picker from it) without copying, and cost per message is proportional to
 // the clusters it touches.
-import type { WatchResponse__Output } from '../proto/gen/infergate/discovery/v1/WatchResponse';
-import type { ClusterChange, ClusterEndpoint, RoutingConfigVersion } from './types';
-import { sameEndpoint } from './cluster-changes';
-import { endpointFromProto } from './wire';
+import type { WatchResponse__Output } from '../../proto/gen/infergate/discovery/v1/WatchResponse';
+import type { ClusterChange, ClusterEndpoint, RoutingConfigVersion } from '../types';
+import { sameEndpoint } from '../cluster-changes';
+import { endpointFromProto } from '../wire';
 
 /** Cluster (model) → endpoint id → endpoint. */
 export type ClusterMap = ReadonlyMap<string, ReadonlyMap<string, ClusterEndpoint>>;

@@ -4,14 +4,14 @@
 // with backoff (rotating through the discovery addresses given), presenting
 // its epoch and version so the server can send only what it missed.
 import type * as grpc from '@grpc/grpc-js';
-import { systemClock, systemRandom, type Clock, type Random, type TimerHandle } from '../common/clock';
-import type { Logger } from '../common/log';
-import { Status } from '../common/status';
-import type { WatchResponse__Output } from '../proto/gen/infergate/discovery/v1/WatchResponse';
-import { Backoff, type BackoffOptions } from './backoff';
-import type { ClusterChange, RoutingConfigVersion } from './types';
+import { systemClock, systemRandom, type Clock, type Random, type TimerHandle } from '../../common/clock';
+import type { Logger } from '../../common/log';
+import { Status } from '../../protocol/status';
+import type { WatchResponse__Output } from '../../proto/gen/infergate/discovery/v1/WatchResponse';
+import { Backoff, type BackoffOptions } from '../../common/backoff';
+import type { ClusterChange, RoutingConfigVersion } from '../types';
 import { applyWatchResponse, EMPTY_VIEW, type DiscoveryView } from './watcher-view';
-import { discoveryClient, type DiscoveryClient } from './wire';
+import { discoveryClient, type DiscoveryClient } from '../wire';
 
 export type { DiscoveryView } from './watcher-view';
 

@@ -3,7 +3,7 @@
 // metrics and liveness. Read-only; writes go through the gRPC API.
 import type * as http from 'node:http';
 import type { DiscoveryMetrics } from './metrics';
-import type { RoutingConfigVersion } from './types';
+import type { RoutingConfigVersion } from '../types';
 import type { WatchHub } from './watch-hub';
 
 /** What the admin handler reads. */

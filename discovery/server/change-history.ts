@@ -1,8 +1,8 @@
 // The hub's bounded memory of published changes, so a watcher that
 // reconnects with its last version gets only what it missed. Trimmed in
 // chunks so a full history does not copy on every publish.
-import { coalesce, wants } from './cluster-changes';
-import type { ClusterChange } from './types';
+import { coalesce, wants } from '../cluster-changes';
+import type { ClusterChange } from '../types';
 
 interface Batch { readonly version: number; readonly changes: readonly ClusterChange[] }
 

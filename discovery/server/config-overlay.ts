@@ -8,8 +8,8 @@
 // without --endpoint-id gets, so a sidecar that starts registering takes
 // over its static entry (an UPDATE, not a second endpoint) and the static
 // entry comes back when its lease ends.
-import type { EndpointOverride, StaticEndpoint } from './routing-config-types';
-import { NO_LOAD, type EndpointRecord, type RoutingConfigVersion } from './types';
+import type { EndpointOverride, StaticEndpoint } from '../../routing-config/types';
+import { NO_LOAD, type EndpointRecord, type RoutingConfigVersion } from '../types';
 
 /** The part of the routing config this module reads; anything else in the JSON is ignored. */
 interface OverlayFields {

@@ -3,7 +3,7 @@
 // the same load as before only refresh the lease. Balancers get per-call
 // load from the ORCA trailer; discovery's copy only needs to be roughly
 // right and fresh within loadRefreshMs.
-import type { LoadSummary } from './types';
+import type { LoadSummary } from '../types';
 
 /** Relative change that counts as movement (20 %). */
 const RELATIVE = 0.2;

@@ -2,16 +2,16 @@
 // admin HTTP port. Used by the CLI, the demo and tests.
 import * as http from 'node:http';
 import * as grpc from '@grpc/grpc-js';
-import { systemClock, systemRandom, type Clock, type Random } from '../common/clock';
-import type { Logger } from '../common/log';
+import { systemClock, systemRandom, type Clock, type Random } from '../../common/clock';
+import type { Logger } from '../../common/log';
 import { adminHandler } from './admin-http';
 import { DiscoveryMetrics } from './metrics';
 import { discoveryHandlers } from './service';
-import type { DiscoveryStore } from './store';
-import { MemoryStore } from './store-memory';
-import type { ConfigSource } from './types';
+import type { DiscoveryStore } from '../store/store';
+import { MemoryStore } from '../store/memory';
+import type { ConfigSource } from '../types';
 import { WatchHub } from './watch-hub';
-import { loadDiscoveryProto } from './wire';
+import { loadDiscoveryProto } from '../wire';
 
 /** Default lease TTL: a dead sidecar leaves every view within ~3 s. */
 export const DEFAULT_LEASE_TTL_MS = 3000;

@@ -2,18 +2,18 @@
 // the store; watches subscribe to the hub. The service holds no state of its
 // own beyond pacing load writes, so any replica can serve any call.
 import * as grpc from '@grpc/grpc-js';
-import { systemClock, type Clock } from '../common/clock';
-import type { Logger } from '../common/log';
-import { InferError, invalidArgument, notFound, Status, toInferError, unavailable } from '../common/status';
-import type { DiscoveryHandlers } from '../proto/gen/infergate/discovery/v1/Discovery';
-import type { RegisterRequest__Output } from '../proto/gen/infergate/discovery/v1/RegisterRequest';
-import type { WatchResponse } from '../proto/gen/infergate/discovery/v1/WatchResponse';
+import { systemClock, type Clock } from '../../common/clock';
+import type { Logger } from '../../common/log';
+import { InferError, invalidArgument, notFound, Status, toInferError, unavailable } from '../../protocol/status';
+import type { DiscoveryHandlers } from '../../proto/gen/infergate/discovery/v1/Discovery';
+import type { RegisterRequest__Output } from '../../proto/gen/infergate/discovery/v1/RegisterRequest';
+import type { WatchResponse } from '../../proto/gen/infergate/discovery/v1/WatchResponse';
 import { loadMoved } from './load-change';
 import type { DiscoveryMetrics } from './metrics';
-import type { DiscoveryStore } from './store';
-import type { EndpointRecord } from './types';
+import type { DiscoveryStore } from '../store/store';
+import type { EndpointRecord } from '../types';
 import type { Subscription, WatchHub } from './watch-hub';
-import { encodeWatchResponse, healthFromProto, loadFromProto } from './wire';
+import { encodeWatchResponse, healthFromProto, loadFromProto } from '../wire';
 
 /** Lease and pacing settings. */
 export interface ServiceOptions {

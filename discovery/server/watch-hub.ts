@@ -10,14 +10,14 @@
 // store revision × VERSION_STEPS + reloads since that revision: versions stay
 // comparable across replicas sharing one etcd (a watcher moves to another
 // replica and resumes, provided the replicas read the same routing file).
-import { systemClock, type Clock } from '../common/clock';
-import type { Logger } from '../common/log';
-import { Backoff } from './backoff';
+import { systemClock, type Clock } from '../../common/clock';
+import type { Logger } from '../../common/log';
+import { Backoff } from '../../common/backoff';
 import { ChangeHistory } from './change-history';
-import { clusterEndpoints, diffRecord, wants } from './cluster-changes';
+import { clusterEndpoints, diffRecord, wants } from '../cluster-changes';
 import { ConfigOverlay } from './config-overlay';
-import type { DiscoveryStore, StoreEvent, StoredRecord, StoreSnapshot, StoreWatch } from './store';
-import type { ClusterChange, ClusterEndpoint, EndpointRecord, RoutingConfigVersion } from './types';
+import type { DiscoveryStore, StoreEvent, StoredRecord, StoreSnapshot, StoreWatch } from '../store/store';
+import type { ClusterChange, ClusterEndpoint, EndpointRecord, RoutingConfigVersion } from '../types';
 
 /**
  * Config reloads that change the view, per store revision. Decimal so the

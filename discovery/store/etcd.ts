@@ -19,11 +19,11 @@
 // so clock skew between replicas does not matter. etcd's own expiry stays as
 // the backstop when no replica runs. The cost is one small put per heartbeat.
 import { Etcd3, type IDuplexStream, type IKeyValue, type ILeaseKeepAliveRequest, type ILeaseKeepAliveResponse, type Watcher } from 'etcd3';
-import { systemClock, systemRandom, type Clock, type Random, type TimerHandle } from '../common/clock';
-import type { Logger } from '../common/log';
-import { Backoff } from './backoff';
+import { systemClock, systemRandom, type Clock, type Random, type TimerHandle } from '../../common/clock';
+import type { Logger } from '../../common/log';
+import { Backoff } from '../../common/backoff';
 import type { DiscoveryStore, LeaseId, StoreEvent, StoredRecord, StoreSnapshot, StoreWatch, StoreWatchListener } from './store';
-import type { EndpointRecord } from './types';
+import type { EndpointRecord } from '../types';
 
 /** Options for the etcd store. */
 export interface EtcdStoreOptions {

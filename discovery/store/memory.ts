@@ -3,9 +3,9 @@
 // after a reconnect without a full resend. Its semantics copy etcd's so the
 // two stores are interchangeable: one revision per write, a lease expiry or
 // revoke deletes all its records in one write.
-import { systemClock, systemRandom, type Clock, type Random, type TimerHandle } from '../common/clock';
+import { systemClock, systemRandom, type Clock, type Random, type TimerHandle } from '../../common/clock';
 import type { DiscoveryStore, LeaseId, StoreEvent, StoredRecord, StoreSnapshot, StoreWatch, StoreWatchListener } from './store';
-import type { EndpointRecord } from './types';
+import type { EndpointRecord } from '../types';
 
 /** Options for the in-memory store. */
 export interface MemoryStoreOptions {

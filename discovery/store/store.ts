@@ -4,7 +4,7 @@
 // (watch-hub.ts, service.ts), so a new backend implements only this file's
 // interface. Two backends: store-memory.ts (default, one process) and
 // store-etcd.ts (several discovery replicas sharing one etcd).
-import type { EndpointRecord } from './types';
+import type { EndpointRecord } from '../types';
 
 /** A lease id (etcd's int64 as a decimal string; any string for memory). */
 export type LeaseId = string;

@@ -17,11 +17,11 @@
 // fmix32 MurmurHash3's 32-bit finaliser, salt 0x75736572 ('user') for the
 // user and 0x6974656d ('item') for the candidate; so every element lies in
 // [-1, 1) and equal ids always give equal features.
-import { invalidArgument } from '../../common/status';
-import type { ModelConfig } from '../../sidecar/model-config-types';
-import type { ModelRunner } from '../../sidecar/scheduler-types';
-import type { Tensor } from '../../sidecar/tensor';
-import type { WorkflowContext } from '../../sidecar/workflow';
+import { invalidArgument } from '../../protocol/status';
+import type { ModelConfig } from '../../sidecar/repository/config-types';
+import type { ModelRunner } from '../../sidecar/scheduler/types';
+import type { Tensor } from '../../protocol/tensor';
+import type { WorkflowContext } from '../../sidecar/runtime/workflow';
 
 /** The model that scores candidates. */
 export const RANKER = 'ranker';

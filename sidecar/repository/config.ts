@@ -3,9 +3,9 @@
 // and every problem in a file is reported at once, with its line.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ConfigDocument, type Mapping, type Value } from '../common/config-check';
-import { DATATYPES } from './tensor';
-import type { BreakerConfig, DynamicBatchingConfig, ExecutionProvider, ModelConfig, TensorSpec } from './model-config-types';
+import { ConfigDocument, type Mapping, type Value } from '../../common/config-check';
+import { DATATYPES } from '../../protocol/tensor';
+import type { BreakerConfig, DynamicBatchingConfig, ExecutionProvider, ModelConfig, TensorSpec } from './config-types';
 
 /** Execution providers a config may name. */
 export const EXECUTION_PROVIDERS: readonly ExecutionProvider[] = ['tensorrt', 'cuda', 'cpu'];

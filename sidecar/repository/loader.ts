@@ -2,19 +2,19 @@
 // Runtime sessions or workflow modules), guard each with a breaker, put a
 // batcher in front, and hand back the registry. ONNX models load before
 // workflows, which call them.
-import type { Clock } from '../common/clock';
-import type { Logger } from '../common/log';
-import { DynamicBatcher } from './batcher';
-import { InstanceBreaker } from './instance-breaker';
-import { VersionMetrics, type SidecarMetrics } from './metrics';
-import type { ModelConfig } from './model-config-types';
-import { ModelRegistry, type ServedModel, type ServedVersion } from './model-registry';
-import { scanRepository, type RepositoryEntry } from './model-repository';
-import { ModelStats } from './model-stats';
-import type { ModelRunner, SchedulerObserver } from './scheduler-types';
-import { createOnnxRunner } from './session-onnx';
-import { loadWorkflow } from './workflow';
-import { InternalCaller } from './workflow-context';
+import type { Clock } from '../../common/clock';
+import type { Logger } from '../../common/log';
+import { DynamicBatcher } from '../scheduler/batcher';
+import { InstanceBreaker } from '../runtime/instance-breaker';
+import { VersionMetrics, type SidecarMetrics } from '../metrics';
+import type { ModelConfig } from './config-types';
+import { ModelRegistry, type ServedModel, type ServedVersion } from './registry';
+import { scanRepository, type RepositoryEntry } from './scan';
+import { ModelStats } from './stats';
+import type { ModelRunner, SchedulerObserver } from '../scheduler/types';
+import { createOnnxRunner } from '../runtime/session-onnx';
+import { loadWorkflow } from '../runtime/workflow';
+import { InternalCaller } from '../runtime/workflow-context';
 
 /** What loading needs from the process. */
 export interface LoaderDeps {

@@ -1,11 +1,11 @@
 // The models a sidecar serves, by name and version, and the lookup every
 // request makes first. Built once at start-up by model-loader.ts; read-only
 // afterwards, so the hot path is two Map lookups.
-import { invalidArgument, notFound } from '../common/status';
-import type { ModelConfig } from './model-config-types';
-import type { VersionMetrics } from './metrics';
-import type { ModelStats } from './model-stats';
-import type { Scheduler } from './scheduler-types';
+import { invalidArgument, notFound } from '../../protocol/status';
+import type { ModelConfig } from './config-types';
+import type { VersionMetrics } from '../metrics';
+import type { ModelStats } from './stats';
+import type { Scheduler } from '../scheduler/types';
 
 /** One served version of a model. */
 export interface ServedVersion {

@@ -11,9 +11,9 @@
 // The scan reads only the file tree and config.yaml; it never loads ONNX.
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ConfigError, type ConfigIssue } from '../common/config-check';
-import { loadModelConfig } from './model-config';
-import type { ModelConfig } from './model-config-types';
+import { ConfigError, type ConfigIssue } from '../../common/config-check';
+import { loadModelConfig } from './config';
+import type { ModelConfig } from './config-types';
 
 /** One version of a model found on disk. */
 export interface RepositoryVersion {

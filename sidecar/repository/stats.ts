@@ -1,7 +1,7 @@
 // Per model-version counters in Triton's shape: what ModelStatistics reports
 // over the protocol and the REST stats endpoint. Prometheus metrics are fed
 // from the same events (sidecar/metrics.ts) so the two never disagree.
-import type { ModelStatistics } from '../proto/gen/inference/ModelStatistics';
+import type { ModelStatistics } from '../../proto/gen/inference/ModelStatistics';
 
 interface Duration { count: number; ns: number }
 

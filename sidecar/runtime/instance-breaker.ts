@@ -12,11 +12,11 @@
 // disabled (one fewer interval); close() calls shutdown() to stop the rest.
 // So a breaker never keeps the process alive.
 import CircuitBreaker from 'opossum';
-import type { Logger } from '../common/log';
-import { Status, InferError, unavailable } from '../common/status';
-import type { BreakerConfig } from './model-config-types';
-import type { ModelRunner } from './scheduler-types';
-import type { Tensor } from './tensor';
+import type { Logger } from '../../common/log';
+import { Status, InferError, unavailable } from '../../protocol/status';
+import type { BreakerConfig } from '../repository/config-types';
+import type { ModelRunner } from '../scheduler/types';
+import type { Tensor } from '../../protocol/tensor';
 
 /** Breaker state, as metrics label it. */
 export type BreakerState = 'closed' | 'open' | 'half_open';

@@ -10,10 +10,10 @@
 // Note: onnxruntime-node runs a session on the JS thread (inside
 // setImmediate), so run() blocks the event loop for the batch's compute time.
 import * as ort from 'onnxruntime-node';
-import type { Logger } from '../common/log';
-import type { ExecutionProvider, ModelConfig, TensorSpec } from './model-config-types';
-import type { ModelRunner } from './scheduler-types';
-import { ORT_TYPE, type Tensor, type TensorData } from './tensor';
+import type { Logger } from '../../common/log';
+import type { ExecutionProvider, ModelConfig, TensorSpec } from '../repository/config-types';
+import type { ModelRunner } from '../scheduler/types';
+import { ORT_TYPE, type Tensor, type TensorData } from '../../protocol/tensor';
 
 /** ONNX Runtime's name for each execution provider a config may name. */
 export const ORT_PROVIDER: Readonly<Record<ExecutionProvider, string>> = { tensorrt: 'tensorrt', cuda: 'cuda', cpu: 'cpu' };

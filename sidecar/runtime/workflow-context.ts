@@ -1,12 +1,12 @@
 // How a workflow model calls other models in the same sidecar: straight into
 // their schedulers, skipping the protocol, with the same validation and
 // batching as any request (so a workflow's calls batch with outside traffic).
-import type { Clock } from '../common/clock';
-import type { InferError } from '../common/status';
-import type { ModelRegistry } from './model-registry';
-import { checkInputs, resolvePriority } from './request-check';
-import type { QueuedRequest } from './scheduler-types';
-import type { Tensor } from './tensor';
+import type { Clock } from '../../common/clock';
+import type { InferError } from '../../protocol/status';
+import type { ModelRegistry } from '../repository/registry';
+import { checkInputs, resolvePriority } from '../server/request-check';
+import type { QueuedRequest } from '../scheduler/types';
+import type { Tensor } from '../../protocol/tensor';
 import type { WorkflowContext } from './workflow';
 
 /** One internal request: resolves or rejects a promise on completion. */

@@ -21,9 +21,9 @@
 // the compiled mirror of the model directory under this package's dist/.
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
-import type { ModelConfig } from './model-config-types';
-import type { ModelRunner } from './scheduler-types';
-import type { Tensor } from './tensor';
+import type { ModelConfig } from '../repository/config-types';
+import type { ModelRunner } from '../scheduler/types';
+import type { Tensor } from '../../protocol/tensor';
 
 /** What a workflow may call: the other models of the sidecar it runs in. */
 export interface WorkflowContext {
@@ -44,8 +44,8 @@ export interface WorkflowModule {
   readonly createWorkflow: CreateWorkflow;
 }
 
-/** The package root, from both sidecar/ (ts) and dist/sidecar/ (js). */
-const PACKAGE_ROOT = path.resolve(__dirname, __dirname.includes(`${path.sep}dist${path.sep}`) ? '../..' : '..');
+/** The package root, from both sidecar/runtime/ (ts) and dist/sidecar/runtime/ (js). */
+const PACKAGE_ROOT = path.resolve(__dirname, __dirname.includes(`${path.sep}dist${path.sep}`) ? '../../..' : '../..');
 
 /** The files a workflow module may be loaded from, in the order tried. */
 export function workflowCandidates(modelDir: string, config: ModelConfig): string[] {

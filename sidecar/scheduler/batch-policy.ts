@@ -10,7 +10,7 @@
 //  - otherwise wait until the oldest candidate has waited
 //    max_queue_delay_microseconds, then send what is there (delay 0 = now);
 //  - no batching (max_batch_size 0 or no dynamic_batching) → one at a time.
-import type { ModelConfig } from './model-config-types';
+import type { ModelConfig } from '../repository/config-types';
 import type { QueueEntry, QueueView } from './batch-queue';
 
 /** Batching settings in the form decide() reads; built once per model by policyConfig(). */

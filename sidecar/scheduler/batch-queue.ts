@@ -4,7 +4,7 @@
 // FIFOs are ring buffers (Array.shift is O(n) on long queues), and a request
 // taken from the middle (a batch skipping another shape, an expired request)
 // leaves a hole that the head steps over later instead of moving the tail.
-import type { QueuedRequest } from './scheduler-types';
+import type { QueuedRequest } from './types';
 
 /** A queued request with its place in the queue. Created by BatchQueue.push only. */
 export class QueueEntry {

@@ -3,9 +3,9 @@
 // concatenate the members' inputs along dim 0 (one allocation per input; a
 // single-member batch passes its tensors through untouched), then slice every
 // output back per member as subarray views of the model's output (no copies).
-import { internal, invalidArgument, type InferError } from '../common/status';
-import type { QueuedRequest, RequestTiming } from './scheduler-types';
-import { TYPED_ARRAY, type Datatype, type Tensor, type TensorData } from './tensor';
+import { internal, invalidArgument, type InferError } from '../../protocol/status';
+import type { QueuedRequest, RequestTiming } from './types';
+import { TYPED_ARRAY, type Datatype, type Tensor, type TensorData } from '../../protocol/tensor';
 
 /** Lifecycle of a batch. */
 export type BatchState = 'forming' | 'running' | 'done' | 'failed';

@@ -7,15 +7,15 @@
 // loop allocates one queue entry and one timing record, creates no closures
 // (completion handlers exist once per instance), and a single-request batch
 // reaches the runner with the caller's tensors untouched.
-import type { Clock, TimerHandle } from '../common/clock';
-import { silentLogger, type Logger } from '../common/log';
-import { InferError, deadlineExceeded, internal, resourceExhausted, unavailable } from '../common/status';
+import type { Clock, TimerHandle } from '../../common/clock';
+import { silentLogger, type Logger } from '../../common/log';
+import { InferError, deadlineExceeded, internal, resourceExhausted, unavailable } from '../../protocol/status';
 import { Batch, type BatchSink } from './batch';
 import { decide, policyConfig, withoutDelay, type PolicyConfig } from './batch-policy';
 import { BatchQueue, type QueueEntry } from './batch-queue';
-import type { ModelConfig } from './model-config-types';
-import type { ModelRunner, QueuedRequest, RequestTiming, Scheduler, SchedulerObserver } from './scheduler-types';
-import type { Tensor } from './tensor';
+import type { ModelConfig } from '../repository/config-types';
+import type { ModelRunner, QueuedRequest, RequestTiming, Scheduler, SchedulerObserver } from './types';
+import type { Tensor } from '../../protocol/tensor';
 
 /** An execution instance as the batcher uses it; InstanceBreaker provides the optional parts. */
 export interface BatcherInstance extends ModelRunner {

@@ -1,8 +1,8 @@
 // The contract between the protocol surfaces (gRPC, REST), the dynamic
 // batcher, and model execution. Surfaces decode and validate a request into a
 // QueuedRequest; a Scheduler runs it on a ModelRunner; done() is called once.
-import type { InferError } from '../common/status';
-import type { Tensor } from './tensor';
+import type { InferError } from '../../protocol/status';
+import type { Tensor } from '../../protocol/tensor';
 
 /** A validated request, ready to queue. Built by the protocol decoders. */
 export interface QueuedRequest {

@@ -1,8 +1,8 @@
 // Fault injection for tests and chaos drills, like Envoy's fault filter:
 // a fixed delay and a percentage of aborts, applied before a request is
 // queued. Off unless configured.
-import type { Random } from '../common/clock';
-import { unavailable, type InferError } from '../common/status';
+import type { Random } from '../../common/clock';
+import { unavailable, type InferError } from '../../protocol/status';
 
 /** Fault settings; zero means off. */
 export interface FaultConfig {

@@ -11,17 +11,17 @@
 // (shared/reference.md), and at ~24 us per batched inference the transport
 // was most of the sidecar's own cost (BENCHMARKS.md, sidecar batching).
 import * as http2 from 'node:http2';
-import { deadlineFromTimeout, encodeGrpcMessage, frame, MessageReader } from '../common/grpc-wire';
-import type { Clock } from '../common/clock';
-import { acceptGrpc, H2Server, RESPONSE_HEADERS as HEADERS, TRAILERS_ONLY, WITH_TRAILERS } from '../common/h2-server';
-import { loadInferenceProto } from '../common/proto';
-import { invalidArgument, Status } from '../common/status';
-import { lastBytesField } from '../common/wire-fields';
-import type { ModelInferRequest__Output } from '../proto/gen/inference/ModelInferRequest';
-import type { ModelStreamInferResponse } from '../proto/gen/inference/ModelStreamInferResponse';
-import { streamError, streamInfer, unaryMethods, type Reply, type UnaryMethod } from './grpc-methods';
+import { deadlineFromTimeout, encodeGrpcMessage, frame, MessageReader } from '../../protocol/grpc-wire';
+import type { Clock } from '../../common/clock';
+import { acceptGrpc, H2Server, RESPONSE_HEADERS as HEADERS, TRAILERS_ONLY, WITH_TRAILERS } from './h2-server';
+import { loadInferenceProto } from '../../protocol/proto';
+import { invalidArgument, Status } from '../../protocol/status';
+import { lastBytesField } from '../../protocol/wire-fields';
+import type { ModelInferRequest__Output } from '../../proto/gen/inference/ModelInferRequest';
+import type { ModelStreamInferResponse } from '../../proto/gen/inference/ModelStreamInferResponse';
+import { streamError, streamInfer, unaryMethods, type Reply, type UnaryMethod } from './methods';
 import type { InferService } from './infer-service';
-import { ORCA_TRAILER, type LoadTracker } from './load-report';
+import { ORCA_TRAILER, type LoadTracker } from '../../protocol/load-report';
 
 const SERVICE = '/inference.GRPCInferenceService/';
 

@@ -3,8 +3,8 @@
 // connection window opened up; and, for both, the answer headers and the
 // check that a request is gRPC at all.
 import * as http2 from 'node:http2';
-import { drainWithin, listenOn } from './h2-listener';
-import { DEFAULT_LIMITS } from './h2-session';
+import { drainWithin, listenOn } from '../../http2/listener';
+import { DEFAULT_LIMITS } from '../../http2/session';
 
 /** Connection-level flow-control window (bytes): it stays at 64 KiB otherwise (initialWindowSize is per stream), and large tensors would crawl. */
 const CONNECTION_WINDOW = DEFAULT_LIMITS.connectionWindow;

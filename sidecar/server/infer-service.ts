@@ -1,15 +1,15 @@
 // The one path every inference takes, whatever surface it came in on:
 // resolve model and version, validate, apply faults, queue, and on completion
 // record statistics, metrics and load, then answer the caller once.
-import type { Clock } from '../common/clock';
-import { deadlineExceeded, statusName, toInferError, type InferError } from '../common/status';
+import type { Clock } from '../../common/clock';
+import { deadlineExceeded, statusName, toInferError, type InferError } from '../../protocol/status';
 import type { FaultInjector } from './fault';
-import type { LoadTracker } from './load-report';
-import type { SidecarMetrics } from './metrics';
-import type { ModelRegistry, ServedVersion } from './model-registry';
+import type { LoadTracker } from '../../protocol/load-report';
+import type { SidecarMetrics } from '../metrics';
+import type { ModelRegistry, ServedVersion } from '../repository/registry';
 import { checkInputs, checkOutputs, resolveDeadline, resolvePriority, type DecodedInput, type SchedulingParams } from './request-check';
-import type { QueuedRequest, RequestTiming } from './scheduler-types';
-import type { Tensor } from './tensor';
+import type { QueuedRequest, RequestTiming } from '../scheduler/types';
+import type { Tensor } from '../../protocol/tensor';
 
 /** What a surface hands to the service. */
 export interface InferCall {

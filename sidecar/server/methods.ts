@@ -2,14 +2,14 @@
 // from the transport (server-grpc.ts): request messages in, response
 // messages (or an InferError) out. REST (server-http.ts) shares the
 // metadata and statistics answers.
-import { InferError, Status, toInferError } from '../common/status';
-import type { ModelInferRequest__Output } from '../proto/gen/inference/ModelInferRequest';
-import type { ModelMetadataResponse } from '../proto/gen/inference/ModelMetadataResponse';
-import type { ModelStatistics } from '../proto/gen/inference/ModelStatistics';
-import type { ModelStreamInferResponse } from '../proto/gen/inference/ModelStreamInferResponse';
-import { decodeGrpcInputs, encodeGrpcResponse, schedulingParams } from './codec-grpc';
+import { InferError, Status, toInferError } from '../../protocol/status';
+import type { ModelInferRequest__Output } from '../../proto/gen/inference/ModelInferRequest';
+import type { ModelMetadataResponse } from '../../proto/gen/inference/ModelMetadataResponse';
+import type { ModelStatistics } from '../../proto/gen/inference/ModelStatistics';
+import type { ModelStreamInferResponse } from '../../proto/gen/inference/ModelStreamInferResponse';
+import { decodeGrpcInputs, encodeGrpcResponse, schedulingParams } from '../../protocol/codec-grpc';
 import type { InferCall, InferService } from './infer-service';
-import type { ModelRegistry } from './model-registry';
+import type { ModelRegistry } from '../repository/registry';
 import { expectedShape } from './request-check';
 
 /** Server identity reported by ServerMetadata. */

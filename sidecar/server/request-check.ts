@@ -2,9 +2,9 @@
 // their wire form into DecodedInput[]; this file checks those against the
 // model's config and computes what the batcher needs (rows, shape key,
 // priority, deadline). Every rejection names what was wrong and what was expected.
-import { invalidArgument } from '../common/status';
-import type { ModelConfig, TensorSpec } from './model-config-types';
-import { elementCount, type Datatype, type Tensor, type TensorData } from './tensor';
+import { invalidArgument } from '../../protocol/status';
+import type { ModelConfig, TensorSpec } from '../repository/config-types';
+import { elementCount, type Datatype, type Tensor, type TensorData } from '../../protocol/tensor';
 
 /** An input as a decoder read it, before it is checked against the config. */
 export interface DecodedInput {

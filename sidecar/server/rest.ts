@@ -2,11 +2,11 @@
 // the metrics endpoint. Errors are {"error": "..."} with the HTTP status that
 // matches the gRPC status the same failure gets over gRPC.
 import * as http from 'node:http';
-import { httpStatusOf, InferError, notFound, Status, toInferError } from '../common/status';
-import { decodeJsonBody, encodeJsonResponse } from './codec-json';
+import { httpStatusOf, InferError, notFound, Status, toInferError } from '../../protocol/status';
+import { decodeJsonBody, encodeJsonResponse } from '../../protocol/codec-json';
 import type { InferService } from './infer-service';
-import type { SidecarMetrics } from './metrics';
-import { EXTENSIONS, modelMetadata, modelStatistics, SERVER_NAME, SERVER_VERSION } from './grpc-methods';
+import type { SidecarMetrics } from '../metrics';
+import { EXTENSIONS, modelMetadata, modelStatistics, SERVER_NAME, SERVER_VERSION } from './methods';
 
 /** Largest request body accepted (bytes); larger bodies get 413. */
 export const MAX_BODY_BYTES = 64 * 1024 * 1024;

@@ -5,20 +5,20 @@
 // whose out-of-order answers reach the right callers.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { silentLogger } from '../common/log';
-import { Status } from '../common/status';
-import { startBalancer, type Balancer } from '../balancer/balancer';
-import type { DiscoveryServer } from '../discovery/server';
-import { FEATURES, recommendFeatures } from '../models/recommend/workflow';
-import { RANKER_VERSIONS, rankerWeights } from '../scripts/gen-models';
-import { stop } from '../bench/lib/processes';
-import { inferenceRoot } from '../bench/lib/raw-client';
-import { InferenceClient, InferenceError, type InferResult, type NamedInput } from '../client';
-import { outputTensor } from '../client/tensor';
-import { encodeInferRequest } from '../client/wire';
-import { startTestDiscovery, waitFor } from './helpers/discovery-fixture';
-import { sidecarProcess, type SidecarProc } from './helpers/e2e-fixture';
-import { assertClose, randomFeatures, referenceScores } from './helpers/reference-mlp';
+import { silentLogger } from '../../common/log';
+import { Status } from '../../protocol/status';
+import { startBalancer, type Balancer } from '../../balancer/balancer';
+import type { DiscoveryServer } from '../../discovery/server/server';
+import { FEATURES, recommendFeatures } from '../../models/recommend/workflow';
+import { RANKER_VERSIONS, rankerWeights } from '../../scripts/gen-models';
+import { stop } from '../../testkit/processes';
+import { inferenceRoot } from '../../testkit/raw-client';
+import { InferenceClient, InferenceError, type InferResult, type NamedInput } from '../../client';
+import { outputTensor } from '../../client/tensor';
+import { encodeInferRequest } from '../../client/wire';
+import { startTestDiscovery, waitFor } from '../helpers/discovery-fixture';
+import { sidecarProcess, type SidecarProc } from '../helpers/e2e-fixture';
+import { assertClose, randomFeatures, referenceScores } from '../helpers/reference-mlp';
 
 const LATEST = RANKER_VERSIONS[RANKER_VERSIONS.length - 1];
 

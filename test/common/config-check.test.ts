@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigDocument, ConfigError, didYouMean, formatIssue, type Mapping, type Value } from '../common/config-check';
+import { ConfigDocument, ConfigError, didYouMean, formatIssue, type Mapping, type Value } from '../../common/config-check';
 
 /** Parses text, runs read on the root, and returns the value or the ConfigError's issues as formatted lines. */
 function run<T>(text: string, read: (root: Value) => T): { value: T } | { errors: string[] } {

@@ -6,12 +6,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
-import type { Balancer } from '../balancer/balancer';
-import type { BalancerStatus, EndpointStatus } from '../balancer/status';
-import type { DiscoveryServer } from '../discovery/server';
-import { waitFor } from './helpers/discovery-fixture';
-import { sidecarProcess, served, startBalancerFleet, stopBalancerFleet, TestConfig, type SidecarProc } from './helpers/e2e-fixture';
-import { features, rawF32, type InferenceClient } from './helpers/sidecar-fixture';
+import type { Balancer } from '../../balancer/balancer';
+import type { BalancerStatus, EndpointStatus } from '../../balancer/front/status';
+import type { DiscoveryServer } from '../../discovery/server/server';
+import { waitFor } from '../helpers/discovery-fixture';
+import { sidecarProcess, served, startBalancerFleet, stopBalancerFleet, TestConfig, type SidecarProc } from '../helpers/e2e-fixture';
+import { features, rawF32, type InferenceClient } from '../helpers/sidecar-fixture';
 
 /** Inference requests the sidecar finished, any status (fault aborts included). */
 async function finished(s: SidecarProc): Promise<number> {

@@ -8,11 +8,11 @@ import type { ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { PROTO_DIR } from '../common/proto';
-import type { DiscoveryServer } from '../discovery/server';
-import { freePort, startCli, stop, waitReady } from '../bench/lib/processes';
-import { startTestDiscovery } from './helpers/discovery-fixture';
-import { features, MODELS, rawF32, unary, type InferenceClient } from './helpers/sidecar-fixture';
+import { PROTO_DIR } from '../../protocol/proto';
+import type { DiscoveryServer } from '../../discovery/server/server';
+import { freePort, startCli, stop, waitReady } from '../../testkit/processes';
+import { startTestDiscovery } from '../helpers/discovery-fixture';
+import { features, MODELS, rawF32, unary, type InferenceClient } from '../helpers/sidecar-fixture';
 
 const req = { modelName: 'ranker', inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 256] }], rawInputContents: [rawF32(features(1))] };
 const CLIENTS = 6;

@@ -5,12 +5,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
-import type { Balancer } from '../balancer/balancer';
-import type { DiscoveryServer } from '../discovery/server';
-import { stop } from '../bench/lib/processes';
-import { waitFor } from './helpers/discovery-fixture';
-import { sidecarProcess, served, startBalancerFleet, stopBalancerFleet, TestConfig, type SidecarProc } from './helpers/e2e-fixture';
-import { features, rawF32, unary, type InferenceClient } from './helpers/sidecar-fixture';
+import type { Balancer } from '../../balancer/balancer';
+import type { DiscoveryServer } from '../../discovery/server/server';
+import { stop } from '../../testkit/processes';
+import { waitFor } from '../helpers/discovery-fixture';
+import { sidecarProcess, served, startBalancerFleet, stopBalancerFleet, TestConfig, type SidecarProc } from '../helpers/e2e-fixture';
+import { features, rawF32, unary, type InferenceClient } from '../helpers/sidecar-fixture';
 
 /** ModelInfer with request metadata; resolves with the response's model and version. */
 function inferWith(client: InferenceClient, req: unknown, md: Record<string, string>): Promise<{ modelName: string; modelVersion: string }> {

@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { runScenario } from '../bench/scenario/run-scenario';
-import { REPORT_SCHEMA, type Report } from '../bench/harness/types';
+import { runScenario } from '../../bench/scenario/run-scenario';
+import { REPORT_SCHEMA, type Report } from '../../bench/harness/types';
 
 const SCENARIO = `name: tiny
 description: tiny end-to-end scenario

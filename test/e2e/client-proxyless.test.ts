@@ -5,13 +5,13 @@
 // call (retries), and losing discovery changes nothing (the last view stays).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Status } from '../common/status';
-import type { DiscoveryServer } from '../discovery/server';
-import { stop } from '../bench/lib/processes';
-import { InferenceClient, InferenceError, ProxylessTransport, type ShardPlacement } from '../client';
-import { waitFor } from './helpers/discovery-fixture';
-import { served, startDiscoveryAndSidecars, TestConfig, type SidecarProc } from './helpers/e2e-fixture';
-import { randomFeatures } from './helpers/reference-mlp';
+import { Status } from '../../protocol/status';
+import type { DiscoveryServer } from '../../discovery/server/server';
+import { stop } from '../../testkit/processes';
+import { InferenceClient, InferenceError, ProxylessTransport, type ShardPlacement } from '../../client';
+import { waitFor } from '../helpers/discovery-fixture';
+import { served, startDiscoveryAndSidecars, TestConfig, type SidecarProc } from '../helpers/e2e-fixture';
+import { randomFeatures } from '../helpers/reference-mlp';
 
 const features = randomFeatures(5, 1);
 const input = { features: { datatype: 'FP32', shape: [1, 256], data: features } } as const;

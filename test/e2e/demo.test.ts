@@ -4,8 +4,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { CLI, freePort } from '../bench/lib/processes';
-import { features, independentClient, rawF32, unary } from './helpers/sidecar-fixture';
+import { CLI, freePort } from '../../testkit/processes';
+import { features, independentClient, rawF32, unary } from '../helpers/sidecar-fixture';
 
 /** Resolves with stdout so far once it contains `marker`; rejects if the process exits or time runs out. */
 function waitForOutput(child: ReturnType<typeof spawn>, marker: string, timeoutMs: number): Promise<string> {

@@ -3,11 +3,11 @@
 // on SIGTERM; gone by lease expiry after kill -9.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { silentLogger } from '../common/log';
-import { DiscoveryWatcher } from '../discovery/watcher';
-import { freePort, startCli, stop } from '../bench/lib/processes';
-import { startTestDiscovery, waitFor } from './helpers/discovery-fixture';
-import { MODELS } from './helpers/sidecar-fixture';
+import { silentLogger } from '../../common/log';
+import { DiscoveryWatcher } from '../../discovery/client/watcher';
+import { freePort, startCli, stop } from '../../testkit/processes';
+import { startTestDiscovery, waitFor } from '../helpers/discovery-fixture';
+import { MODELS } from '../helpers/sidecar-fixture';
 
 async function sidecarProcess(discoveryPort: number, zone: string) {
   const [g, h, m] = [await freePort(), await freePort(), await freePort()];

@@ -3,11 +3,11 @@
 // when discovery comes back the sidecars re-register and the view resyncs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { silentLogger } from '../common/log';
-import { startBalancer } from '../balancer/balancer';
-import { freePort, startCli, stop } from '../bench/lib/processes';
-import { startTestDiscovery, waitFor } from './helpers/discovery-fixture';
-import { features, independentClient, MODELS, rawF32, unary } from './helpers/sidecar-fixture';
+import { silentLogger } from '../../common/log';
+import { startBalancer } from '../../balancer/balancer';
+import { freePort, startCli, stop } from '../../testkit/processes';
+import { startTestDiscovery, waitFor } from '../helpers/discovery-fixture';
+import { features, independentClient, MODELS, rawF32, unary } from '../helpers/sidecar-fixture';
 
 const req = { modelName: 'ranker', inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 256] }], rawInputContents: [rawF32(features(1))] };
 

@@ -2,13 +2,13 @@
 // them, per-endpoint state on a fake clock, picker contexts with a seeded
 // random source, and pick counting.
 import { seededRandom, type Random } from '../../common/clock';
-import { DEFAULT_POLICY } from '../../discovery/routing-config-policy';
-import type { OutlierDetectionConfig, RoutingPolicy } from '../../discovery/routing-config-types';
+import { DEFAULT_POLICY } from '../../routing-config/policy';
+import type { OutlierDetectionConfig, RoutingPolicy } from '../../routing-config/types';
 import type { ClusterEndpoint } from '../../discovery/types';
-import { EndpointState } from '../../balancer/endpoint-state';
-import { metricFor, type LoadMetric } from '../../balancer/load-metric';
-import { OutlierDetector } from '../../balancer/outlier-detector';
-import type { Picker, PickerContext } from '../../balancer/picker';
+import { EndpointState } from '../../balancer/routing/endpoint-state';
+import { metricFor, type LoadMetric } from '../../balancer/routing/load/load-metric';
+import { OutlierDetector } from '../../balancer/routing/outlier-detector';
+import type { Picker, PickerContext } from '../../balancer/routing/pick/picker';
 import { FakeClock } from './fake-clock';
 
 /** A healthy endpoint serving version 1 in zone 'a', weight 1, with overrides. */

@@ -1,5 +1,5 @@
 // ModelConfig fixtures for unit tests that do not read YAML.
-import type { ModelConfig } from '../../sidecar/model-config-types';
+import type { ModelConfig } from '../../sidecar/repository/config-types';
 
 /** A ranker-like config: FP32 [-1,4] → FP32 [-1,1], batching up to 8, 2 priority levels. */
 export function rankerConfig(over: Partial<ModelConfig> = {}): ModelConfig {

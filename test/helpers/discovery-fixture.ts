@@ -4,7 +4,7 @@
 import * as net from 'node:net';
 import type * as grpc from '@grpc/grpc-js';
 import { silentLogger } from '../../common/log';
-import { startDiscovery, type DiscoveryOptions, type DiscoveryServer } from '../../discovery/server';
+import { startDiscovery, type DiscoveryOptions, type DiscoveryServer } from '../../discovery/server/server';
 import { discoveryClient, type DiscoveryClient } from '../../discovery/wire';
 import type { RegisterRequest } from '../../proto/gen/infergate/discovery/v1/RegisterRequest';
 import type { RegisterResponse__Output } from '../../proto/gen/infergate/discovery/v1/RegisterResponse';
@@ -19,7 +19,7 @@ export function startTestDiscovery(over: Partial<DiscoveryOptions> = {}): Promis
 }
 
 /** A free TCP port on loopback (one implementation, shared with the benchmarks). */
-export { freePort } from '../../bench/lib/processes';
+export { freePort } from '../../testkit/processes';
 
 /** A client for discovery on a loopback port. */
 export function client(port: number): DiscoveryClient {

@@ -3,12 +3,12 @@
 // from /metrics, and a routing config source the test rewrites (standing in
 // for discovery's file watcher).
 import type { ChildProcess } from 'node:child_process';
-import { parseRoutingConfig } from '../../discovery/routing-config';
+import { parseRoutingConfig } from '../../routing-config/parse';
 import type { ConfigSource, RoutingConfigVersion } from '../../discovery/types';
-import { freePort, startCli, stop } from '../../bench/lib/processes';
+import { freePort, startCli, stop } from '../../testkit/processes';
 import { startBalancer, type Balancer } from '../../balancer/balancer';
 import { silentLogger } from '../../common/log';
-import type { DiscoveryServer } from '../../discovery/server';
+import type { DiscoveryServer } from '../../discovery/server/server';
 import { startTestDiscovery, waitFor } from './discovery-fixture';
 import { independentClient, MODELS, type InferenceClient } from './sidecar-fixture';
 

@@ -2,10 +2,10 @@
 // (or that answers at once), and a QueuedRequest that records every done()
 // call so tests can assert each request completed exactly once.
 import assert from 'node:assert/strict';
-import type { InferError } from '../../common/status';
-import type { BatcherInstance } from '../../sidecar/batcher';
-import type { QueuedRequest, RequestTiming } from '../../sidecar/scheduler-types';
-import type { Datatype, Tensor, TensorData } from '../../sidecar/tensor';
+import type { InferError } from '../../protocol/status';
+import type { BatcherInstance } from '../../sidecar/scheduler/batcher';
+import type { QueuedRequest, RequestTiming } from '../../sidecar/scheduler/types';
+import type { Datatype, Tensor, TensorData } from '../../protocol/tensor';
 
 /** Resolves after pending promise callbacks have run (setImmediate follows the microtask queue). */
 export const flush = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));

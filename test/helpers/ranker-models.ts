@@ -5,8 +5,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { LogFields, Logger } from '../../common/log';
-import { loadModelConfig } from '../../sidecar/model-config';
-import type { ModelConfig } from '../../sidecar/model-config-types';
+import { loadModelConfig } from '../../sidecar/repository/config';
+import type { ModelConfig } from '../../sidecar/repository/config-types';
 import { writeModels } from '../../scripts/gen-models';
 
 /** The repository root, from dist/test/helpers. */

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { silentLogger } from '../../common/log';
-import { PROTO_DIR } from '../../common/proto';
+import { PROTO_DIR } from '../../protocol/proto';
 import { startSidecar, type Sidecar, type SidecarOptions } from '../../sidecar/sidecar';
 
 /** The bundled model repository (built by the build). */

@@ -5,7 +5,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
-import { encodeHeaders, HpackDecoder, HpackError, HUFFMAN_CODES } from '../common/hpack';
+import { encodeHeaders, HpackDecoder, HpackError, HUFFMAN_CODES } from '../../http2/hpack';
 
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 const HEADERS = 0x1;

@@ -6,11 +6,11 @@ import assert from 'node:assert/strict';
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
-import { H2Listener } from '../common/h2-listener';
-import { DEFAULT_LIMITS, type SessionLimits } from '../common/h2-session';
-import type { H2Stream } from '../common/h2-stream';
-import { encodeHeaders, HpackDecoder } from '../common/hpack';
-import { Flag, Frame, FRAME_HEADER, H2Error, PREFACE, settingsFrame, writeFrameHeader } from '../common/h2-frames';
+import { H2Listener } from '../../http2/listener';
+import { DEFAULT_LIMITS, type SessionLimits } from '../../http2/session';
+import type { H2Stream } from '../../http2/stream';
+import { encodeHeaders, HpackDecoder } from '../../http2/hpack';
+import { Flag, Frame, FRAME_HEADER, H2Error, PREFACE, settingsFrame, writeFrameHeader } from '../../http2/frames';
 
 type Handler = (s: H2Stream, h: http2.IncomingHttpHeaders) => void;
 

@@ -8,13 +8,13 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { silentLogger } from '../common/log';
-import { startBalancer, type Balancer } from '../balancer/balancer';
-import type { DiscoveryServer } from '../discovery/server';
-import { stop } from '../bench/lib/processes';
-import { encodeFp32Request } from '../bench/lib/raw-client';
-import { startTestDiscovery, waitFor } from './helpers/discovery-fixture';
-import { sidecarProcess, type SidecarProc } from './helpers/e2e-fixture';
+import { silentLogger } from '../../common/log';
+import { startBalancer, type Balancer } from '../../balancer/balancer';
+import type { DiscoveryServer } from '../../discovery/server/server';
+import { stop } from '../../testkit/processes';
+import { encodeFp32Request } from '../../testkit/raw-client';
+import { startTestDiscovery, waitFor } from '../helpers/discovery-fixture';
+import { sidecarProcess, type SidecarProc } from '../helpers/e2e-fixture';
 
 // Debian's python3-grpcio installs for the system interpreter, which a pyenv or venv python3 on PATH would not see.
 const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';

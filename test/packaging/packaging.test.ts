@@ -14,13 +14,13 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { freePort } from '../bench/lib/processes';
-import { sidecarSpec } from '../cli/sidecar-command';
-import { balancerSpec } from '../cli/balancer-command';
-import { discoverySpec } from '../cli/discovery-command';
-import { parseRoutingConfig } from '../discovery/routing-config';
+import { freePort } from '../../testkit/processes';
+import { sidecarSpec } from '../../cli/sidecar-command';
+import { balancerSpec } from '../../cli/balancer-command';
+import { discoverySpec } from '../../cli/discovery-command';
+import { parseRoutingConfig } from '../../routing-config/parse';
 
-const ROOT = path.resolve(__dirname, '../..');
+const ROOT = path.resolve(__dirname, '../../..');
 const read = (rel: string): string => fs.readFileSync(path.join(ROOT, rel), 'utf8');
 
 /** Health routes per component and port flag; the install test below checks each answers 200 on a live process. */

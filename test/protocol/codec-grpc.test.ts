@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeGrpcInputs, encodeGrpcResponse, fromRaw, schedulingParams, toRaw } from '../sidecar/codec-grpc';
-import type { ModelInferRequest__Output } from '../proto/gen/inference/ModelInferRequest';
-import type { InferTensorContents__Output } from '../proto/gen/inference/InferTensorContents';
+import { decodeGrpcInputs, encodeGrpcResponse, fromRaw, schedulingParams, toRaw } from '../../protocol/codec-grpc';
+import type { ModelInferRequest__Output } from '../../proto/gen/inference/ModelInferRequest';
+import type { InferTensorContents__Output } from '../../proto/gen/inference/InferTensorContents';
 
 const emptyContents = (): InferTensorContents__Output => ({
   bool_contents: [], int_contents: [], int64_contents: [], uint_contents: [], uint64_contents: [],

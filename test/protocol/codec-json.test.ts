@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeJsonBody, encodeJsonResponse } from '../sidecar/codec-json';
+import { decodeJsonBody, encodeJsonResponse } from '../../protocol/codec-json';
 
 test('flat and nested data decode to the same typed array', () => {
   const flat = decodeJsonBody(JSON.stringify({ inputs: [{ name: 'f', shape: [2, 2], datatype: 'FP32', data: [1, 2, 3, 4] }] }));

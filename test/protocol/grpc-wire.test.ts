@@ -1,8 +1,8 @@
 // gRPC framing and header helpers of the balancer's HTTP/2 data path, table-driven.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { deadlineFromTimeout, encodeGrpcMessage, decodeGrpcMessage, frame, MessageReader, metadataFromHeaders, timeoutHeader } from '../common/grpc-wire';
-import { Status } from '../common/status';
+import { deadlineFromTimeout, encodeGrpcMessage, decodeGrpcMessage, frame, MessageReader, metadataFromHeaders, timeoutHeader } from '../../protocol/grpc-wire';
+import { Status } from '../../protocol/status';
 
 test('timeoutHeader stays within 8 digits and never rounds a deadline down', () => {
   const table: Array<[number, string]> = [[0, '0m'], [1.2, '2m'], [99_999_999, '99999999m'], [1e8, '100000S'], [1e11 + 1, '1666667M'], [1e14, '27777778H']];

@@ -2,13 +2,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { ConfigError } from '../common/config-check';
-import { DEFAULT_POLICY } from '../discovery/routing-config-policy';
-import { decodePushedConfig, effectivePolicy, parseRoutingConfig, resolveModel, resolveObjective } from '../discovery/routing-config';
-import type { RoutingPolicy } from '../discovery/routing-config-types';
+import { ConfigError } from '../../common/config-check';
+import { DEFAULT_POLICY } from '../../routing-config/policy';
+import { decodePushedConfig, effectivePolicy, parseRoutingConfig, resolveModel, resolveObjective } from '../../routing-config/parse';
+import type { RoutingPolicy } from '../../routing-config/types';
 
-/** dist/test/… → the repository's examples/. */
-const EXAMPLE = resolve(__dirname, '../../examples/routing.yaml');
+/** dist/test/routing-config/… → the repository's examples/. */
+const EXAMPLE = resolve(__dirname, '../../../examples/routing.yaml');
 const parse = (text: string) => parseRoutingConfig(text, 'routing.yaml');
 
 test('the example file uses every section and parses', () => {

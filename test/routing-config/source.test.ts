@@ -3,11 +3,11 @@ import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError } from '../common/config-check';
-import type { LogFields, Logger } from '../common/log';
+import { ConfigError } from '../../common/config-check';
+import type { LogFields, Logger } from '../../common/log';
 import {
   openRoutingConfigSource, type ReloadTrigger, type RoutingConfigSnapshot, type RoutingConfigSource, type RoutingConfigSourceOptions,
-} from '../discovery/routing-config-source';
+} from '../../routing-config/source';
 
 const split = (a: number, b: number) => `models:\n  ranker:\n    split: { "1": ${a}, "2": ${b} }\n`;
 const weightsOf = (s: RoutingConfigSnapshot) => s.config.models.ranker.split?.map((x) => x.weight);

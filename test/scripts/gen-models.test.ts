@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, statSync } from 'node:fs';
-import { encodeModel } from '../scripts/onnx-writer';
-import { main, RANKER_VERSIONS, RANKER_WIDTHS, rankerModel, rankerWeights } from '../scripts/gen-models';
-import { generatedModels } from './helpers/ranker-models';
+import { encodeModel } from '../../scripts/onnx-writer';
+import { main, RANKER_VERSIONS, RANKER_WIDTHS, rankerModel, rankerWeights } from '../../scripts/gen-models';
+import { generatedModels } from '../helpers/ranker-models';
 
 test('rankerWeights is deterministic per version', () => {
   for (const v of RANKER_VERSIONS) assert.deepEqual(rankerWeights(v), rankerWeights(v));

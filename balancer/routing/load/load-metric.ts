@@ -2,8 +2,8 @@
 // the choice rules (tower's Load trait vs balance/p2c) so P2C, least-request
 // and anything registered later compare costs without knowing what is in
 // them, and a metric is tested without a picker.
-import type { P2cConfig } from '../discovery/routing-config-types';
-import type { EndpointState } from './endpoint-state';
+import type { P2cConfig } from '../../../routing-config/types';
+import type { EndpointState } from '../endpoint-state';
 
 /** An endpoint's cost now; lower is better. May update time-decayed state (peak EWMA reads decay it). */
 export interface LoadMetric {

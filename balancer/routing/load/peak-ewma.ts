@@ -11,7 +11,7 @@
 // looked at: the estimate follows recent peaks rather than the mean, which
 // is the point (Linkerd: one slow backend among 11 hurts peak EWMA only at
 // ~p99.9, least-loaded from ~p99).
-import type { PeakEwmaConfig } from '../discovery/routing-config-types';
+import type { PeakEwmaConfig } from '../../../routing-config/types';
 
 /** One endpoint's peak-sensitive latency estimate, on an injected time axis (ms). */
 export class PeakEwma {

@@ -12,8 +12,8 @@
 // Ties (every idle endpoint, at least) are broken by a weighted reservoir
 // draw, so idle endpoints share calls in proportion to their weights and
 // the lowest index is not favoured.
-import type { EndpointState } from './endpoint-state';
-import { pendingMetric } from './load-metric';
+import type { EndpointState } from '../endpoint-state';
+import { pendingMetric } from '../load/load-metric';
 import type { Picker, PickerContext, PickerFactory, PickResult } from './picker';
 
 class LeastRequestPicker implements Picker {

@@ -9,7 +9,7 @@
 // the weight line with the chosen intervals cut out (each chosen interval
 // at or below r shifts r past it), then found by binary search over prefix
 // sums: O(c² + log n) per draw, nothing allocated per pick.
-import type { EndpointState } from './endpoint-state';
+import type { EndpointState } from '../endpoint-state';
 import type { Picker, PickerContext, PickerFactory, PickResult } from './picker';
 
 class P2cPicker implements Picker {

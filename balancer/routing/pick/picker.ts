@@ -3,13 +3,13 @@
 // picker is built; load is read live from the endpoints' state at pick
 // time. Strategies register by name (grpc-js registerLoadBalancerType) and
 // the routing policy names one; nothing else branches on the name.
-import type { Clock, Random } from '../common/clock';
-import type { PickerName } from '../discovery/routing-config-types';
-import type { EndpointState } from './endpoint-state';
-import type { LoadMetric } from './load-metric';
-import { leastRequestPicker } from './pick-least-request';
-import { p2cPicker } from './pick-p2c';
-import { roundRobinPicker } from './pick-round-robin';
+import type { Clock, Random } from '../../../common/clock';
+import type { PickerName } from '../../../routing-config/types';
+import type { EndpointState } from '../endpoint-state';
+import type { LoadMetric } from '../load/load-metric';
+import { leastRequestPicker } from './least-request';
+import { p2cPicker } from './p2c';
+import { roundRobinPicker } from './round-robin';
 
 /** A pick: the endpoint to try, or why there is none. */
 export type PickResult =

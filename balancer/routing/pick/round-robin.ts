@@ -5,7 +5,7 @@
 // The start index is random: pickers are rebuilt with every snapshot and
 // built per call for one-off lists (shard subsets), and always starting at
 // 0 would send those calls to the first candidate every time.
-import type { EndpointState } from './endpoint-state';
+import type { EndpointState } from '../endpoint-state';
 import type { Picker, PickerContext, PickerFactory, PickResult } from './picker';
 
 class RoundRobinPicker implements Picker {

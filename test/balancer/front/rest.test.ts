@@ -8,21 +8,21 @@ import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { systemClock } from '../common/clock';
-import { silentLogger } from '../common/log';
-import { startBalancer, type Balancer } from '../balancer/balancer';
-import { Clusters } from '../balancer/cluster';
-import { Router, type RouteCall } from '../balancer/router';
-import { balancerRestHandler } from '../balancer/server-http';
-import { UpstreamPools } from '../balancer/upstream';
-import { parseRoutingConfig } from '../discovery/routing-config';
-import type { RoutingConfigSource } from '../discovery/routing-config-source';
-import type { DiscoveryServer } from '../discovery/server';
-import { rankerWeights } from '../scripts/gen-models';
-import { freePort, startCli, stop } from '../bench/lib/processes';
-import { startTestDiscovery, waitFor } from './helpers/discovery-fixture';
-import { assertClose, referenceScores } from './helpers/reference-mlp';
-import { features, independentClient, MODELS, rawF32, unary, type InferenceClient } from './helpers/sidecar-fixture';
+import { systemClock } from '../../../common/clock';
+import { silentLogger } from '../../../common/log';
+import { startBalancer, type Balancer } from '../../../balancer/balancer';
+import { Clusters } from '../../../balancer/routing/cluster';
+import { Router, type RouteCall } from '../../../balancer/routing/router';
+import { balancerRestHandler } from '../../../balancer/front/rest';
+import { UpstreamPools } from '../../../balancer/upstream/pool';
+import { parseRoutingConfig } from '../../../routing-config/parse';
+import type { RoutingConfigSource } from '../../../routing-config/source';
+import type { DiscoveryServer } from '../../../discovery/server/server';
+import { rankerWeights } from '../../../scripts/gen-models';
+import { freePort, startCli, stop } from '../../../testkit/processes';
+import { startTestDiscovery, waitFor } from '../../helpers/discovery-fixture';
+import { assertClose, referenceScores } from '../../helpers/reference-mlp';
+import { features, independentClient, MODELS, rawF32, unary, type InferenceClient } from '../../helpers/sidecar-fixture';
 
 /** A routing config of the balancer's own (as --config gives) that never changes. */
 function fixedConfig(yaml: string): RoutingConfigSource {

@@ -6,15 +6,15 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as http2 from 'node:http2';
-import { systemClock } from '../common/clock';
-import { Status } from '../common/status';
-import type { Clusters } from '../balancer/cluster';
-import { frame, MessageReader } from '../common/grpc-wire';
-import { Front } from '../balancer/h2-front';
-import { MAX_STREAM_IN_FLIGHT } from '../balancer/h2-front-stream';
-import type { RouteCall, RouteOutcome, Router } from '../balancer/router';
-import { encodeFp32Request } from '../bench/lib/raw-client';
-import { waitFor } from './helpers/discovery-fixture';
+import { systemClock } from '../../../common/clock';
+import { Status } from '../../../protocol/status';
+import type { Clusters } from '../../../balancer/routing/cluster';
+import { frame, MessageReader } from '../../../protocol/grpc-wire';
+import { Front } from '../../../balancer/front/grpc-front';
+import { MAX_STREAM_IN_FLIGHT } from '../../../balancer/front/stream-call';
+import type { RouteCall, RouteOutcome, Router } from '../../../balancer/routing/router';
+import { encodeFp32Request } from '../../../testkit/raw-client';
+import { waitFor } from '../../helpers/discovery-fixture';
 
 const STREAM = '/inference.GRPCInferenceService/ModelStreamInfer';
 const REQUEST = frame(encodeFp32Request('ranker', 'features', 1, 256));

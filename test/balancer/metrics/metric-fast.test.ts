@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AggregatorRegistry, Counter, Histogram, Registry } from 'prom-client';
-import { FastCounter, FastHistogram } from '../balancer/metric-fast';
+import { FastCounter, FastHistogram } from '../../../balancer/metrics/metric-fast';
 
 const BUCKETS = [0.001, 0.01, 0.1, 1];
 const OBSERVATIONS: Array<[string, number]> = [['a', 0.0005], ['a', 0.001], ['a', 0.05], ['b', 2], ['a', 0.5], ['b', 0.001]];

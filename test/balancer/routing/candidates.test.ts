@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { affectsCandidates, ClusterSnapshot, shardSubset, withoutTried, type CandidatePolicy, type CandidateRequest, type Candidates } from '../balancer/candidates';
-import type { EndpointState } from '../balancer/endpoint-state';
-import type { ClusterEndpoint } from '../discovery/types';
-import { cluster, endpoint, endpoints, policy, type TestCluster } from './helpers/balancer-fixture';
+import { affectsCandidates, ClusterSnapshot, shardSubset, withoutTried, type CandidatePolicy, type CandidateRequest, type Candidates } from '../../../balancer/routing/candidates';
+import type { EndpointState } from '../../../balancer/routing/endpoint-state';
+import type { ClusterEndpoint } from '../../../discovery/types';
+import { cluster, endpoint, endpoints, policy, type TestCluster } from '../../helpers/balancer-fixture';
 
 const MODEL = 'ranker';
 

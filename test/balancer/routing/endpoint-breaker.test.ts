@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { EndpointBreaker, type BreakerEvent } from '../balancer/endpoint-breaker';
+import { EndpointBreaker, type BreakerEvent } from '../../../balancer/routing/endpoint-breaker';
 
 /** Script ops: acquire (a), release (r), set the cap (number). Each step records [result, inFlight, full]. */
 type Op = 'a' | 'r' | number;

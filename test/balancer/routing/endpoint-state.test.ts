@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { applyOverride, hashString, LOAD_REPORT_EVERY_MS, loadFromOrca } from '../balancer/endpoint-state';
-import { Status } from '../common/status';
-import { cluster, endpoint, outlierConfig, policy } from './helpers/balancer-fixture';
+import { applyOverride, hashString, LOAD_REPORT_EVERY_MS, loadFromOrca } from '../../../balancer/routing/endpoint-state';
+import { Status } from '../../../protocol/status';
+import { cluster, endpoint, outlierConfig, policy } from '../../helpers/balancer-fixture';
 
 describe('EndpointState', () => {
   it('one completion updates in-flight, the estimate, the load report and the detector together', () => {

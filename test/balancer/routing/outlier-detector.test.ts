@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { EndpointState } from '../balancer/endpoint-state';
-import { isOutlierFailure, type OutlierEvent } from '../balancer/outlier-detector';
-import { Status } from '../common/status';
-import { cluster, endpoints, outlierConfig, policy, type TestCluster } from './helpers/balancer-fixture';
+import type { EndpointState } from '../../../balancer/routing/endpoint-state';
+import { isOutlierFailure, type OutlierEvent } from '../../../balancer/routing/outlier-detector';
+import { Status } from '../../../protocol/status';
+import { cluster, endpoints, outlierConfig, policy, type TestCluster } from '../../helpers/balancer-fixture';
 
 /** A script step: record statuses for an endpoint, or advance time. */
 type Step = { at: number; fail?: [id: string, times: number]; ok?: string; remove?: string };

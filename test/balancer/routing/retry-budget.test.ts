@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { RetryBudget, type RetryDecision } from '../balancer/retry-budget';
-import { Status } from '../common/status';
-import { DEFAULT_POLICY } from '../discovery/routing-config-policy';
-import type { RetryConfig } from '../discovery/routing-config-types';
+import { RetryBudget, type RetryDecision } from '../../../balancer/routing/retry-budget';
+import { Status } from '../../../protocol/status';
+import { DEFAULT_POLICY } from '../../../routing-config/policy';
+import type { RetryConfig } from '../../../routing-config/types';
 
 const cfg = (over: Partial<RetryConfig> = {}): RetryConfig => ({ ...DEFAULT_POLICY.retry, ...over });
 const R = 'retry';

@@ -4,14 +4,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
-import { systemClock, seededRandom } from '../common/clock';
-import { silentLogger } from '../common/log';
-import { Status } from '../common/status';
-import { inferenceRoot, encodeFp32Request } from '../bench/lib/raw-client';
-import { Clusters } from '../balancer/cluster';
-import { Router, withRoute, type RouteOutcome } from '../balancer/router';
-import { UpstreamPools } from '../balancer/upstream';
-import { endpoint } from './helpers/balancer-fixture';
+import { systemClock, seededRandom } from '../../../common/clock';
+import { silentLogger } from '../../../common/log';
+import { Status } from '../../../protocol/status';
+import { inferenceRoot, encodeFp32Request } from '../../../testkit/raw-client';
+import { Clusters } from '../../../balancer/routing/cluster';
+import { Router, withRoute, type RouteOutcome } from '../../../balancer/routing/router';
+import { UpstreamPools } from '../../../balancer/upstream/pool';
+import { endpoint } from '../../helpers/balancer-fixture';
 
 test('an expired request is answered DEADLINE_EXCEEDED without taking an endpoint slot', async () => {
   const clusters = new Clusters(new UpstreamPools(1), 'a', systemClock, silentLogger);

@@ -6,12 +6,12 @@
 // fast: 20K calls per strategy.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ClusterSnapshot } from '../balancer/candidates';
-import { metricFor, pendingMetric } from '../balancer/load-metric';
-import { PickerCache } from '../balancer/picker';
-import { VersionSplitter } from '../balancer/version-split';
-import { Status } from '../common/status';
-import { cluster, endpoints, policy, rng } from './helpers/balancer-fixture';
+import { ClusterSnapshot } from '../../../balancer/routing/candidates';
+import { metricFor, pendingMetric } from '../../../balancer/routing/load/load-metric';
+import { PickerCache } from '../../../balancer/routing/pick/picker';
+import { VersionSplitter } from '../../../balancer/routing/version-split';
+import { Status } from '../../../protocol/status';
+import { cluster, endpoints, policy, rng } from '../../helpers/balancer-fixture';
 
 const CALLS = 20_000;
 const FAST_MS = 10;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { VersionSplitter, type SplitRoute } from '../balancer/version-split';
-import { rng } from './helpers/balancer-fixture';
+import { VersionSplitter, type SplitRoute } from '../../../balancer/routing/version-split';
+import { rng } from '../../helpers/balancer-fixture';
 
 const N = 20_000;
 

@@ -9,10 +9,10 @@ import { spawn } from 'node:child_process';
 import * as http2 from 'node:http2';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { H2Connection } from '../balancer/h2-connection';
-import { UpstreamPool, INFER_METHODS } from '../balancer/upstream';
-import { frame } from '../common/grpc-wire';
-import { Status } from '../common/status';
+import { H2Connection } from '../../../balancer/upstream/connection';
+import { UpstreamPool, INFER_METHODS } from '../../../balancer/upstream/pool';
+import { frame } from '../../../protocol/grpc-wire';
+import { Status } from '../../../protocol/status';
 
 /** A gRPC-ish server answering every call with one message after delayMs, counting sessions. */
 async function server(delayMs = 0) {
@@ -74,13 +74,13 @@ test('a pool holds the process open while a call is out, and lets it exit once c
   const srv = await server(300);
   const script = `
     const grpc = require('@grpc/grpc-js');
-    const { UpstreamPool, INFER_METHODS } = require(${JSON.stringify(path.resolve(__dirname, '../balancer/upstream.js'))});
+    const { UpstreamPool, INFER_METHODS } = require(${JSON.stringify(path.resolve(__dirname, '../../../balancer/upstream/pool.js'))});
     const pool = new UpstreamPool('127.0.0.1:${srv.port}', 2);
     pool.call(INFER_METHODS.infer, Buffer.from([10, 1, 109]), new grpc.Metadata(), Infinity, (r) => {
       process.stdout.write('answered ' + r.code + '\\n');
       pool.close();
     });`;
-  const child = spawn(process.execPath, ['-e', script], { cwd: path.resolve(__dirname, '../..'), stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['-e', script], { cwd: path.resolve(__dirname, '../../../..'), stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout.on('data', (c: Buffer) => (out += c.toString()));
   const code = await new Promise<number | null>((resolve) => {

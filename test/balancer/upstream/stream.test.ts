@@ -8,12 +8,12 @@ import { EventEmitter } from 'node:events';
 import * as path from 'node:path';
 
 import * as protobuf from 'protobufjs';
-import { PROTO_DIR } from '../common/proto';
-import { Status } from '../common/status';
-import { IDLE_END_MS, UpstreamStream, type MessageStream } from '../balancer/upstream-stream';
-import type { UpstreamResult } from '../balancer/upstream';
-import { FakeClock } from './helpers/fake-clock';
-import { stringField } from '../common/wire-fields';
+import { PROTO_DIR } from '../../../protocol/proto';
+import { Status } from '../../../protocol/status';
+import { IDLE_END_MS, UpstreamStream, type MessageStream } from '../../../balancer/upstream/stream';
+import type { UpstreamResult } from '../../../balancer/upstream/pool';
+import { FakeClock } from '../../helpers/fake-clock';
+import { stringField } from '../../../protocol/wire-fields';
 
 const root = new protobuf.Root().loadSync(path.join(PROTO_DIR, 'inference.proto'), { keepCase: true });
 const Req = root.lookupType('inference.ModelInferRequest');

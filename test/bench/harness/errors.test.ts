@@ -5,9 +5,9 @@
 // harness's counts must match exactly (no warm-up: every call is measured).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { runLoad } from '../bench/harness/load';
-import { startTrivialGrpc, startTrivialRest, type TrivialOptions } from '../bench/harness/trivial-server';
-import type { LoadMode, LoadOptions } from '../bench/harness/types';
+import { runLoad } from '../../../bench/harness/load';
+import { startTrivialGrpc, startTrivialRest, type TrivialOptions } from '../../../bench/harness/trivial-server';
+import type { LoadMode, LoadOptions } from '../../../bench/harness/types';
 
 const base = { model: 'ranker', durationMs: 1000, warmupMs: 0, connections: 2, workers: 1, drainMs: 2000 } as const;
 

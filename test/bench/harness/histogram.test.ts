@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { addEncoded, CURVE_PERCENTILES, decodeHistogram, encodeHistogram, latencyMs, MAX_LATENCY_US, newHistogram, percentileCurve, recordMs } from '../bench/harness/histogram';
+import { addEncoded, CURVE_PERCENTILES, decodeHistogram, encodeHistogram, latencyMs, MAX_LATENCY_US, newHistogram, percentileCurve, recordMs } from '../../../bench/harness/histogram';
 
 /** A seeded LCG in [0, 1), so the sample sets are the same every run. */
 function rng(seed: number): () => number {

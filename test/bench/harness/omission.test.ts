@@ -7,9 +7,9 @@
 // callers waiting during the stall, so its p99 never shows it.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { runLoad } from '../bench/harness/load';
-import { startTrivialGrpc, type TrivialServer } from '../bench/harness/trivial-server';
-import type { LoadMode, TickStats } from '../bench/harness/types';
+import { runLoad } from '../../../bench/harness/load';
+import { startTrivialGrpc, type TrivialServer } from '../../../bench/harness/trivial-server';
+import type { LoadMode, TickStats } from '../../../bench/harness/types';
 
 const STALL_MS = 500;
 const RATE = 200;

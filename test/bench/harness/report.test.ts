@@ -3,15 +3,15 @@ import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { decodeHistogram } from '../bench/harness/histogram';
-import { formatTick, liveLine, liveWanted } from '../bench/harness/live-line';
-import { runLoad } from '../bench/harness/load';
-import { renderHtml, writeHtmlReport } from '../bench/harness/report-html';
-import { buildReport, checkReport, reportSchema, writeJsonReport } from '../bench/harness/report-json';
-import { formatReportTable, ratioBases } from '../bench/harness/report-table';
-import { undescribed, validate } from '../bench/harness/schema-check';
-import { startTrivialGrpc, type TrivialServer } from '../bench/harness/trivial-server';
-import type { LoadResult, Report, TickStats } from '../bench/harness/types';
+import { decodeHistogram } from '../../../bench/harness/histogram';
+import { formatTick, liveLine, liveWanted } from '../../../bench/harness/live-line';
+import { runLoad } from '../../../bench/harness/load';
+import { renderHtml, writeHtmlReport } from '../../../bench/harness/report-html';
+import { buildReport, checkReport, reportSchema, writeJsonReport } from '../../../bench/harness/report-json';
+import { formatReportTable, ratioBases } from '../../../bench/harness/report-table';
+import { undescribed, validate } from '../../../bench/harness/schema-check';
+import { startTrivialGrpc, type TrivialServer } from '../../../bench/harness/trivial-server';
+import type { LoadResult, Report, TickStats } from '../../../bench/harness/types';
 
 /** A deep copy with one change, for negative schema cases. */
 function mutate(r: Report, change: (x: Record<string, any>) => void): unknown {

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { runLoad } from '../bench/harness/load';
-import { indicesIn, openSchedule, Pacer, parseDuration, share } from '../bench/harness/schedule';
-import { startTrivialGrpc, type TrivialServer } from '../bench/harness/trivial-server';
+import { runLoad } from '../../../bench/harness/load';
+import { indicesIn, openSchedule, Pacer, parseDuration, share } from '../../../bench/harness/schedule';
+import { startTrivialGrpc, type TrivialServer } from '../../../bench/harness/trivial-server';
 
 describe('open-loop schedule (pure)', () => {
   // [rate, warmupMs, durationMs, workers]

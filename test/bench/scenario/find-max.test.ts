@@ -3,8 +3,8 @@
 // whether the generator kept its schedule. No load is offered.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { searchMaxRate, verdict, type SearchOptions } from '../bench/scenario/find-max';
-import type { LoadResult } from '../bench/harness/types';
+import { searchMaxRate, verdict, type SearchOptions } from '../../../bench/scenario/find-max';
+import type { LoadResult } from '../../../bench/harness/types';
 
 /** How the fake target behaves at a rate. */
 interface Fake {

@@ -5,8 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import * as path from 'node:path';
-import { ConfigError, formatIssue } from '../common/config-check';
-import { loadScenario, parseScenario } from '../bench/scenario/scenario-config';
+import { ConfigError, formatIssue } from '../../../common/config-check';
+import { loadScenario, parseScenario } from '../../../bench/scenario/scenario-config';
 
 const GOOD = `name: t
 topology:
@@ -43,7 +43,7 @@ test('a list of balancers names them infergate:N; infergate is the first', () =>
 });
 
 test('every shipped scenario parses', async () => {
-  const dir = path.resolve(__dirname, '../../bench/scenarios');
+  const dir = path.resolve(__dirname, '../../../../bench/scenarios');
   const files = readdirSync(dir).filter((f) => f.endsWith('.yaml'));
   assert.deepEqual(files.sort(), ['quick.yaml', 'scale.yaml', 'skew.yaml', 'stream-vs-unary.yaml']);
   for (const f of files) {

@@ -6,11 +6,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
-import { silentLogger } from '../common/log';
-import { Registrar, type RegistrarOptions } from '../discovery/registrar';
-import type { LoadSummary } from '../discovery/types';
-import { DiscoveryWatcher } from '../discovery/watcher';
-import { freePort, startTestDiscovery, waitFor } from './helpers/discovery-fixture';
+import { silentLogger } from '../../../common/log';
+import { Registrar, type RegistrarOptions } from '../../../discovery/client/registrar';
+import type { LoadSummary } from '../../../discovery/types';
+import { DiscoveryWatcher } from '../../../discovery/client/watcher';
+import { freePort, startTestDiscovery, waitFor } from '../../helpers/discovery-fixture';
 
 const fast = { initialMs: 20, maxMs: 100, multiplier: 2, jitter: 0.5 };
 
@@ -95,7 +95,7 @@ test('re-registers when discovery restarts without its state (heartbeat NOT_FOUN
 test('a registered process killed with SIGKILL leaves every view when its lease expires', async (t) => {
   const server = await startTestDiscovery();
   const { w, ep } = watcher(server.grpcPort);
-  const registrarJs = path.resolve(__dirname, '../discovery/registrar.js');
+  const registrarJs = path.resolve(__dirname, '../../../discovery/client/registrar.js');
   const script = `
     const { Registrar } = require(${JSON.stringify(registrarJs)});
     const log = { info() {}, warn() {}, error() {} };

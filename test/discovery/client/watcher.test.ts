@@ -4,14 +4,14 @@
 // failover across addresses.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { seededRandom } from '../common/clock';
-import { silentLogger } from '../common/log';
-import { MemoryStore } from '../discovery/store-memory';
-import { NO_LOAD, type ClusterChange, type EndpointRecord, type RoutingConfigVersion } from '../discovery/types';
-import { DiscoveryWatcher, type ViewUpdate } from '../discovery/watcher';
-import { applyWatchResponse, EMPTY_VIEW } from '../discovery/watcher-view';
-import type { WatchResponse__Output } from '../proto/gen/infergate/discovery/v1/WatchResponse';
-import { client, CutProxy, deregister, freePort, register, sidecarReq, startTestDiscovery, waitFor } from './helpers/discovery-fixture';
+import { seededRandom } from '../../../common/clock';
+import { silentLogger } from '../../../common/log';
+import { MemoryStore } from '../../../discovery/store/memory';
+import { NO_LOAD, type ClusterChange, type EndpointRecord, type RoutingConfigVersion } from '../../../discovery/types';
+import { DiscoveryWatcher, type ViewUpdate } from '../../../discovery/client/watcher';
+import { applyWatchResponse, EMPTY_VIEW } from '../../../discovery/client/watcher-view';
+import type { WatchResponse__Output } from '../../../proto/gen/infergate/discovery/v1/WatchResponse';
+import { client, CutProxy, deregister, freePort, register, sidecarReq, startTestDiscovery, waitFor } from '../../helpers/discovery-fixture';
 
 const fast = { initialMs: 20, maxMs: 100, multiplier: 2, jitter: 0.5 };
 const ids = (w: DiscoveryWatcher, cluster = 'ranker') => [...(w.view().clusters.get(cluster)?.keys() ?? [])].sort();

@@ -7,19 +7,19 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { silentLogger } from '../common/log';
-import { ConfigOverlay } from '../discovery/config-overlay';
-import { openRoutingConfigSource } from '../discovery/routing-config-source';
-import type { StaticEndpoint } from '../discovery/routing-config-types';
-import type { DiscoveryServer } from '../discovery/server';
-import { MemoryStore } from '../discovery/store-memory';
-import { NO_LOAD, type ConfigSource, type EndpointRecord, type RoutingConfigVersion } from '../discovery/types';
-import { VERSION_STEPS, WatchHub, type HubMessage } from '../discovery/watch-hub';
-import type { DiscoveryClient } from '../discovery/wire';
-import type { LbEndpoint__Output } from '../proto/gen/infergate/discovery/v1/LbEndpoint';
-import type { WatchResponse__Output } from '../proto/gen/infergate/discovery/v1/WatchResponse';
-import { FakeClock } from './helpers/fake-clock';
-import { client, deregister, heartbeat, register, sidecarReq, startTestDiscovery, WatchQueue } from './helpers/discovery-fixture';
+import { silentLogger } from '../../../common/log';
+import { ConfigOverlay } from '../../../discovery/server/config-overlay';
+import { openRoutingConfigSource } from '../../../routing-config/source';
+import type { StaticEndpoint } from '../../../routing-config/types';
+import type { DiscoveryServer } from '../../../discovery/server/server';
+import { MemoryStore } from '../../../discovery/store/memory';
+import { NO_LOAD, type ConfigSource, type EndpointRecord, type RoutingConfigVersion } from '../../../discovery/types';
+import { VERSION_STEPS, WatchHub, type HubMessage } from '../../../discovery/server/watch-hub';
+import type { DiscoveryClient } from '../../../discovery/wire';
+import type { LbEndpoint__Output } from '../../../proto/gen/infergate/discovery/v1/LbEndpoint';
+import type { WatchResponse__Output } from '../../../proto/gen/infergate/discovery/v1/WatchResponse';
+import { FakeClock } from '../../helpers/fake-clock';
+import { client, deregister, heartbeat, register, sidecarReq, startTestDiscovery, WatchQueue } from '../../helpers/discovery-fixture';
 
 /** A ConfigSource the test drives: push() publishes the next version. */
 class TestConfig implements ConfigSource {

@@ -3,13 +3,13 @@
 // then deltas, resume by version, several watchers, config push, admin HTTP.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Status } from '../common/status';
-import type { DiscoveryServer } from '../discovery/server';
-import type { ConfigSource, RoutingConfigVersion } from '../discovery/types';
-import type { DiscoveryClient } from '../discovery/wire';
-import type { WatchResponse__Output } from '../proto/gen/infergate/discovery/v1/WatchResponse';
-import { FakeClock } from './helpers/fake-clock';
-import { client, deregister, heartbeat, register, sidecarReq, startTestDiscovery, WatchQueue } from './helpers/discovery-fixture';
+import { Status } from '../../../protocol/status';
+import type { DiscoveryServer } from '../../../discovery/server/server';
+import type { ConfigSource, RoutingConfigVersion } from '../../../discovery/types';
+import type { DiscoveryClient } from '../../../discovery/wire';
+import type { WatchResponse__Output } from '../../../proto/gen/infergate/discovery/v1/WatchResponse';
+import { FakeClock } from '../../helpers/fake-clock';
+import { client, deregister, heartbeat, register, sidecarReq, startTestDiscovery, WatchQueue } from '../../helpers/discovery-fixture';
 
 let clock: FakeClock;
 let server: DiscoveryServer;

@@ -6,13 +6,13 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Etcd3 } from 'etcd3';
-import { silentLogger } from '../common/log';
-import { EtcdStore, EXPIRY_GRACE_MS } from '../discovery/store-etcd';
-import type { StoreEvent } from '../discovery/store';
-import { NO_LOAD, type EndpointRecord } from '../discovery/types';
-import { waitFor } from './helpers/discovery-fixture';
-import { etcdMissing, startEtcd, type EtcdProcess } from './helpers/etcd-process';
-import { FakeClock } from './helpers/fake-clock';
+import { silentLogger } from '../../../common/log';
+import { EtcdStore, EXPIRY_GRACE_MS } from '../../../discovery/store/etcd';
+import type { StoreEvent } from '../../../discovery/store/store';
+import { NO_LOAD, type EndpointRecord } from '../../../discovery/types';
+import { waitFor } from '../../helpers/discovery-fixture';
+import { etcdMissing, startEtcd, type EtcdProcess } from '../../../testkit/etcd-process';
+import { FakeClock } from '../../helpers/fake-clock';
 
 const skip = etcdMissing();
 const TTL = 10_000;

@@ -3,13 +3,13 @@
 // record → cluster-change functions the hub builds on.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { seededRandom } from '../common/clock';
-import { coalesce, diffRecord } from '../discovery/cluster-changes';
-import { loadMoved } from '../discovery/load-change';
-import type { StoreEvent } from '../discovery/store';
-import { MemoryStore } from '../discovery/store-memory';
-import { NO_LOAD, type EndpointRecord } from '../discovery/types';
-import { FakeClock } from './helpers/fake-clock';
+import { seededRandom } from '../../../common/clock';
+import { coalesce, diffRecord } from '../../../discovery/cluster-changes';
+import { loadMoved } from '../../../discovery/server/load-change';
+import type { StoreEvent } from '../../../discovery/store/store';
+import { MemoryStore } from '../../../discovery/store/memory';
+import { NO_LOAD, type EndpointRecord } from '../../../discovery/types';
+import { FakeClock } from '../../helpers/fake-clock';
 
 const rec = (id: string, models = ['ranker'], over: Partial<EndpointRecord> = {}): EndpointRecord => ({
   id, address: `${id}:8001`, zone: 'z', labels: {}, models: models.map((name) => ({ name, versions: ['1'] })),

@@ -4,9 +4,9 @@ import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { ConfigError } from '../common/config-check';
-import { DEFAULT_BREAKER, loadModelConfig, parseModelConfig } from '../sidecar/model-config';
-import type { ModelConfig } from '../sidecar/model-config-types';
+import { ConfigError } from '../../../common/config-check';
+import { DEFAULT_BREAKER, loadModelConfig, parseModelConfig } from '../../../sidecar/repository/config';
+import type { ModelConfig } from '../../../sidecar/repository/config-types';
 
 const EXAMPLE = `platform: onnx
 max_batch_size: 64

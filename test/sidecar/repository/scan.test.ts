@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdtemp, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { ConfigError } from '../common/config-check';
-import { compareVersions, scanRepository } from '../sidecar/model-repository';
+import { ConfigError } from '../../../common/config-check';
+import { compareVersions, scanRepository } from '../../../sidecar/repository/scan';
 
 const ONNX_CONFIG = `max_batch_size: 8
 inputs: [{ name: x, datatype: FP32, dims: [4] }]

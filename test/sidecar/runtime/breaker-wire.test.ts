@@ -7,7 +7,7 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { independentClient, startTestSidecar, unary } from './helpers/sidecar-fixture';
+import { independentClient, startTestSidecar, unary } from '../../helpers/sidecar-fixture';
 
 /** A repository with one workflow model that fails whenever its input is negative. */
 function flakyRepo(): string {

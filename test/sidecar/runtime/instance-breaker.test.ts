@@ -2,13 +2,13 @@
 // briefly: reset timeouts are tens of milliseconds.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Status, invalidArgument } from '../common/status';
-import { DynamicBatcher } from '../sidecar/batcher';
-import { InstanceBreaker, type BreakerState } from '../sidecar/instance-breaker';
-import type { BreakerConfig } from '../sidecar/model-config-types';
-import { rankerConfig } from './helpers/configs';
-import { FakeClock } from './helpers/fake-clock';
-import { FakeRequest, FakeRunner, flush, rowSums, tensor } from './helpers/fake-runner';
+import { Status, invalidArgument } from '../../../protocol/status';
+import { DynamicBatcher } from '../../../sidecar/scheduler/batcher';
+import { InstanceBreaker, type BreakerState } from '../../../sidecar/runtime/instance-breaker';
+import type { BreakerConfig } from '../../../sidecar/repository/config-types';
+import { rankerConfig } from '../../helpers/configs';
+import { FakeClock } from '../../helpers/fake-clock';
+import { FakeRequest, FakeRunner, flush, rowSums, tensor } from '../../helpers/fake-runner';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const RESET_MS = 40;

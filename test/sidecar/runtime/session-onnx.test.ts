@@ -1,11 +1,11 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { silentLogger } from '../common/log';
-import { rankerWeights } from '../scripts/gen-models';
-import type { ExecutionProvider, ModelConfig } from '../sidecar/model-config-types';
-import { createOnnxRunner } from '../sidecar/session-onnx';
-import { assertClose, randomFeatures, referenceScores } from './helpers/reference-mlp';
-import { captureLogger, generatedModels, repoConfig } from './helpers/ranker-models';
+import { silentLogger } from '../../../common/log';
+import { rankerWeights } from '../../../scripts/gen-models';
+import type { ExecutionProvider, ModelConfig } from '../../../sidecar/repository/config-types';
+import { createOnnxRunner } from '../../../sidecar/runtime/session-onnx';
+import { assertClose, randomFeatures, referenceScores } from '../../helpers/reference-mlp';
+import { captureLogger, generatedModels, repoConfig } from '../../helpers/ranker-models';
 
 let repo: ReturnType<typeof generatedModels>;
 let ranker: ModelConfig;

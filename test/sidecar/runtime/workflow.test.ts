@@ -3,17 +3,17 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { silentLogger } from '../common/log';
-import { InferError, Status } from '../common/status';
-import { FEATURES, MAX_CANDIDATES, recommendFeatures } from '../models/recommend/workflow';
-import { RANKER_VERSIONS, rankerWeights } from '../scripts/gen-models';
-import type { ModelConfig } from '../sidecar/model-config-types';
-import type { ModelRunner } from '../sidecar/scheduler-types';
-import { createOnnxRunner } from '../sidecar/session-onnx';
-import type { Tensor } from '../sidecar/tensor';
-import { loadWorkflow, workflowCandidates, type WorkflowContext } from '../sidecar/workflow';
-import { assertClose, referenceScores } from './helpers/reference-mlp';
-import { generatedModels, REPO_ROOT, repoConfig, repoModelDir } from './helpers/ranker-models';
+import { silentLogger } from '../../../common/log';
+import { InferError, Status } from '../../../protocol/status';
+import { FEATURES, MAX_CANDIDATES, recommendFeatures } from '../../../models/recommend/workflow';
+import { RANKER_VERSIONS, rankerWeights } from '../../../scripts/gen-models';
+import type { ModelConfig } from '../../../sidecar/repository/config-types';
+import type { ModelRunner } from '../../../sidecar/scheduler/types';
+import { createOnnxRunner } from '../../../sidecar/runtime/session-onnx';
+import type { Tensor } from '../../../protocol/tensor';
+import { loadWorkflow, workflowCandidates, type WorkflowContext } from '../../../sidecar/runtime/workflow';
+import { assertClose, referenceScores } from '../../helpers/reference-mlp';
+import { generatedModels, REPO_ROOT, repoConfig, repoModelDir } from '../../helpers/ranker-models';
 
 const LATEST = RANKER_VERSIONS[RANKER_VERSIONS.length - 1];
 

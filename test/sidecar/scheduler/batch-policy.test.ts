@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decide, policyConfig, withoutDelay, type PolicyConfig } from '../sidecar/batch-policy';
-import { BatchQueue } from '../sidecar/batch-queue';
-import type { DynamicBatchingConfig, ModelConfig } from '../sidecar/model-config-types';
-import { rankerConfig } from './helpers/configs';
-import { FakeRequest } from './helpers/fake-runner';
+import { decide, policyConfig, withoutDelay, type PolicyConfig } from '../../../sidecar/scheduler/batch-policy';
+import { BatchQueue } from '../../../sidecar/scheduler/batch-queue';
+import type { DynamicBatchingConfig, ModelConfig } from '../../../sidecar/repository/config-types';
+import { rankerConfig } from '../../helpers/configs';
+import { FakeRequest } from '../../helpers/fake-runner';
 
 /** A queued request in a table: id, rows, shape key, priority, arrival time (ms). */
 type Q = [id: string, rows: number, key: string, priority: number, at: number];

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { BatchQueue, type QueueEntry } from '../sidecar/batch-queue';
-import { FakeRequest } from './helpers/fake-runner';
+import { BatchQueue, type QueueEntry } from '../../../sidecar/scheduler/batch-queue';
+import { FakeRequest } from '../../helpers/fake-runner';
 
 /** Ids in priority-then-FIFO order, walking first()/next(). */
 function order(q: BatchQueue): string[] {

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Status, internal, unavailable } from '../common/status';
-import { Batch, directSink, type BatchMember, type BatchState } from '../sidecar/batch';
-import type { Tensor } from '../sidecar/tensor';
-import { FakeRequest, assertDoneOnce, rowSums, tensor } from './helpers/fake-runner';
+import { Status, internal, unavailable } from '../../../protocol/status';
+import { Batch, directSink, type BatchMember, type BatchState } from '../../../sidecar/scheduler/batch';
+import type { Tensor } from '../../../protocol/tensor';
+import { FakeRequest, assertDoneOnce, rowSums, tensor } from '../../helpers/fake-runner';
 
 const member = (req: FakeRequest): BatchMember => ({ req });
 const batchOf = (reqs: FakeRequest[], batching = true) => new Batch('ranker', batching, reqs.map(member), directSink);

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Status, unavailable } from '../common/status';
-import { DynamicBatcher } from '../sidecar/batcher';
-import type { DynamicBatchingConfig, ModelConfig } from '../sidecar/model-config-types';
-import type { SchedulerObserver } from '../sidecar/scheduler-types';
-import { rankerConfig } from './helpers/configs';
-import { FakeClock } from './helpers/fake-clock';
-import { FakeRequest, FakeRunner, assertDoneOnce, flush, type FakeRequestOptions } from './helpers/fake-runner';
+import { Status, unavailable } from '../../../protocol/status';
+import { DynamicBatcher } from '../../../sidecar/scheduler/batcher';
+import type { DynamicBatchingConfig, ModelConfig } from '../../../sidecar/repository/config-types';
+import type { SchedulerObserver } from '../../../sidecar/scheduler/types';
+import { rankerConfig } from '../../helpers/configs';
+import { FakeClock } from '../../helpers/fake-clock';
+import { FakeRequest, FakeRunner, assertDoneOnce, flush, type FakeRequestOptions } from '../../helpers/fake-runner';
 
 interface SetupOptions {
   db?: Partial<DynamicBatchingConfig>;

@@ -3,9 +3,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
-import { decodeLoadReport, ORCA_TRAILER } from '../sidecar/load-report';
-import type { Sidecar } from '../sidecar/sidecar';
-import { features, independentClient, rawF32, startTestSidecar, unary, type InferenceClient } from './helpers/sidecar-fixture';
+import { decodeLoadReport, ORCA_TRAILER } from '../../../protocol/load-report';
+import type { Sidecar } from '../../../sidecar/sidecar';
+import { features, independentClient, rawF32, startTestSidecar, unary, type InferenceClient } from '../../helpers/sidecar-fixture';
 
 let sidecar: Sidecar;
 let client: InferenceClient;

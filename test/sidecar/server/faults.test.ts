@@ -3,8 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
-import { freePort, startCli, stop, waitReady } from '../bench/lib/processes';
-import { features, independentClient, MODELS, rawF32, startTestSidecar, unary } from './helpers/sidecar-fixture';
+import { freePort, startCli, stop, waitReady } from '../../../testkit/processes';
+import { features, independentClient, MODELS, rawF32, startTestSidecar, unary } from '../../helpers/sidecar-fixture';
 
 const req = (params: Record<string, unknown> = {}) => ({
   modelName: 'ranker', parameters: params,

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Status } from '../common/status';
-import { checkInputs, checkOutputs, resolveDeadline, resolvePriority, type DecodedInput } from '../sidecar/request-check';
-import { rankerConfig, seqConfig } from './helpers/configs';
+import { Status } from '../../../protocol/status';
+import { checkInputs, checkOutputs, resolveDeadline, resolvePriority, type DecodedInput } from '../../../sidecar/server/request-check';
+import { rankerConfig, seqConfig } from '../../helpers/configs';
 
 const f32 = (n: number) => new Float32Array(n);
 const feat = (shape: number[], n = shape.reduce((a, b) => a * b, 1)): DecodedInput => ({ name: 'features', datatype: 'FP32', shape, data: f32(n) });

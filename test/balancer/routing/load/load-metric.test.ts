@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ComposedMetric, metricFor, pendingMetric } from '../balancer/load-metric';
-import type { P2cConfig } from '../discovery/routing-config-types';
-import { DEFAULT_POLICY } from '../discovery/routing-config-policy';
-import { cluster, endpoint } from './helpers/balancer-fixture';
+import { ComposedMetric, metricFor, pendingMetric } from '../../../../balancer/routing/load/load-metric';
+import type { P2cConfig } from '../../../../routing-config/types';
+import { DEFAULT_POLICY } from '../../../../routing-config/policy';
+import { cluster, endpoint } from '../../../helpers/balancer-fixture';
 
 const base: P2cConfig = DEFAULT_POLICY.p2c;
 const ewmaOff: P2cConfig = { ...base, peak_ewma: { ...base.peak_ewma, enabled: false } };

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { PeakEwma } from '../balancer/load-peak-ewma';
+import { PeakEwma } from '../../../../balancer/routing/load/peak-ewma';
 
 const E = Math.exp(-1);
 

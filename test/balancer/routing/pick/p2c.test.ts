@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { EndpointState } from '../balancer/endpoint-state';
-import type { LoadMetric } from '../balancer/load-metric';
-import { p2cPicker } from '../balancer/pick-p2c';
-import { buildPicker, PickerCache, pickerFactory, registeredPickers, registerPicker, unavailablePicker } from '../balancer/picker';
-import { cluster, endpoints, fixedMetric, pickerContext, shares } from './helpers/balancer-fixture';
+import type { EndpointState } from '../../../../balancer/routing/endpoint-state';
+import type { LoadMetric } from '../../../../balancer/routing/load/load-metric';
+import { p2cPicker } from '../../../../balancer/routing/pick/p2c';
+import { buildPicker, PickerCache, pickerFactory, registeredPickers, registerPicker, unavailablePicker } from '../../../../balancer/routing/pick/picker';
+import { cluster, endpoints, fixedMetric, pickerContext, shares } from '../../../helpers/balancer-fixture';
 
 const N = 20_000;
 /** Share tolerance: > 4 standard deviations of a 50 % share over N picks. */
