@@ -7,7 +7,7 @@
 #   docker run --rm -v $PWD/my-models:/models infergate sidecar --models /models
 #
 # README.md "Operating infergate" has ports, the CUDA image and Kubernetes.
-# test/packaging.test.ts checks this file without a Docker engine: keep
+# test/packaging/dockerfile.test.ts checks this file without a Docker engine: keep
 # instructions on their own lines and JSON (exec) forms where they are now.
 
 ARG NODE_IMAGE=node:20-bookworm-slim

@@ -13,7 +13,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import { parseArgs } from 'node:util';
 import * as hdr from 'hdr-histogram-js';
-import { BUNDLED_MODELS } from '../cli/demo-command';
+import { BUNDLED_MODELS } from '../models/bundled';
 import { InferenceClient, type InferStream, type ProxylessTransport } from '../client';
 import { cpuSeconds, freePort, startCli, stop, waitReady } from '../testkit/processes';
 

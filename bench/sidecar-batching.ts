@@ -7,7 +7,7 @@ import { cpSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:f
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { BUNDLED_MODELS } from '../cli/demo-command';
+import { BUNDLED_MODELS } from '../models/bundled';
 import { closedLoop, type LoopResult } from './lib/closed-loop';
 import { cpuSeconds, freePort, startCli, stop, waitReady } from '../testkit/processes';
 import { RawClient, encodeFp32Request } from '../testkit/raw-client';

@@ -11,10 +11,8 @@ import { startBalancer, type Balancer } from '../balancer/balancer';
 import { Registrar } from '../discovery/client/registrar';
 import { startDiscovery, type DiscoveryServer } from '../discovery/server/server';
 import { startSidecar, type Sidecar } from '../sidecar/sidecar';
+import { BUNDLED_MODELS } from '../models/bundled';
 import { runUntilSignal } from './signals';
-
-/** The repository's bundled models, from src or dist. */
-export const BUNDLED_MODELS = path.resolve(__dirname, __dirname.includes(`${path.sep}dist${path.sep}`) ? '../../models' : '../models');
 
 export const demoSpec = {
   name: 'demo',

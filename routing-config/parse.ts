@@ -2,7 +2,7 @@
 // every problem in the file is reported at once, each naming file, dotted
 // field path and line (common/config-check.ts). Layers merge field by field:
 // built-in defaults < `defaults` < `models.<name>` < `objectives.<name>`
-// (see routing-config-policy.ts), and the result holds every route fully
+// (see policy.ts), and the result holds every route fully
 // resolved, so consumers look routes up instead of merging.
 import { isMap, isScalar } from 'yaml';
 import { ConfigDocument, Value, type Mapping } from '../common/config-check';

@@ -1,5 +1,5 @@
 // The shape of the operators' routing config (routing.yaml) once validated.
-// The parser (routing-config.ts) produces exactly this, with every default
+// The parser (parse.ts) produces exactly this, with every default
 // filled in and every per-model and per-objective override already merged,
 // so readers (discovery's GET /config, the balancer) never re-apply defaults.
 // Field names are the YAML keys (snake_case). Optional fields are left out

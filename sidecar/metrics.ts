@@ -1,11 +1,23 @@
 // Prometheus metrics for one sidecar process. A Registry of our own (not
 // prom-client's global) so tests can run several sidecars in one process.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { ModelRegistry } from './repository/registry';
+import type { Scheduler } from './scheduler/types';
 
 // Latency buckets in seconds: 100 µs to 5 s, dense where batching lives (sub-ms to tens of ms).
 const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256];
+
+/**
+ * What watch() reads at scrape time: every served version's scheduler.
+ * ModelRegistry is one; named by shape, not imported, because the registry
+ * imports VersionMetrics from here.
+ */
+export interface ScrapedModels {
+  list(): readonly {
+    readonly config: { readonly name: string };
+    readonly versions: ReadonlyMap<string, { readonly version: string; readonly scheduler: Pick<Scheduler, 'queueDepth' | 'inFlight'> }>;
+  }[];
+}
 
 /** The sidecar's metric families. */
 export class SidecarMetrics {
@@ -51,7 +63,7 @@ export class SidecarMetrics {
   }
 
   /** Adds gauges read from the schedulers at scrape time; call once the models are loaded. */
-  watch(models: ModelRegistry): void {
+  watch(models: ScrapedModels): void {
     const depth = (fn: 'queueDepth' | 'inFlight') => function (this: Gauge) {
       for (const m of models.list()) {
         for (const v of m.versions.values()) this.set({ model: m.config.name, version: v.version }, v.scheduler[fn]());

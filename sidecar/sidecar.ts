@@ -72,7 +72,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
       registry,
       metrics,
       load,
-      close: () => closeAll(grpcServer, httpServer!, metricsServer!, svc, loaded.close, opts.drainTimeoutMs ?? 30_000),
+      close: () => closeAll(grpcServer, httpServer!, metricsServer!, svc, loaded.close, opts.drainTimeoutMs ?? 30_000, clock),
     };
     opts.log.info('sidecar serving', {
       grpc_port: sidecar.grpcPort, http_port: sidecar.httpPort, metrics_port: sidecar.metricsPort,
@@ -90,7 +90,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
 
 async function closeAll(
   grpcServer: GrpcServer, httpServer: http.Server, metricsServer: http.Server,
-  svc: InferService, freeModels: () => Promise<void>, drainTimeoutMs: number,
+  svc: InferService, freeModels: () => Promise<void>, drainTimeoutMs: number, clock: Clock,
 ): Promise<void> {
   // Stop taking new calls first (GOAWAY); calls in flight finish.
   const grpcDone = grpcServer.close();
@@ -98,14 +98,15 @@ async function closeAll(
   httpServer.closeIdleConnections();
   // A client may hold a ModelStreamInfer stream open indefinitely: cut
   // whatever is still open once the grace period ends.
-  const cut = setTimeout(() => {
+  const cut = clock.setTimeout(() => {
     grpcServer.forceClose();
     httpServer.closeAllConnections();
   }, drainTimeoutMs);
-  cut.unref();
+  // The process clock's handle is a Node timer: the grace period alone must not keep the process alive.
+  if (typeof cut === 'object' && 'unref' in cut) cut.unref();
   await svc.drain();
   await Promise.all([grpcDone, httpDone]);
-  clearTimeout(cut);
+  clock.clearTimeout(cut);
   await new Promise<void>((resolve) => metricsServer.close(() => resolve()));
   metricsServer.closeAllConnections();
   await freeModels();

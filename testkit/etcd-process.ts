@@ -5,7 +5,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { freePort } from '../test/helpers/discovery-fixture';
+import { freePort } from './processes';
 
 /** Why etcd tests cannot run here, or undefined when they can. */
 export function etcdMissing(): string | undefined {

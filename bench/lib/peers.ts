@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { BUNDLED_MODELS } from '../../cli/demo-command';
+import { BUNDLED_MODELS } from '../../models/bundled';
 import { cpuSeconds, freePort, startCli, stop, waitReady } from '../../testkit/processes';
 
 /** A proxy under test: where to send calls and how much CPU it has used. */

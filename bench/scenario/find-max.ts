@@ -6,7 +6,7 @@
 // point the figures would be the generator's limit, not the target's.
 //
 // The search is a function of a `runAt(rate)` callback, so its logic is
-// tested against a fake target (test/bench-scenario-find-max.test.ts).
+// tested against a fake target (test/bench/scenario/find-max.test.ts).
 import { runLoad } from '../harness/load';
 import type { FindMaxOptions, LoadResult } from '../harness/types';
 

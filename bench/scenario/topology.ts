@@ -6,7 +6,7 @@
 // --workers (a --workers primary's /status lists workers, not clusters), so
 // the infergate side is started here; the peers are reused as they are.
 import { spawnSync } from 'node:child_process';
-import { BUNDLED_MODELS } from '../../cli/demo-command';
+import { BUNDLED_MODELS } from '../../models/bundled';
 import { freePort, waitReady } from '../../testkit/processes';
 import { sidecarServed, startHaproxy, startNginx, stopAll, type SidecarProc } from '../lib/peers';
 import { spawnInfergate, stopInfergates, treeCpuSeconds } from './own-processes';

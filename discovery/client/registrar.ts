@@ -239,6 +239,10 @@ export class Registrar {
   }
 
   private callOptions(): grpc.CallOptions {
+    // grpc-js takes an absolute wall-clock deadline and times the call
+    // itself (sending grpc-timeout on), so this is the one place the
+    // registrar reads Date.now() rather than its clock: a monotonic or fake
+    // clock's reading would be a date decades off.
     return { deadline: Date.now() + (this.opts.callTimeoutMs ?? 2000) };
   }
 

@@ -2,8 +2,8 @@
 // by revision. One concern only: durable-enough shared state. Cluster
 // grouping, fan-out to watchers and the wire format live above it
 // (watch-hub.ts, service.ts), so a new backend implements only this file's
-// interface. Two backends: store-memory.ts (default, one process) and
-// store-etcd.ts (several discovery replicas sharing one etcd).
+// interface. Two backends: memory.ts (default, one process) and
+// etcd.ts (several discovery replicas sharing one etcd).
 import type { EndpointRecord } from '../types';
 
 /** A lease id (etcd's int64 as a decimal string; any string for memory). */

@@ -1,5 +1,5 @@
 // The shape of models/<name>/config.yaml once validated. The parser
-// (model-config.ts) produces exactly this; everything else reads only this.
+// (config.ts) produces exactly this; everything else reads only this.
 import type { Datatype } from '../../protocol/tensor';
 
 /** One input or output as the model declares it. */

@@ -64,7 +64,7 @@ async function loadModel(entry: RepositoryEntry, deps: LoaderDeps, caller: Inter
     const instances: InstanceBreaker[] = [];
     for (let i = 0; i < cfg.instances; i++) {
       const runner = await openRunner(cfg, entry.dir, v.path, caller, deps.log);
-      const breaker = new InstanceBreaker(runner, { model: `${cfg.name}:${v.version}`, instance: String(i), config: cfg.breaker, log: deps.log });
+      const breaker = new InstanceBreaker(runner, { model: `${cfg.name}:${v.version}`, instance: String(i), config: cfg.breaker, log: deps.log, clock: deps.clock });
       breaker.onStateChange((s) => {
         metrics.breaker(i, s);
         deps.log.warn('breaker state changed', { model: cfg.name, version: v.version, instance: i, state: s });

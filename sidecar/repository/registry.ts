@@ -1,5 +1,5 @@
 // The models a sidecar serves, by name and version, and the lookup every
-// request makes first. Built once at start-up by model-loader.ts; read-only
+// request makes first. Built once at start-up by loader.ts; read-only
 // afterwards, so the hot path is two Map lookups.
 import { invalidArgument, notFound } from '../../protocol/status';
 import type { ModelConfig } from './config-types';

@@ -33,7 +33,7 @@ export class ModelStats {
     this.computeInfer.count++;
     this.computeInfer.ns += ns(computeMs);
     this.inferenceCount += rows;
-    this.lastInference = Date.now();
+    this.lastInference = Date.now(); // reported, not timed: ModelStatistics.last_inference is ms since the epoch
   }
 
   /** A request failed, at any stage. */

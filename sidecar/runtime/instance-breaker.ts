@@ -12,6 +12,7 @@
 // disabled (one fewer interval); close() calls shutdown() to stop the rest.
 // So a breaker never keeps the process alive.
 import CircuitBreaker from 'opossum';
+import { systemClock, type Clock } from '../../common/clock';
 import type { Logger } from '../../common/log';
 import { Status, InferError, unavailable } from '../../protocol/status';
 import type { BreakerConfig } from '../repository/config-types';
@@ -29,6 +30,8 @@ export interface InstanceBreakerOptions {
   readonly instance: string;
   readonly config: BreakerConfig;
   readonly log?: Logger;
+  /** Times close()'s bounded wait for a running execution (default: the process clock; opossum keeps its own timers). */
+  readonly clock?: Clock;
 }
 
 /** A ModelRunner that refuses work with UNAVAILABLE while its breaker is open. */
@@ -100,11 +103,12 @@ export class InstanceBreaker implements ModelRunner {
   async close(): Promise<void> {
     this.cb.shutdown();
     if (this.executing > 0) {
+      const clock = this.opts.clock ?? systemClock;
       await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, Math.max(this.opts.config.timeout_ms, 1000));
-        t.unref();
+        const t = clock.setTimeout(resolve, Math.max(this.opts.config.timeout_ms, 1000));
+        if (typeof t === 'object' && 'unref' in t) t.unref(); // the process clock's Node timer: see "Timers" above
         this.idleListeners.push(() => {
-          clearTimeout(t);
+          clock.clearTimeout(t);
           resolve();
         });
       });

@@ -1,6 +1,6 @@
 // The Open Inference Protocol's methods as the sidecar answers them, apart
-// from the transport (server-grpc.ts): request messages in, response
-// messages (or an InferError) out. REST (server-http.ts) shares the
+// from the transport (grpc.ts): request messages in, response
+// messages (or an InferError) out. REST (rest.ts) shares the
 // metadata and statistics answers.
 import { InferError, Status, toInferError } from '../../protocol/status';
 import type { ModelInferRequest__Output } from '../../proto/gen/inference/ModelInferRequest';

@@ -4,7 +4,7 @@
 // and keep A's expiry timer from revoking; a lapsed lease is revoked by a
 // replica at the TTL the sidecar was told, before etcd's rounded-up lease
 // ends; a watcher moves from A to B and resumes by version.
-// (The store's timers on a fake clock: discovery-store-etcd-expiry.test.ts.)
+// (The store's timers on a fake clock: etcd-expiry.test.ts.)
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Etcd3 } from 'etcd3';
