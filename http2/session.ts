@@ -19,7 +19,7 @@ import {
   rstStreamFrame, Setting, SETTINGS_ACK, settingsFrame, windowUpdateFrame, writeFrameHeader,
 } from './frames';
 import { HpackDecoder, HpackError } from './hpack';
-import { H2Stream } from './stream';
+import { H2Stream, type StreamSession } from './stream';
 
 /** Limits this side advertises and enforces. */
 export interface SessionLimits {
@@ -101,7 +101,7 @@ function destroySocket(socket: net.Socket): void {
   socket.destroy();
 }
 
-export class H2Session {
+export class H2Session implements StreamSession {
   readonly streams = new Map<number, H2Stream>();
   private readonly hpack = new HpackDecoder(4096);
   private readonly headerFields: string[] = [];
