@@ -43,7 +43,7 @@ export interface SessionLimits {
 
 export const DEFAULT_LIMITS: SessionLimits = {
   maxConcurrentStreams: 4096,
-  // Large tensors share connections: 64 KiB windows would crawl. The sidecar's node:http2 server (h2-server.ts) uses these too.
+  // Large tensors share connections: 64 KiB windows would crawl. The sidecar's node:http2 server (sidecar/server/h2-server.ts WINDOWS) uses the same two.
   streamWindow: 4 * 1024 * 1024,
   connectionWindow: 16 * 1024 * 1024,
   maxHeaderListSize: 64 * 1024,

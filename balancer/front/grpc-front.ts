@@ -11,6 +11,7 @@ import type * as http2 from 'node:http2';
 import type { Clock } from '../../common/clock';
 import { acceptGrpc, RESPONSE_HEADERS, WITH_TRAILERS } from '../../sidecar/server/h2-server';
 import { H2Listener } from '../../http2/listener';
+import { drainWithin, listenOn } from '../../common/listen';
 import { DEFAULT_LIMITS } from '../../http2/session';
 import { Status } from '../../protocol/status';
 import type { Clusters } from '../routing/cluster';
@@ -83,12 +84,12 @@ export class Front {
 
   /** Binds host:port (0: a free port); resolves with the port. */
   listen(host: string, port: number): Promise<number> {
-    return this.h2.listen(host, port);
+    return listenOn(this.h2.server, host, port);
   }
 
   /** Stops accepting (GOAWAY on every connection), lets calls in flight finish, and cuts what is left after drainMs. */
   close(drainMs: number): Promise<void> {
-    return this.h2.close(drainMs);
+    return drainWithin(this.h2.close(), drainMs, () => this.h2.forceClose());
   }
 
   /** Cuts every connection now. */

@@ -3,11 +3,15 @@
 // connection window opened up; and, for both, the answer headers and the
 // check that a request is gRPC at all.
 import * as http2 from 'node:http2';
-import { drainWithin, listenOn } from '../../http2/listener';
-import { DEFAULT_LIMITS } from '../../http2/session';
+import { drainWithin, listenOn } from '../../common/listen';
 
-/** Connection-level flow-control window (bytes): it stays at 64 KiB otherwise (initialWindowSize is per stream), and large tensors would crawl. */
-const CONNECTION_WINDOW = DEFAULT_LIMITS.connectionWindow;
+/**
+ * Flow-control windows (bytes), the ones the balancer's front advertises (http2/session.ts
+ * DEFAULT_LIMITS; a test holds the two equal): large tensors share connections, and 64 KiB
+ * windows would crawl. The connection's stays at 64 KiB unless opened up (initialWindowSize is
+ * per stream).
+ */
+export const WINDOWS = { stream: 4 * 1024 * 1024, connection: 16 * 1024 * 1024 } as const;
 
 function noop(): void {}
 
@@ -28,13 +32,13 @@ export class H2Server {
 
   /** onStream: every new stream; an exception it throws is the caller's to catch. */
   constructor(onStream: (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => void) {
-    this.server = http2.createServer({ maxSessionMemory: 128, settings: { initialWindowSize: DEFAULT_LIMITS.streamWindow } });
+    this.server = http2.createServer({ maxSessionMemory: 128, settings: { initialWindowSize: WINDOWS.stream } });
     this.server.on('stream', onStream);
     this.server.on('error', noop); // accept errors (EMFILE...) are transient; the listening socket stays
     this.server.on('session', (s) => {
       this.sessions.add(s);
-      s.once('connect', () => s.setLocalWindowSize(CONNECTION_WINDOW));
-      if (!s.connecting) s.setLocalWindowSize(CONNECTION_WINDOW);
+      s.once('connect', () => s.setLocalWindowSize(WINDOWS.connection));
+      if (!s.connecting) s.setLocalWindowSize(WINDOWS.connection);
       s.once('close', () => this.sessions.delete(s));
       s.on('error', noop);
     });
