@@ -48,8 +48,6 @@ export type FrontStream = H2Stream & { [CTX]: CallCtx };
 preEncoded(RESPONSE_HEADERS);
 const OK_TRAILERS = preEncoded({ 'grpc-status': '0' });
 
-export function noop(): void {}
-
 export function sendOkTrailers(this: H2Stream): void {
   this.sendTrailers(OK_TRAILERS);
 }

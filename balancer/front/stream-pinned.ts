@@ -23,11 +23,10 @@ import { requestHeaders } from '../upstream/call';
 import type { H2Connection } from '../upstream/connection';
 import type { PinnedRoute } from '../routing/router';
 import { stringField } from '../../protocol/wire-fields';
+import { noop } from '../../common/noop';
 
 const { NGHTTP2_CANCEL } = http2.constants;
 const STREAM_METHOD = '/inference.GRPCInferenceService/ModelStreamInfer';
-
-function noop(): void {}
 
 function writeMessage(msg: Buffer, p: PinnedStream): void {
   p.writeUp(frame(p.suffix ? Buffer.concat([msg, p.suffix]) : msg));

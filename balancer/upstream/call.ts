@@ -11,6 +11,7 @@ import { ORCA_TRAILER } from '../../protocol/load-report';
 import { decodeGrpcMessage, frame, frameWithField, headersFromMetadata, MessageReader, statusFromHeader, timeoutHeader, writeCoalesced } from '../../protocol/grpc-wire';
 import type { H2Connection } from './connection';
 import type { UpstreamResult } from './pool';
+import { noop } from '../../common/noop';
 
 const { NGHTTP2_CANCEL } = http2.constants;
 const CTX = Symbol('infergate.call');
@@ -102,8 +103,6 @@ function onDeadline(stream: UnaryStream): void {
   }
   stream.close(NGHTTP2_CANCEL);
 }
-
-function noop(): void {}
 
 /** A failure before any stream existed (the session refused the request), reported asynchronously like any other end. */
 function failSoon(done: (r: UpstreamResult) => void, authority: string, e: unknown): () => void {

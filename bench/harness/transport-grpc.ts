@@ -13,6 +13,7 @@
 import * as http2 from 'node:http2';
 import { Connections } from './connections';
 import { lengthDelimited, readStreamAnswer, streamErrorStatus } from './proto-scan';
+import { noop } from '../../common/noop';
 
 /** How a call ended, once: undefined = OK, else an error key ('UNAVAILABLE', 'http_503', 'transport'). */
 export type Done = (startMs: number, outcome: string | undefined) => void;
@@ -37,8 +38,6 @@ export const STATUS_NAMES = [
 
 const UNARY_HEADERS = { ':method': 'POST', ':path': '/inference.GRPCInferenceService/ModelInfer', 'content-type': 'application/grpc', te: 'trailers' };
 const STREAM_HEADERS = { ...UNARY_HEADERS, ':path': '/inference.GRPCInferenceService/ModelStreamInfer' };
-
-function noop(): void {}
 
 /** The 5-byte gRPC prefix plus msg, uncompressed. */
 export function frame(msg: Buffer): Buffer {

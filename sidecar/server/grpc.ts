@@ -22,6 +22,7 @@ import type { ModelStreamInferResponse } from '../../proto/gen/inference/ModelSt
 import { streamError, streamInfer, unaryMethods, type Reply, type UnaryMethod } from './methods';
 import type { InferService } from './infer-service';
 import { ORCA_TRAILER, type LoadTracker } from '../../protocol/load-report';
+import { noop } from '../../common/noop';
 
 const SERVICE = '/inference.GRPCInferenceService/';
 
@@ -35,8 +36,6 @@ interface Method {
   /** Absent for ModelStreamInfer. */
   readonly unary: UnaryMethod | undefined;
 }
-
-function noop(): void {}
 
 /** A unary call's request as it is read. */
 interface UnaryRead {

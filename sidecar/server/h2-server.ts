@@ -4,6 +4,7 @@
 // check that a request is gRPC at all.
 import * as http2 from 'node:http2';
 import { drainWithin, listenOn } from '../../common/listen';
+import { noop } from '../../common/noop';
 
 /**
  * Flow-control windows (bytes), the ones the balancer's front advertises (http2/session.ts
@@ -12,8 +13,6 @@ import { drainWithin, listenOn } from '../../common/listen';
  * per stream).
  */
 export const WINDOWS = { stream: 4 * 1024 * 1024, connection: 16 * 1024 * 1024 } as const;
-
-function noop(): void {}
 
 /** Headers of a gRPC answer. */
 export const RESPONSE_HEADERS = { ':status': 200, 'content-type': 'application/grpc', 'grpc-accept-encoding': 'identity' };
