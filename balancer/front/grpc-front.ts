@@ -23,15 +23,15 @@ import type { Router } from '../routing/router';
 import { isReady, serverMetadata } from './service-info';
 import { INFER_METHODS, streamKeyOf, type UpstreamMethod } from '../upstream/pool';
 import { stringField } from '../../protocol/wire-fields';
+import { METHOD } from '../../protocol/paths';
 
-const SERVICE = '/inference.GRPCInferenceService/';
 /** How long a ModelMetadata answer is reused: metadata changes only when models are reloaded. */
 const METADATA_TTL_MS = 5_000;
 
 const METHODS = new Map<string, Kind>([
-  ['ModelInfer', 'infer'], ['ModelReady', 'ready'], ['ModelMetadata', 'metadata'], ['ServerLive', 'live'],
-  ['ServerReady', 'serverReady'], ['ServerMetadata', 'serverMetadata'], ['ModelStreamInfer', 'stream'],
-].map(([m, k]) => [SERVICE + m, k as Kind]));
+  [METHOD.ModelInfer, 'infer'], [METHOD.ModelReady, 'ready'], [METHOD.ModelMetadata, 'metadata'], [METHOD.ServerLive, 'live'],
+  [METHOD.ServerReady, 'serverReady'], [METHOD.ServerMetadata, 'serverMetadata'], [METHOD.ModelStreamInfer, 'stream'],
+]);
 const FORWARDED: Partial<Record<Kind, UpstreamMethod>> = { infer: INFER_METHODS.infer, ready: INFER_METHODS.ready, metadata: INFER_METHODS.metadata };
 
 /** What the front needs. */

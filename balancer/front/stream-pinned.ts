@@ -23,10 +23,10 @@ import { requestHeaders } from '../upstream/call';
 import type { H2Connection } from '../upstream/connection';
 import type { PinnedRoute } from '../routing/router';
 import { stringField } from '../../protocol/wire-fields';
+import { METHOD } from '../../protocol/paths';
 import { noop } from '../../common/noop';
 
 const { NGHTTP2_CANCEL } = http2.constants;
-const STREAM_METHOD = '/inference.GRPCInferenceService/ModelStreamInfer';
 
 function writeMessage(msg: Buffer, p: PinnedStream): void {
   p.writeUp(frame(p.suffix ? Buffer.concat([msg, p.suffix]) : msg));
@@ -59,7 +59,7 @@ export class PinnedStream {
     try {
       session = conn.acquire();
       try {
-        up = session.request(requestHeaders(STREAM_METHOD, metadata, deadline), { endStream: false });
+        up = session.request(requestHeaders(METHOD.ModelStreamInfer, metadata, deadline), { endStream: false });
       } catch (e) {
         conn.release(session);
         throw e;

@@ -6,18 +6,13 @@
 // serialize all traffic to the sidecar.
 import * as grpc from '@grpc/grpc-js';
 import type { Status } from '../../protocol/status';
+import { METHOD } from '../../protocol/paths';
 import { H2MessageStream, unaryCall } from './call';
 import { H2Connection } from './connection';
 import { UpstreamStream } from './stream';
 
 /** Method paths of the inference service the balancer forwards. */
-export const INFER_METHODS = {
-  infer: '/inference.GRPCInferenceService/ModelInfer',
-  ready: '/inference.GRPCInferenceService/ModelReady',
-  metadata: '/inference.GRPCInferenceService/ModelMetadata',
-} as const;
-
-const STREAM_METHOD = '/inference.GRPCInferenceService/ModelStreamInfer';
+export const INFER_METHODS = { infer: METHOD.ModelInfer, ready: METHOD.ModelReady, metadata: METHOD.ModelMetadata } as const;
 
 /** Distinct forwarded-metadata sets with upstream streams per sidecar; past this, stream messages go as unary calls. */
 const MAX_STREAM_KEYS = 64;
@@ -112,7 +107,7 @@ export class UpstreamPool {
       const prefix = `ig${(this.streamSeq++).toString(36)}.`;
       e = {
         streams: this.conns.map((c, i) => new UpstreamStream(
-          () => new H2MessageStream(c, STREAM_METHOD, metadata), `${prefix}${i}.`)),
+          () => new H2MessageStream(c, METHOD.ModelStreamInfer, metadata), `${prefix}${i}.`)),
         next: 0,
       };
       this.streams.set(key, e);

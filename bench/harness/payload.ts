@@ -2,6 +2,7 @@
 // worker: a serialized ModelInferRequest for gRPC, a JSON body for REST.
 // Default: one `ranker` row (FP32 [1, 256], seeded), the same numbers on both.
 import { encodeFp32Request } from '../../testkit/raw-client';
+import { modelPath } from '../../protocol/paths';
 import { lastField, lengthDelimited } from './proto-scan';
 
 /** The default request's input: the bundled ranker's. */
@@ -29,6 +30,5 @@ export function restBody(payload?: Buffer): Buffer {
 
 /** The REST infer path of a model (and version). */
 export function restPath(model: string, version?: string): string {
-  const m = encodeURIComponent(model);
-  return version ? `/v2/models/${m}/versions/${encodeURIComponent(version)}/infer` : `/v2/models/${m}/infer`;
+  return modelPath(model, version, 'infer');
 }

@@ -14,6 +14,7 @@ import * as http2 from 'node:http2';
 import { Connections } from './connections';
 import { lengthDelimited, readStreamAnswer, streamErrorStatus } from './proto-scan';
 import { noop } from '../../common/noop';
+import { METHOD } from '../../protocol/paths';
 
 /** How a call ended, once: undefined = OK, else an error key ('UNAVAILABLE', 'http_503', 'transport'). */
 export type Done = (startMs: number, outcome: string | undefined) => void;
@@ -36,8 +37,8 @@ export const STATUS_NAMES = [
   'RESOURCE_EXHAUSTED', 'FAILED_PRECONDITION', 'ABORTED', 'OUT_OF_RANGE', 'UNIMPLEMENTED', 'INTERNAL', 'UNAVAILABLE', 'DATA_LOSS', 'UNAUTHENTICATED',
 ] as const;
 
-const UNARY_HEADERS = { ':method': 'POST', ':path': '/inference.GRPCInferenceService/ModelInfer', 'content-type': 'application/grpc', te: 'trailers' };
-const STREAM_HEADERS = { ...UNARY_HEADERS, ':path': '/inference.GRPCInferenceService/ModelStreamInfer' };
+const UNARY_HEADERS = { ':method': 'POST', ':path': METHOD.ModelInfer, 'content-type': 'application/grpc', te: 'trailers' };
+const STREAM_HEADERS = { ...UNARY_HEADERS, ':path': METHOD.ModelStreamInfer };
 
 /** The 5-byte gRPC prefix plus msg, uncompressed. */
 export function frame(msg: Buffer): Buffer {

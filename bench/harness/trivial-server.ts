@@ -13,6 +13,7 @@ import * as http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { lastField, lengthDelimited } from './proto-scan';
 import { frame } from './transport-grpc';
+import { METHOD } from '../../protocol/paths';
 
 /** How a trivial server misbehaves. */
 export interface TrivialOptions {
@@ -86,7 +87,7 @@ class Behaviour {
 function handleStream(b: Behaviour, o: TrivialOptions, stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
   const code = o.failCode ?? STATUS_UNAVAILABLE;
   stream.on('error', () => undefined);
-  if (headers[':path'] === '/inference.GRPCInferenceService/ModelStreamInfer') {
+  if (headers[':path'] === METHOD.ModelStreamInfer) {
     stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
     stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
     let rest: Buffer = Buffer.alloc(0);

@@ -23,8 +23,7 @@ import { streamError, streamInfer, unaryMethods, type Reply, type UnaryMethod } 
 import type { InferService } from './infer-service';
 import { ORCA_TRAILER, type LoadTracker } from '../../protocol/load-report';
 import { noop } from '../../common/noop';
-
-const SERVICE = '/inference.GRPCInferenceService/';
+import { methodPath, SERVICE } from '../../protocol/paths';
 
 interface Codec {
   decode(buf: Buffer): unknown;
@@ -67,7 +66,7 @@ export class GrpcServer {
     const unary = unaryMethods(svc);
     for (const [name, def] of Object.entries(service)) {
       const codec: Codec = { decode: (b) => def.requestDeserialize(b), encode: (m) => def.responseSerialize(m) };
-      this.methods.set(SERVICE + name, { codec, unary: unary[name] });
+      this.methods.set(methodPath(name), { codec, unary: unary[name] });
     }
     this.h2 = new H2Server((stream, headers) => {
       try {
@@ -116,7 +115,7 @@ export class GrpcServer {
     if (!acceptGrpc(stream, headers)) return;
     const path = headers[':path'] ?? '';
     const method = this.methods.get(path);
-    if (!method) return this.replyStatus(stream, Status.UNIMPLEMENTED, `method ${path} is not served; see inference.GRPCInferenceService`);
+    if (!method) return this.replyStatus(stream, Status.UNIMPLEMENTED, `method ${path} is not served; see ${SERVICE}`);
     // grpc-timeout is relative; the scheduler works in clock ms.
     const epochDeadline = deadlineFromTimeout(headers['grpc-timeout'], Date.now());
     const deadline = Number.isFinite(epochDeadline) ? this.clock.now() + (epochDeadline - Date.now()) : Infinity;

@@ -7,11 +7,10 @@ import { decodeJsonBody, encodeJsonResponse } from '../../protocol/codec-json';
 import type { InferService } from './infer-service';
 import type { SidecarMetrics } from '../metrics';
 import { EXTENSIONS, modelMetadata, modelStatistics, SERVER_NAME, SERVER_VERSION } from './methods';
+import { MODEL_PATH, REST_PATH } from '../../protocol/paths';
 
 /** Largest request body accepted (bytes); larger bodies get 413. */
 export const MAX_BODY_BYTES = 64 * 1024 * 1024;
-
-const MODEL_PATH = /^\/v2\/models\/([^/]+)(?:\/versions\/([^/]+))?(?:\/(ready|infer|stats))?$/;
 
 /** Answers with a JSON body (a string is sent as is); does nothing once an answer started or the client left. */
 export function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
@@ -56,12 +55,12 @@ export function restHandler(svc: InferService): http.RequestListener {
     const url = (req.url ?? '/').split('?')[0];
     const method = req.method ?? 'GET';
     try {
-      if (method === 'GET' && url === '/v2/health/live') return sendJson(res, 200, { live: true });
-      if (method === 'GET' && url === '/v2/health/ready') {
+      if (method === 'GET' && url === REST_PATH.live) return sendJson(res, 200, { live: true });
+      if (method === 'GET' && url === REST_PATH.ready) {
         const ready = registry.allReady();
         return sendJson(res, ready ? 200 : 503, { ready });
       }
-      if (method === 'GET' && url === '/v2') return sendJson(res, 200, { name: SERVER_NAME, version: SERVER_VERSION, extensions: EXTENSIONS });
+      if (method === 'GET' && url === REST_PATH.server) return sendJson(res, 200, { name: SERVER_NAME, version: SERVER_VERSION, extensions: EXTENSIONS });
       const m = MODEL_PATH.exec(url);
       if (!m) throw notFound(`no route for ${method} ${url}; see /v2/models/{model}[/versions/{v}]/(ready|infer|stats)`);
       const name = decodeURIComponent(m[1]);
