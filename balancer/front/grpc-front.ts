@@ -9,7 +9,7 @@
 // beyond the one completion callback the router takes.
 import type * as http2 from 'node:http2';
 import type { Clock } from '../../common/clock';
-import { acceptGrpc, RESPONSE_HEADERS, WITH_TRAILERS } from '../../sidecar/server/h2-server';
+import { acceptGrpc, replyStatus, RESPONSE_HEADERS, WITH_TRAILERS } from '../../protocol/grpc-answer';
 import { H2Listener } from '../../http2/listener';
 import { drainWithin, listenOn } from '../../common/listen';
 import { noop } from '../../common/noop';
@@ -17,7 +17,7 @@ import { DEFAULT_LIMITS } from '../../http2/session';
 import { Status } from '../../protocol/status';
 import type { Clusters } from '../routing/cluster';
 import { deadlineFromTimeout, MessageReader, metadataFromHeaders } from '../../protocol/grpc-wire';
-import { CTX, reply, replyMessage, replyStatus, routeCall, sendOkTrailers, type CallCtx, type FrontStream, type Kind } from './answer';
+import { CTX, reply, replyMessage, routeCall, sendOkTrailers, type CallCtx, type FrontStream, type Kind } from './answer';
 import { onStreamClose, onStreamData, onStreamDrain, onStreamEnd } from './stream-call';
 import type { Router } from '../routing/router';
 import { isReady, serverMetadata } from './service-info';
