@@ -13,7 +13,7 @@ import type { InferParameter, InferParameter__Output } from '../../proto/gen/inf
 import type { ModelInferResponse__Output } from '../../proto/gen/inference/ModelInferResponse';
 import { decodeGrpcInputs, toRaw } from '../../protocol/codec-grpc';
 import { decodeJsonBody, encodeJsonResponse } from '../../protocol/codec-json';
-import { MAX_BODY_BYTES, sendError, sendJson } from '../../sidecar/server/rest';
+import { MAX_BODY_BYTES, sendError, sendJson } from '../../protocol/rest';
 import { elementCount, type Tensor } from '../../protocol/tensor';
 import { MODEL_PATH, REST_PATH } from '../../protocol/paths';
 import type { Clusters } from '../routing/cluster';

@@ -1,32 +1,14 @@
 // The Open Inference Protocol over HTTP/REST, beside the gRPC server, and
 // the metrics endpoint. Errors are {"error": "..."} with the HTTP status that
-// matches the gRPC status the same failure gets over gRPC.
-import * as http from 'node:http';
-import { httpStatusOf, InferError, notFound, Status, toInferError } from '../../protocol/status';
+// matches the gRPC status the same failure gets over gRPC (protocol/rest.ts).
+import type * as http from 'node:http';
+import { InferError, notFound, Status } from '../../protocol/status';
+import { MAX_BODY_BYTES, sendError, sendJson } from '../../protocol/rest';
 import { decodeJsonBody, encodeJsonResponse } from '../../protocol/codec-json';
 import type { InferService } from './infer-service';
 import type { SidecarMetrics } from '../metrics';
 import { EXTENSIONS, modelMetadata, modelStatistics, SERVER_NAME, SERVER_VERSION } from './methods';
 import { MODEL_PATH, REST_PATH } from '../../protocol/paths';
-
-/** Largest request body accepted (bytes); larger bodies get 413. */
-export const MAX_BODY_BYTES = 64 * 1024 * 1024;
-
-/** Answers with a JSON body (a string is sent as is); does nothing once an answer started or the client left. */
-export function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
-  // The client may have gone, or an answer already started (a late outcome after cancel).
-  if (res.headersSent || res.destroyed) return;
-  const text = typeof body === 'string' ? body : JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
-}
-
-/** Answers {"error": ...} with the HTTP status of the error's gRPC status. */
-export function sendError(res: http.ServerResponse, err: unknown): void {
-  const e = toInferError(err);
-  sendJson(res, httpStatusOf(e.code), { error: e.message });
-}
-
 
 function readBody(req: http.IncomingMessage, cb: (err: InferError | null, body?: string) => void): void {
   const chunks: Buffer[] = [];
@@ -113,14 +95,4 @@ export function metricsHandler(metrics: SidecarMetrics): http.RequestListener {
     if (url === '/healthz') return sendJson(res, 200, { live: true });
     sendError(res, notFound(`no route ${url}; metrics are at /metrics`));
   };
-}
-
-/** Starts an HTTP server on host:port; resolves with the bound port. */
-export function listenHttp(handler: http.RequestListener, host: string, port: number): Promise<http.Server> {
-  const server = http.createServer(handler);
-  server.keepAliveTimeout = 65_000;
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve(server));
-  });
 }
