@@ -7,6 +7,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Status } from '../../protocol/status';
 import { METHOD } from '../../protocol/paths';
+import { HOP_BY_HOP } from '../../protocol/grpc-wire';
 import { H2MessageStream, unaryCall } from './call';
 import { H2Connection } from './connection';
 import { UpstreamStream } from './stream';
@@ -51,14 +52,7 @@ export interface UpstreamResult {
 /** Cancels an attempt in flight. */
 export type CancelFn = () => void;
 
-// Connection-level headers and ones grpc-js sets itself; everything else the
-// client sent (tracing, tenant, shard key...) is forwarded.
-const HOP_BY_HOP = new Set([
-  'te', 'content-type', 'user-agent', 'host', 'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding',
-  'upgrade', 'content-length', 'grpc-timeout', 'grpc-encoding', 'grpc-accept-encoding',
-]);
-
-/** The client metadata worth forwarding upstream (hop-by-hop headers dropped). */
+/** The client metadata worth forwarding upstream (HOP_BY_HOP headers dropped, as metadataFromHeaders drops them). */
 export function forwardedMetadata(md: grpc.Metadata): grpc.Metadata {
   const out = new grpc.Metadata();
   // getMap keeps only each key's first value; get(k) returns them all for repeated keys.
