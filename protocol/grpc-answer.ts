@@ -61,12 +61,13 @@ export function statusTrailers(code: Status, details: string, orca?: string): Ou
 /**
  * Ends a call with a status: trailers-only before any answer, in its trailers after (in place of
  * the ones its start asked for); nothing once the answer has ended, its status being on its way.
- * orca: the ORCA load report's trailer value to carry (the sidecar's), if any.
+ * load: whose ORCA load report to carry (the sidecar's LoadTracker), if any; read only if it answers.
  */
-export function replyStatus(stream: AnswerStream, code: Status, details: string, orca?: string): void {
+export function replyStatus(stream: AnswerStream, code: Status, details: string, load?: { trailerValue(): string }): void {
   if (stream.destroyed || stream.closed || stream.writableEnded) return;
   // Reading goes on (and is ignored): a stream paused for backpressure would otherwise never finish closing.
   stream.resume();
+  const orca = load?.trailerValue();
   if (!stream.headersSent) {
     stream.respond(putStatus({ ...RESPONSE_HEADERS }, code, details, orca), TRAILERS_ONLY);
     return;

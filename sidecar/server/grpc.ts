@@ -99,7 +99,7 @@ export class GrpcServer {
 
   /** Ends a call with a status (protocol/grpc-answer.ts), carrying the sidecar's load as every answer does. */
   private replyStatus(stream: http2.ServerHttp2Stream, code: Status, details: string): void {
-    replyStatus(stream, code, details, this.load.trailerValue());
+    replyStatus(stream, code, details, this.load);
   }
 
   private onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {

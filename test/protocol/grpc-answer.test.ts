@@ -40,7 +40,7 @@ class FakeStream extends EventEmitter implements AnswerStream {
 
 test('replyStatus before any answer: one trailers-only HEADERS block, the message escaped, the load report when given', () => {
   const s = new FakeStream();
-  replyStatus(s, Status.UNAVAILABLE, 'no endpoint ×', 'b3JjYQ==');
+  replyStatus(s, Status.UNAVAILABLE, 'no endpoint ×', { trailerValue: () => 'b3JjYQ==' });
   assert.deepEqual(s.sent, [['respond', { ...RESPONSE_HEADERS, 'grpc-status': '14', 'grpc-message': 'no endpoint %C3%97', [ORCA_TRAILER]: 'b3JjYQ==' }, TRAILERS_ONLY]]);
   assert.ok(s.resumed);
 });
