@@ -9,7 +9,7 @@ import type { RoutingConfig } from '../routing-config/types';
 import { decodePushedConfig } from '../routing-config/parse';
 import type { RoutingConfigSource } from '../routing-config/source';
 import { DiscoveryWatcher } from '../discovery/client/watcher';
-import { listenHttp } from '../sidecar/server/rest';
+import { listenHttp } from '../protocol/rest';
 import { Clusters } from './routing/cluster';
 import { BalancerMetrics } from './metrics/metrics';
 import { opsHandler } from './front/ops-http';

@@ -15,7 +15,7 @@ import cluster, { type Worker } from 'node:cluster';
 import type * as http from 'node:http';
 import { AggregatorRegistry } from 'prom-client';
 import type { Logger } from '../common/log';
-import { listenHttp } from '../sidecar/server/rest';
+import { listenHttp } from '../protocol/rest';
 import type { Balancer } from './balancer';
 import { opsHandlerFor } from './front/ops-http';
 import type { BalancerStatus } from './front/status';

@@ -17,7 +17,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { Status } from '../protocol/status';
 import type { RouteCall, RouteOutcome } from '../balancer/routing/router';
-import { INFER_METHODS, UpstreamPool, type CancelFn } from '../balancer/upstream/pool';
+import { METHOD } from '../protocol/paths';
+import { UpstreamPool, type CancelFn } from '../balancer/upstream/pool';
 import { decodeReady, encodeReadyRequest } from './wire';
 
 export type { RouteCall, RouteOutcome } from '../balancer/routing/router';
@@ -52,13 +53,13 @@ export class ChannelTransport implements Transport {
   /** See Transport.send. */
   send(call: RouteCall, done: (o: RouteOutcome) => void): CancelFn {
     if (call.streamKey !== undefined) return this.pool.stream(call.streamKey, call.bytes, call.metadata, call.deadline, done);
-    return this.pool.call(INFER_METHODS.infer, call.bytes, call.metadata, call.deadline, done);
+    return this.pool.call(METHOD.ModelInfer, call.bytes, call.metadata, call.deadline, done);
   }
 
   /** ModelReady through the channel (a balancer forwards it to a sidecar serving the model). */
   ready(model: string, version: string): Promise<boolean> {
     return new Promise((resolve) => {
-      this.pool.call(INFER_METHODS.ready, encodeReadyRequest(model, version), new grpc.Metadata(), Date.now() + READY_PROBE_MS,
+      this.pool.call(METHOD.ModelReady, encodeReadyRequest(model, version), new grpc.Metadata(), Date.now() + READY_PROBE_MS,
         (r) => resolve(r.code === Status.OK && r.response !== undefined && decodeReady(r.response)));
     });
   }

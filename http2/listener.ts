@@ -1,30 +1,16 @@
-// A listening socket whose connections are h2-session.ts sessions: the
-// balancer's gRPC port. Same surface as h2-server.ts's H2Server (listen,
-// close with a drain deadline, forceClose), over the JavaScript framing.
+// A listening socket whose connections are session.ts sessions: the
+// balancer's gRPC port. Same surface as the sidecar's node:http2 server
+// (sidecar/server/h2-server.ts: close, forceClose), over the JavaScript
+// framing. Binding it and the drain deadline are the caller's, with
+// common/listen.ts (this folder imports nothing of the project):
+// listenOn(listener.server, host, port), and
+// drainWithin(listener.close(), drainMs, () => listener.forceClose()).
 import * as net from 'node:net';
 import type { IncomingHttpHeaders } from 'node:http2';
 import { DEFAULT_LIMITS, H2Session, type SessionLimits } from './session';
 import type { H2Stream } from './stream';
 
 function noop(): void {}
-
-/** Binds server to host:port (0: a free port); resolves with the port. Both gRPC faces' servers listen through this. */
-export function listenOn(server: net.Server, host: string, port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve((server.address() as net.AddressInfo).port);
-    });
-  });
-}
-
-/** closed, or cut() once drainMs have passed without it (Infinity: no deadline). */
-export function drainWithin(closed: Promise<void>, drainMs: number, cut: () => void): Promise<void> {
-  if (!Number.isFinite(drainMs)) return closed;
-  const timer = setTimeout(cut, drainMs);
-  return closed.then(() => clearTimeout(timer));
-}
 
 export class H2Listener {
   readonly server: net.Server;
@@ -50,30 +36,22 @@ export class H2Listener {
     this.server.on('error', noop); // accept errors (EMFILE...) are transient; the listening socket stays
   }
 
-  /** Binds host:port (0: a free port); resolves with the port. */
-  listen(host: string, port: number): Promise<number> {
-    return listenOn(this.server, host, port);
-  }
-
   /** Open connections. */
   get connections(): number {
     return this.sessions.size;
   }
 
-  /** Stops accepting (GOAWAY on every connection); resolves once calls in flight have finished, or cuts them after drainMs. */
-  close(drainMs = Infinity): Promise<void> {
+  /** Stops accepting (GOAWAY on every connection); resolves once calls in flight have finished and their connections ended. */
+  close(): Promise<void> {
     if (this.closed) return this.closed; // a second call waits for the first
     this.closing = true;
     const stopped = new Promise<void>((resolve) => this.server.close(() => resolve()));
     const gone = this.sessions.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => (this.allGone = resolve));
-    const closed = Promise.all([stopped, gone]).then(() => undefined);
     for (const s of this.sessions) s.close();
-    return (this.closed = drainWithin(closed, drainMs, () => {
-      for (const s of this.sessions) s.destroy();
-    }));
+    return (this.closed = Promise.all([stopped, gone]).then(() => undefined));
   }
 
-  /** Cuts every connection now. */
+  /** Cuts every connection now (after close(): what its drain left). */
   forceClose(): void {
     this.closing = true;
     this.server.close();

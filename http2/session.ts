@@ -19,7 +19,7 @@ import {
   rstStreamFrame, Setting, SETTINGS_ACK, settingsFrame, windowUpdateFrame, writeFrameHeader,
 } from './frames';
 import { HpackDecoder, HpackError } from './hpack';
-import { H2Stream } from './stream';
+import { H2Stream, type StreamSession } from './stream';
 
 /** Limits this side advertises and enforces. */
 export interface SessionLimits {
@@ -43,7 +43,7 @@ export interface SessionLimits {
 
 export const DEFAULT_LIMITS: SessionLimits = {
   maxConcurrentStreams: 4096,
-  // Large tensors share connections: 64 KiB windows would crawl. The sidecar's node:http2 server (h2-server.ts) uses these too.
+  // Large tensors share connections: 64 KiB windows would crawl. The sidecar's node:http2 server (sidecar/server/h2-server.ts WINDOWS) uses the same two.
   streamWindow: 4 * 1024 * 1024,
   connectionWindow: 16 * 1024 * 1024,
   maxHeaderListSize: 64 * 1024,
@@ -101,7 +101,7 @@ function destroySocket(socket: net.Socket): void {
   socket.destroy();
 }
 
-export class H2Session {
+export class H2Session implements StreamSession {
   readonly streams = new Map<number, H2Stream>();
   private readonly hpack = new HpackDecoder(4096);
   private readonly headerFields: string[] = [];

@@ -16,12 +16,28 @@ import { EventEmitter } from 'node:events';
 import type { OutgoingHttpHeaders, IncomingHttpHeaders } from 'node:http2';
 import { H2Error } from './frames';
 import { encodeHeaders } from './hpack';
-import type { H2Session } from './session';
 
 /** Options of respond(), as node:http2 names them. */
 export interface RespondOptions {
   readonly endStream?: boolean;
   readonly waitForTrailers?: boolean;
+}
+
+/**
+ * What a stream asks of its connection (session.ts's H2Session, which implements it): written
+ * here so that this file does not import the session that creates its streams.
+ */
+export interface StreamSession {
+  /** True while output waits on the socket. */
+  readonly backedUp: boolean;
+  sendHeaders(s: H2Stream, block: Buffer, endStream: boolean): void;
+  sendData(s: H2Stream, data: Buffer): void;
+  sendEndStream(s: H2Stream): void;
+  waitForDrain(s: H2Stream): void;
+  resetStream(s: H2Stream, code: H2Error): void;
+  closeStream(s: H2Stream, code: number): void;
+  consumed(s: H2Stream, n: number): void;
+  buffering(n: number): void;
 }
 
 const ENCODED = new WeakMap<object, Buffer>();
@@ -87,7 +103,7 @@ export class H2Stream extends EventEmitter {
    * headerBytes: the request's header list size as RFC 9113 6.5.2 counts it (name + value + 32 per
    * field), for the owner to hold against its limit.
    */
-  constructor(readonly session: H2Session, readonly id: number, readonly headers: IncomingHttpHeaders, sendWindow: number, recvWindow: number,
+  constructor(readonly session: StreamSession, readonly id: number, readonly headers: IncomingHttpHeaders, sendWindow: number, recvWindow: number,
     readonly headerBytes = 0) {
     super();
     this.sendWindow = sendWindow;

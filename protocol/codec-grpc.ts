@@ -8,7 +8,7 @@ import type { ModelInferResponse } from '../proto/gen/inference/ModelInferRespon
 import type { InferParameter__Output } from '../proto/gen/inference/InferParameter';
 import type { InferTensorContents__Output } from '../proto/gen/inference/InferTensorContents';
 import { invalidArgument } from './status';
-import type { DecodedInput, SchedulingParams } from '../sidecar/server/request-check';
+import type { DecodedInput, SchedulingParams } from './decoded-request';
 import { DATATYPES, TYPED_ARRAY, elementCount, typedFromNumbers, type Datatype, type Tensor, type TensorData } from './tensor';
 
 /** Reads the inputs of a request, from raw_input_contents or typed contents. */

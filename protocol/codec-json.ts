@@ -2,7 +2,7 @@
 // data may be flat or nested (row-major) arrays; we flatten and type it
 // into the same typed arrays the gRPC path produces.
 import { invalidArgument } from './status';
-import type { DecodedInput, SchedulingParams } from '../sidecar/server/request-check';
+import type { DecodedInput, SchedulingParams } from './decoded-request';
 import { DATATYPES, typedFromNumbers, type Datatype, type Tensor, type TensorData } from './tensor';
 
 /** The parsed request body, loosely typed until checked. */

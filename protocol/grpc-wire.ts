@@ -183,9 +183,11 @@ export function decodeGrpcMessage(v: string | string[] | undefined): string {
   }
 }
 
-// Connection-level headers and ones the transport sets itself: everything
-// else the client sent (tracing, tenant, shard key...) is forwarded.
-const NOT_FORWARDED = new Set([
+/**
+ * Connection-level headers and ones the transport sets itself: never forwarded. Everything else
+ * the client sent (tracing, tenant, shard key...) is.
+ */
+export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'te', 'content-type', 'user-agent', 'host', 'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding',
   'upgrade', 'content-length', 'grpc-timeout', 'grpc-encoding', 'grpc-accept-encoding', 'http2-settings',
 ]);
@@ -194,7 +196,7 @@ const NOT_FORWARDED = new Set([
 export function metadataFromHeaders(headers: IncomingHttpHeaders): grpc.Metadata {
   const md = new grpc.Metadata();
   for (const key in headers) {
-    if (key.charCodeAt(0) === 58 /* ':' */ || NOT_FORWARDED.has(key)) continue;
+    if (key.charCodeAt(0) === 58 /* ':' */ || HOP_BY_HOP.has(key)) continue;
     const v = headers[key];
     if (v === undefined) continue;
     const bin = key.endsWith('-bin');
@@ -213,7 +215,7 @@ export function metadataFromHeaders(headers: IncomingHttpHeaders): grpc.Metadata
 /** Metadata as request headers for an upstream call (binary values base64, as the wire carries them). */
 export function headersFromMetadata(md: grpc.Metadata, into: OutgoingHttpHeaders): OutgoingHttpHeaders {
   const map = md.toHttp2Headers();
-  for (const key in map) if (!NOT_FORWARDED.has(key)) into[key] = map[key];
+  for (const key in map) if (!HOP_BY_HOP.has(key)) into[key] = map[key];
   return into;
 }
 

@@ -1,6 +1,6 @@
 // The few protobuf wire operations the balancer's forwarding path (and the
-// sidecar, to find the id of a message it cannot decode) needs, on bytes
-// otherwise left alone: walk top-level fields (skipping each by
+// sidecar, to find the id of a message it cannot decode, and the bench
+// harness, which never decodes more) needs, on bytes otherwise left alone: walk top-level fields (skipping each by
 // its wire type, so a large tensor costs O(1)), find one length-delimited
 // field, and append one (a decoder keeps the last occurrence of a singular
 // field, so appending overrides without re-encoding).
@@ -77,6 +77,15 @@ export function lastBytesField(buf: Buffer, field: number): Buffer | undefined {
     if (span.wire === 2 && span.field === field) found = buf.subarray(span.start, span.end);
   }
   return found;
+}
+
+/** lastBytesField, or undefined when buf is not a well-formed message: for bytes a peer sent that are read but not trusted. */
+export function tryLastBytesField(buf: Buffer, field: number): Buffer | undefined {
+  try {
+    return lastBytesField(buf, field);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Tag + length prefix of a length-delimited field. */

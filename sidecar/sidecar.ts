@@ -11,7 +11,8 @@ import { SidecarMetrics } from './metrics';
 import { loadModels } from './repository/loader';
 import type { ModelRegistry } from './repository/registry';
 import { GrpcServer } from './server/grpc';
-import { listenHttp, metricsHandler, restHandler } from './server/rest';
+import { metricsHandler, restHandler } from './server/rest';
+import { listenHttp } from '../protocol/rest';
 
 /** What a sidecar needs to start. Ports may be 0 (pick a free one). */
 export interface SidecarOptions {

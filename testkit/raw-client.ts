@@ -5,14 +5,12 @@ import * as grpc from '@grpc/grpc-js';
 import * as protobuf from 'protobufjs';
 import * as path from 'node:path';
 import { PROTO_DIR } from '../protocol/proto';
+import { METHOD } from '../protocol/paths';
 
 const identity = (b: Buffer) => b;
 
 /** Method paths of the inference service. */
-export const METHODS = {
-  infer: '/inference.GRPCInferenceService/ModelInfer',
-  stream: '/inference.GRPCInferenceService/ModelStreamInfer',
-} as const;
+export const METHODS = { infer: METHOD.ModelInfer, stream: METHOD.ModelStreamInfer } as const;
 
 let root: protobuf.Root | undefined;
 /** The inference proto as protobufjs types (for encoding requests once). */

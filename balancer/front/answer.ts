@@ -5,8 +5,8 @@
 import type * as grpc from '@grpc/grpc-js';
 import { Status } from '../../protocol/status';
 import type { StreamRouting } from '../../routing-config/types';
-import { encodeGrpcMessage, frame, type MessageReader } from '../../protocol/grpc-wire';
-import { RESPONSE_HEADERS, TRAILERS_ONLY, WITH_TRAILERS } from '../../sidecar/server/h2-server';
+import { frame, type MessageReader } from '../../protocol/grpc-wire';
+import { replyStatus, RESPONSE_HEADERS, WITH_TRAILERS } from '../../protocol/grpc-answer';
 import { preEncoded, type H2Stream } from '../../http2/stream';
 import type { Front } from './grpc-front';
 import { MalformedRequest, peekRoute } from './peek-request';
@@ -48,25 +48,8 @@ export type FrontStream = H2Stream & { [CTX]: CallCtx };
 preEncoded(RESPONSE_HEADERS);
 const OK_TRAILERS = preEncoded({ 'grpc-status': '0' });
 
-export function noop(): void {}
-
 export function sendOkTrailers(this: H2Stream): void {
   this.sendTrailers(OK_TRAILERS);
-}
-
-/** Ends a call with a status and no message (a trailers-only response). */
-export function replyStatus(stream: H2Stream, code: Status, details: string): void {
-  if (stream.destroyed || stream.closed) return;
-  // Reading goes on (and is ignored): a stream paused for backpressure would otherwise never finish closing.
-  stream.resume();
-  if (stream.headersSent) {
-    // A stream already answering: the status goes in its trailers.
-    stream.removeAllListeners('wantTrailers');
-    stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': String(code), 'grpc-message': encodeGrpcMessage(details) }));
-    stream.end();
-    return;
-  }
-  stream.respond({ ...RESPONSE_HEADERS, 'grpc-status': String(code), 'grpc-message': encodeGrpcMessage(details) }, TRAILERS_ONLY);
 }
 
 /** Answers a unary call with one message and status OK. */

@@ -9,27 +9,29 @@
 // beyond the one completion callback the router takes.
 import type * as http2 from 'node:http2';
 import type { Clock } from '../../common/clock';
-import { acceptGrpc, RESPONSE_HEADERS, WITH_TRAILERS } from '../../sidecar/server/h2-server';
+import { acceptGrpc, replyStatus, RESPONSE_HEADERS, WITH_TRAILERS } from '../../protocol/grpc-answer';
 import { H2Listener } from '../../http2/listener';
+import { drainWithin, listenOn } from '../../common/listen';
+import { noop } from '../../common/noop';
 import { DEFAULT_LIMITS } from '../../http2/session';
 import { Status } from '../../protocol/status';
 import type { Clusters } from '../routing/cluster';
 import { deadlineFromTimeout, MessageReader, metadataFromHeaders } from '../../protocol/grpc-wire';
-import { CTX, noop, reply, replyMessage, replyStatus, routeCall, sendOkTrailers, type CallCtx, type FrontStream, type Kind } from './answer';
+import { CTX, reply, replyMessage, routeCall, sendOkTrailers, type CallCtx, type FrontStream, type Kind } from './answer';
 import { onStreamClose, onStreamData, onStreamDrain, onStreamEnd } from './stream-call';
 import type { Router } from '../routing/router';
 import { isReady, serverMetadata } from './service-info';
 import { INFER_METHODS, streamKeyOf, type UpstreamMethod } from '../upstream/pool';
 import { stringField } from '../../protocol/wire-fields';
+import { METHOD } from '../../protocol/paths';
 
-const SERVICE = '/inference.GRPCInferenceService/';
 /** How long a ModelMetadata answer is reused: metadata changes only when models are reloaded. */
 const METADATA_TTL_MS = 5_000;
 
 const METHODS = new Map<string, Kind>([
-  ['ModelInfer', 'infer'], ['ModelReady', 'ready'], ['ModelMetadata', 'metadata'], ['ServerLive', 'live'],
-  ['ServerReady', 'serverReady'], ['ServerMetadata', 'serverMetadata'], ['ModelStreamInfer', 'stream'],
-].map(([m, k]) => [SERVICE + m, k as Kind]));
+  [METHOD.ModelInfer, 'infer'], [METHOD.ModelReady, 'ready'], [METHOD.ModelMetadata, 'metadata'], [METHOD.ServerLive, 'live'],
+  [METHOD.ServerReady, 'serverReady'], [METHOD.ServerMetadata, 'serverMetadata'], [METHOD.ModelStreamInfer, 'stream'],
+]);
 const FORWARDED: Partial<Record<Kind, UpstreamMethod>> = { infer: INFER_METHODS.infer, ready: INFER_METHODS.ready, metadata: INFER_METHODS.metadata };
 
 /** What the front needs. */
@@ -83,12 +85,12 @@ export class Front {
 
   /** Binds host:port (0: a free port); resolves with the port. */
   listen(host: string, port: number): Promise<number> {
-    return this.h2.listen(host, port);
+    return listenOn(this.h2.server, host, port);
   }
 
   /** Stops accepting (GOAWAY on every connection), lets calls in flight finish, and cuts what is left after drainMs. */
   close(drainMs: number): Promise<void> {
-    return this.h2.close(drainMs);
+    return drainWithin(this.h2.close(), drainMs, () => this.h2.forceClose());
   }
 
   /** Cuts every connection now. */

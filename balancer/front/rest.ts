@@ -13,8 +13,9 @@ import type { InferParameter, InferParameter__Output } from '../../proto/gen/inf
 import type { ModelInferResponse__Output } from '../../proto/gen/inference/ModelInferResponse';
 import { decodeGrpcInputs, toRaw } from '../../protocol/codec-grpc';
 import { decodeJsonBody, encodeJsonResponse } from '../../protocol/codec-json';
-import { MAX_BODY_BYTES, sendError, sendJson } from '../../sidecar/server/rest';
+import { MAX_BODY_BYTES, sendError, sendJson } from '../../protocol/rest';
 import { elementCount, type Tensor } from '../../protocol/tensor';
+import { MODEL_PATH, REST_PATH } from '../../protocol/paths';
 import type { Clusters } from '../routing/cluster';
 import type { RouteOutcome, Router } from '../routing/router';
 import { isReady, serverMetadata } from './service-info';
@@ -29,7 +30,6 @@ export interface BalancerRestDeps {
   readonly maxBodyBytes?: number;
 }
 
-const MODEL_PATH = /^\/v2\/models\/([^/]+)(?:\/versions\/([^/]+))?(?:\/(ready|infer|stats))?$/;
 const ROUTES = 'GET /v2/health/live, GET /v2/health/ready, GET /v2, GET /v2/models/{model}[/versions/{version}], ' +
   'GET /v2/models/{model}[/versions/{version}]/ready, POST /v2/models/{model}[/versions/{version}]/infer';
 
@@ -101,9 +101,9 @@ export function balancerRestHandler(deps: BalancerRestDeps): http.RequestListene
 
 /** The route a path names, or undefined; throws INVALID_ARGUMENT for bad percent-encoding. */
 function parseRoute(url: string): Route | undefined {
-  if (url === '/v2/health/live') return { kind: 'live' };
-  if (url === '/v2/health/ready') return { kind: 'serverReady' };
-  if (url === '/v2') return { kind: 'server' };
+  if (url === REST_PATH.live) return { kind: 'live' };
+  if (url === REST_PATH.ready) return { kind: 'serverReady' };
+  if (url === REST_PATH.server) return { kind: 'server' };
   const m = MODEL_PATH.exec(url);
   if (!m) return undefined;
   const kinds = { '': 'metadata', ready: 'modelReady', infer: 'infer', stats: 'stats' } as const;

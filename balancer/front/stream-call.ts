@@ -7,7 +7,8 @@
 import { Status } from '../../protocol/status';
 import { frame } from '../../protocol/grpc-wire';
 import type { H2Stream } from '../../http2/stream';
-import { CTX, replyStatus, routeCall, streamError, type CallCtx, type FrontStream } from './answer';
+import { replyStatus } from '../../protocol/grpc-answer';
+import { CTX, routeCall, streamError, type CallCtx, type FrontStream } from './answer';
 import { PinnedStream } from './stream-pinned';
 import type { CancelFn } from '../upstream/pool';
 

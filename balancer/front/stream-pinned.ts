@@ -16,18 +16,17 @@
 import * as http2 from 'node:http2';
 import type * as grpc from '@grpc/grpc-js';
 import { Status } from '../../protocol/status';
-import { ORCA_TRAILER } from '../../protocol/load-report';
-import { decodeGrpcMessage, encodeGrpcMessage, frame, MessageReader, statusFromHeader } from '../../protocol/grpc-wire';
+import { frame, MessageReader } from '../../protocol/grpc-wire';
+import { replyStatus, takeStatus } from '../../protocol/grpc-answer';
 import type { H2Stream } from '../../http2/stream';
 import { requestHeaders } from '../upstream/call';
 import type { H2Connection } from '../upstream/connection';
 import type { PinnedRoute } from '../routing/router';
 import { stringField } from '../../protocol/wire-fields';
+import { METHOD } from '../../protocol/paths';
+import { noop } from '../../common/noop';
 
 const { NGHTTP2_CANCEL } = http2.constants;
-const STREAM_METHOD = '/inference.GRPCInferenceService/ModelStreamInfer';
-
-function noop(): void {}
 
 function writeMessage(msg: Buffer, p: PinnedStream): void {
   p.writeUp(frame(p.suffix ? Buffer.concat([msg, p.suffix]) : msg));
@@ -39,9 +38,12 @@ export class PinnedStream {
   readonly suffix: Buffer | undefined;
   private readonly reader: MessageReader | undefined;
   private upstream: http2.ClientHttp2Stream | undefined;
-  private code: Status | undefined;
-  private details = '';
-  private orca: Buffer | undefined;
+  /** @internal The status as the upstream said it or as it ended (what takeStatus writes). */
+  code: Status | undefined;
+  /** @internal */
+  details = '';
+  /** @internal The endpoint's ORCA load report, from its trailers. */
+  orca: Buffer | undefined;
   private cancelled = false;
   private done = false;
   /** The client is paused because the upstream's buffer is full; its 'drain' resumes it. */
@@ -60,7 +62,7 @@ export class PinnedStream {
     try {
       session = conn.acquire();
       try {
-        up = session.request(requestHeaders(STREAM_METHOD, metadata, deadline), { endStream: false });
+        up = session.request(requestHeaders(METHOD.ModelStreamInfer, metadata, deadline), { endStream: false });
       } catch (e) {
         conn.release(session);
         throw e;
@@ -123,7 +125,7 @@ export class PinnedStream {
         this.code = Status.UNAVAILABLE;
         this.details = `${this.route.endpoint} answered HTTP ${h[':status']}`;
         up.close(NGHTTP2_CANCEL);
-      } else this.takeStatus(h); // a trailers-only answer
+      } else takeStatus(this, h); // a trailers-only answer
     });
     up.on('data', (chunk: Buffer) => {
       if (!client.destroyed && !client.write(chunk)) up.pause();
@@ -132,7 +134,7 @@ export class PinnedStream {
       this.waitingForUpstream = false;
       client.resume();
     });
-    up.on('trailers', (h: http2.IncomingHttpHeaders) => this.takeStatus(h));
+    up.on('trailers', (h: http2.IncomingHttpHeaders) => takeStatus(this, h));
     // The sidecar ended the stream (its status is in): end ours too, or the client, still sending,
     // would hear nothing until it half-closed. After 'end', so answers before the status go out first.
     up.on('end', () => {
@@ -148,27 +150,16 @@ export class PinnedStream {
     });
   }
 
-  private takeStatus(h: http2.IncomingHttpHeaders): void {
-    if (h['grpc-status'] === undefined) return;
-    this.code = statusFromHeader(h['grpc-status']);
-    this.details = decodeGrpcMessage(h['grpc-message']);
-    const orca = h[ORCA_TRAILER];
-    if (typeof orca === 'string') this.orca = Buffer.from(orca, 'base64');
-  }
-
   /** Ends the client's stream with code (its headers went out when it opened) and frees the endpoint. */
   private finish(code: Status, details: string): void {
     if (this.done) return;
     this.done = true;
     this.route.ended(code, this.orca);
     const client = this.client;
+    // Not OK: the status goes in place of the OK trailers the front set when it answered the stream's headers.
+    if (code !== Status.OK) return replyStatus(client, code, details);
     if (client.destroyed || client.closed || client.writableEnded) return;
     client.resume(); // a client paused for the upstream must read on, or its stream never finishes closing
-    if (code !== Status.OK) {
-      // The front set OK trailers when it answered the stream's headers.
-      client.removeAllListeners('wantTrailers');
-      client.once('wantTrailers', () => client.sendTrailers({ 'grpc-status': String(code), 'grpc-message': encodeGrpcMessage(details) }));
-    }
     client.end();
   }
 }

@@ -7,10 +7,11 @@ import { EventEmitter } from 'node:events';
 import * as http2 from 'node:http2';
 import type * as grpc from '@grpc/grpc-js';
 import { Status } from '../../protocol/status';
-import { ORCA_TRAILER } from '../../protocol/load-report';
-import { decodeGrpcMessage, frame, frameWithField, headersFromMetadata, MessageReader, statusFromHeader, timeoutHeader, writeCoalesced } from '../../protocol/grpc-wire';
+import { frame, frameWithField, headersFromMetadata, MessageReader, timeoutHeader, writeCoalesced } from '../../protocol/grpc-wire';
+import { takeStatus } from '../../protocol/grpc-answer';
 import type { H2Connection } from './connection';
 import type { UpstreamResult } from './pool';
+import { noop } from '../../common/noop';
 
 const { NGHTTP2_CANCEL } = http2.constants;
 const CTX = Symbol('infergate.call');
@@ -35,15 +36,6 @@ export function requestHeaders(method: string, metadata: grpc.Metadata, deadline
   const h: http2.OutgoingHttpHeaders = { ':method': 'POST', ':path': method, 'content-type': 'application/grpc', te: 'trailers' };
   if (Number.isFinite(deadline)) h['grpc-timeout'] = timeoutHeader(deadline - Date.now());
   return headersFromMetadata(metadata, h);
-}
-
-/** Reads grpc-status, grpc-message and the ORCA trailer from a HEADERS block (trailers, or a trailers-only response). */
-function takeStatus(ctx: { code: Status | undefined; details: string; orca?: Buffer | undefined }, h: http2.IncomingHttpHeaders): void {
-  if (h['grpc-status'] === undefined) return;
-  ctx.code = statusFromHeader(h['grpc-status']);
-  ctx.details = decodeGrpcMessage(h['grpc-message']);
-  const orca = h[ORCA_TRAILER];
-  if (typeof orca === 'string') ctx.orca = Buffer.from(orca, 'base64');
 }
 
 function onUnaryResponse(this: UnaryStream, h: http2.IncomingHttpHeaders): void {
@@ -102,8 +94,6 @@ function onDeadline(stream: UnaryStream): void {
   }
   stream.close(NGHTTP2_CANCEL);
 }
-
-function noop(): void {}
 
 /** A failure before any stream existed (the session refused the request), reported asynchronously like any other end. */
 function failSoon(done: (r: UpstreamResult) => void, authority: string, e: unknown): () => void {

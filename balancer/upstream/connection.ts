@@ -6,6 +6,7 @@
 // on it (acquire/release), so an idle client or balancer can exit.
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
+import { noop } from '../../common/noop';
 
 /** How often an idle-or-busy connection is pinged, and how long an answer may take. */
 const PING_EVERY_MS = 10_000;
@@ -18,8 +19,6 @@ const SESSION_OPTIONS: http2.SecureClientSessionOptions = {
   maxSessionMemory: 128,
   settings: { enablePush: false, initialWindowSize: 4 * 1024 * 1024 },
 };
-
-function noop(): void {}
 
 /** Streams open on a session (acquired, not yet released). */
 const ACTIVE = Symbol('infergate.active');

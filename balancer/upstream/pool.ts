@@ -6,18 +6,14 @@
 // serialize all traffic to the sidecar.
 import * as grpc from '@grpc/grpc-js';
 import type { Status } from '../../protocol/status';
+import { METHOD } from '../../protocol/paths';
+import { HOP_BY_HOP } from '../../protocol/grpc-wire';
 import { H2MessageStream, unaryCall } from './call';
 import { H2Connection } from './connection';
 import { UpstreamStream } from './stream';
 
 /** Method paths of the inference service the balancer forwards. */
-export const INFER_METHODS = {
-  infer: '/inference.GRPCInferenceService/ModelInfer',
-  ready: '/inference.GRPCInferenceService/ModelReady',
-  metadata: '/inference.GRPCInferenceService/ModelMetadata',
-} as const;
-
-const STREAM_METHOD = '/inference.GRPCInferenceService/ModelStreamInfer';
+export const INFER_METHODS = { infer: METHOD.ModelInfer, ready: METHOD.ModelReady, metadata: METHOD.ModelMetadata } as const;
 
 /** Distinct forwarded-metadata sets with upstream streams per sidecar; past this, stream messages go as unary calls. */
 const MAX_STREAM_KEYS = 64;
@@ -56,14 +52,7 @@ export interface UpstreamResult {
 /** Cancels an attempt in flight. */
 export type CancelFn = () => void;
 
-// Connection-level headers and ones grpc-js sets itself; everything else the
-// client sent (tracing, tenant, shard key...) is forwarded.
-const HOP_BY_HOP = new Set([
-  'te', 'content-type', 'user-agent', 'host', 'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding',
-  'upgrade', 'content-length', 'grpc-timeout', 'grpc-encoding', 'grpc-accept-encoding',
-]);
-
-/** The client metadata worth forwarding upstream (hop-by-hop headers dropped). */
+/** The client metadata worth forwarding upstream (HOP_BY_HOP headers dropped, as metadataFromHeaders drops them). */
 export function forwardedMetadata(md: grpc.Metadata): grpc.Metadata {
   const out = new grpc.Metadata();
   // getMap keeps only each key's first value; get(k) returns them all for repeated keys.
@@ -112,7 +101,7 @@ export class UpstreamPool {
       const prefix = `ig${(this.streamSeq++).toString(36)}.`;
       e = {
         streams: this.conns.map((c, i) => new UpstreamStream(
-          () => new H2MessageStream(c, STREAM_METHOD, metadata), `${prefix}${i}.`)),
+          () => new H2MessageStream(c, METHOD.ModelStreamInfer, metadata), `${prefix}${i}.`)),
         next: 0,
       };
       this.streams.set(key, e);

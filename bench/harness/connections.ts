@@ -4,14 +4,13 @@
 // is pinged or retried: a failure shows in the calls, which is what a load
 // test should report.
 import * as http2 from 'node:http2';
+import { noop } from '../../common/noop';
 
 const SESSION_OPTIONS: http2.ClientSessionOptions = {
   // Open-loop load against a stalled server piles up streams; node's 10 MB default would refuse new ones.
   maxSessionMemory: 1024,
   settings: { enablePush: false, initialWindowSize: 4 * 1024 * 1024 },
 };
-
-function noop(): void {}
 
 /** Connections to one authority, each replaced when it closes or is told GOAWAY. */
 export class Connections {

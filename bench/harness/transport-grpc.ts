@@ -12,7 +12,9 @@
 // streams, the answer's id and error_message.
 import * as http2 from 'node:http2';
 import { Connections } from './connections';
-import { lengthDelimited, readStreamAnswer, streamErrorStatus } from './proto-scan';
+import { bytesField, tryLastBytesField } from '../../protocol/wire-fields';
+import { noop } from '../../common/noop';
+import { METHOD } from '../../protocol/paths';
 
 /** How a call ended, once: undefined = OK, else an error key ('UNAVAILABLE', 'http_503', 'transport'). */
 export type Done = (startMs: number, outcome: string | undefined) => void;
@@ -35,10 +37,30 @@ export const STATUS_NAMES = [
   'RESOURCE_EXHAUSTED', 'FAILED_PRECONDITION', 'ABORTED', 'OUT_OF_RANGE', 'UNIMPLEMENTED', 'INTERNAL', 'UNAVAILABLE', 'DATA_LOSS', 'UNAUTHENTICATED',
 ] as const;
 
-const UNARY_HEADERS = { ':method': 'POST', ':path': '/inference.GRPCInferenceService/ModelInfer', 'content-type': 'application/grpc', te: 'trailers' };
-const STREAM_HEADERS = { ...UNARY_HEADERS, ':path': '/inference.GRPCInferenceService/ModelStreamInfer' };
+const UNARY_HEADERS = { ':method': 'POST', ':path': METHOD.ModelInfer, 'content-type': 'application/grpc', te: 'trailers' };
+const STREAM_HEADERS = { ...UNARY_HEADERS, ':path': METHOD.ModelStreamInfer };
 
-function noop(): void {}
+/** What the harness reads from a ModelStreamInferResponse. */
+interface StreamAnswer {
+  /** error_message (field 1) when non-empty. */
+  readonly error: string | undefined;
+  /** infer_response.id (field 2 → 3), the correlation key; undefined when absent. */
+  readonly id: Buffer | undefined;
+}
+
+/** error_message and infer_response.id of a ModelStreamInferResponse (absent both, when it is malformed). */
+function readStreamAnswer(msg: Buffer): StreamAnswer {
+  const err = tryLastBytesField(msg, 1);
+  const inner = tryLastBytesField(msg, 2);
+  return { error: err && err.length > 0 ? err.toString('utf8') : undefined, id: inner && tryLastBytesField(inner, 3) };
+}
+
+const STATUS_PREFIX = /^\[([A-Z_]+)\]/;
+
+/** The status name of a stream error_message: the '[UNAVAILABLE] ...' prefix our sidecar and balancer write, else 'UNKNOWN' (Triton writes bare text). */
+function streamErrorStatus(message: string): string {
+  return STATUS_PREFIX.exec(message)?.[1] ?? 'UNKNOWN';
+}
 
 /** The 5-byte gRPC prefix plus msg, uncompressed. */
 export function frame(msg: Buffer): Buffer {
@@ -152,7 +174,7 @@ export class GrpcStream implements Transport {
   constructor(target: string, request: Buffer, connections: number, private readonly done: Done) {
     this.conns = new Connections(target, connections);
     this.slots = Array.from({ length: connections }, () => ({ call: undefined, pending: new Map(), rest: undefined, code: -1, http: 0 }));
-    this.template = frame(Buffer.concat([request, lengthDelimited(3, Buffer.alloc(ID_LEN, 0x30))]));
+    this.template = frame(Buffer.concat([request, bytesField(3, Buffer.alloc(ID_LEN, 0x30))]));
   }
 
   /** Opens the connections. */

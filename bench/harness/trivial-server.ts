@@ -11,8 +11,9 @@
 import * as http from 'node:http';
 import * as http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
-import { lastField, lengthDelimited } from './proto-scan';
+import { bytesField, tryLastBytesField } from '../../protocol/wire-fields';
 import { frame } from './transport-grpc';
+import { METHOD } from '../../protocol/paths';
 
 /** How a trivial server misbehaves. */
 export interface TrivialOptions {
@@ -44,12 +45,12 @@ export interface TrivialServer {
 
 const STATUS_UNAVAILABLE = 14;
 const u8 = (...b: number[]) => Buffer.from(b);
-const str = (field: number, s: string) => lengthDelimited(field, Buffer.from(s));
+const str = (field: number, s: string) => bytesField(field, Buffer.from(s));
 
 /** ModelInferResponse: model_name, optional id, one FP32 [1,1] output 'score' and its raw bytes. */
 function inferResponse(id?: Buffer): Buffer {
-  const output = Buffer.concat([str(1, 'score'), str(2, 'FP32'), lengthDelimited(3, u8(1, 1))]);
-  return Buffer.concat([str(1, 'ranker'), ...(id ? [lengthDelimited(3, id)] : []), lengthDelimited(5, output), lengthDelimited(6, Buffer.alloc(4))]);
+  const output = Buffer.concat([str(1, 'score'), str(2, 'FP32'), bytesField(3, u8(1, 1))]);
+  return Buffer.concat([str(1, 'ranker'), ...(id ? [bytesField(3, id)] : []), bytesField(5, output), bytesField(6, Buffer.alloc(4))]);
 }
 const UNARY_ANSWER = frame(inferResponse());
 
@@ -86,7 +87,7 @@ class Behaviour {
 function handleStream(b: Behaviour, o: TrivialOptions, stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
   const code = o.failCode ?? STATUS_UNAVAILABLE;
   stream.on('error', () => undefined);
-  if (headers[':path'] === '/inference.GRPCInferenceService/ModelStreamInfer') {
+  if (headers[':path'] === METHOD.ModelStreamInfer) {
     stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
     stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
     let rest: Buffer = Buffer.alloc(0);
@@ -95,11 +96,11 @@ function handleStream(b: Behaviour, o: TrivialOptions, stream: http2.ServerHttp2
       while (buf.length >= 5 && buf.length >= 5 + buf.readUInt32BE(1)) {
         const msg = buf.subarray(5, 5 + buf.readUInt32BE(1));
         buf = buf.subarray(5 + msg.length);
-        const id = lastField(msg, 3);
+        const id = tryLastBytesField(msg, 3);
         const inner = inferResponse(id && Buffer.from(id));
         const answer = b.arrive()
-          ? frame(Buffer.concat([str(1, '[UNAVAILABLE] trivial server: failing as told'), lengthDelimited(2, inner)]))
-          : frame(lengthDelimited(2, inner));
+          ? frame(Buffer.concat([str(1, '[UNAVAILABLE] trivial server: failing as told'), bytesField(2, inner)]))
+          : frame(bytesField(2, inner));
         b.answer(() => !stream.destroyed && stream.writable && stream.write(answer));
       }
       rest = buf;

@@ -11,9 +11,10 @@
 // (shared/reference.md), and at ~24 us per batched inference the transport
 // was most of the sidecar's own cost (BENCHMARKS.md, sidecar batching).
 import * as http2 from 'node:http2';
-import { deadlineFromTimeout, encodeGrpcMessage, frame, MessageReader } from '../../protocol/grpc-wire';
+import { deadlineFromTimeout, frame, MessageReader } from '../../protocol/grpc-wire';
 import type { Clock } from '../../common/clock';
-import { acceptGrpc, H2Server, RESPONSE_HEADERS as HEADERS, TRAILERS_ONLY, WITH_TRAILERS } from './h2-server';
+import { H2Server } from './h2-server';
+import { acceptGrpc, replyStatus, RESPONSE_HEADERS as HEADERS, statusTrailers, WITH_TRAILERS } from '../../protocol/grpc-answer';
 import { loadInferenceProto } from '../../protocol/proto';
 import { invalidArgument, Status } from '../../protocol/status';
 import { lastBytesField } from '../../protocol/wire-fields';
@@ -21,9 +22,9 @@ import type { ModelInferRequest__Output } from '../../proto/gen/inference/ModelI
 import type { ModelStreamInferResponse } from '../../proto/gen/inference/ModelStreamInferResponse';
 import { streamError, streamInfer, unaryMethods, type Reply, type UnaryMethod } from './methods';
 import type { InferService } from './infer-service';
-import { ORCA_TRAILER, type LoadTracker } from '../../protocol/load-report';
-
-const SERVICE = '/inference.GRPCInferenceService/';
+import type { LoadTracker } from '../../protocol/load-report';
+import { noop } from '../../common/noop';
+import { methodPath, SERVICE } from '../../protocol/paths';
 
 interface Codec {
   decode(buf: Buffer): unknown;
@@ -35,8 +36,6 @@ interface Method {
   /** Absent for ModelStreamInfer. */
   readonly unary: UnaryMethod | undefined;
 }
-
-function noop(): void {}
 
 /** A unary call's request as it is read. */
 interface UnaryRead {
@@ -68,7 +67,7 @@ export class GrpcServer {
     const unary = unaryMethods(svc);
     for (const [name, def] of Object.entries(service)) {
       const codec: Codec = { decode: (b) => def.requestDeserialize(b), encode: (m) => def.responseSerialize(m) };
-      this.methods.set(SERVICE + name, { codec, unary: unary[name] });
+      this.methods.set(methodPath(name), { codec, unary: unary[name] });
     }
     this.h2 = new H2Server((stream, headers) => {
       try {
@@ -95,21 +94,12 @@ export class GrpcServer {
   }
 
   private trailers(code: Status, details: string): http2.OutgoingHttpHeaders {
-    const h: http2.OutgoingHttpHeaders = { 'grpc-status': String(code), [ORCA_TRAILER]: this.load.trailerValue() };
-    if (code !== Status.OK) h['grpc-message'] = encodeGrpcMessage(details);
-    return h;
+    return statusTrailers(code, details, this.load.trailerValue());
   }
 
-  /** Ends a call with a status: trailers-only before any answer, in its trailers after. */
+  /** Ends a call with a status (protocol/grpc-answer.ts), carrying the sidecar's load as every answer does. */
   private replyStatus(stream: http2.ServerHttp2Stream, code: Status, details: string): void {
-    // Ended already: its answer (and status) is on its way.
-    if (stream.destroyed || stream.closed || stream.writableEnded) return;
-    // Reading goes on (and is ignored) so a stream paused for backpressure can still finish closing.
-    stream.resume();
-    if (!stream.headersSent) return void stream.respond({ ...HEADERS, ...this.trailers(code, details) }, TRAILERS_ONLY);
-    stream.removeAllListeners('wantTrailers');
-    stream.once('wantTrailers', () => stream.sendTrailers(this.trailers(code, details)));
-    stream.end();
+    replyStatus(stream, code, details, this.load);
   }
 
   private onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
@@ -117,7 +107,7 @@ export class GrpcServer {
     if (!acceptGrpc(stream, headers)) return;
     const path = headers[':path'] ?? '';
     const method = this.methods.get(path);
-    if (!method) return this.replyStatus(stream, Status.UNIMPLEMENTED, `method ${path} is not served; see inference.GRPCInferenceService`);
+    if (!method) return this.replyStatus(stream, Status.UNIMPLEMENTED, `method ${path} is not served; see ${SERVICE}`);
     // grpc-timeout is relative; the scheduler works in clock ms.
     const epochDeadline = deadlineFromTimeout(headers['grpc-timeout'], Date.now());
     const deadline = Number.isFinite(epochDeadline) ? this.clock.now() + (epochDeadline - Date.now()) : Infinity;

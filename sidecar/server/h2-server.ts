@@ -1,25 +1,18 @@
 // The node:http2 server the sidecar's gRPC face stands on (the balancer's
-// front has its own, h2-listener.ts): sessions tracked for drain, the
-// connection window opened up; and, for both, the answer headers and the
-// check that a request is gRPC at all.
+// front has its own, http2/listener.ts): sessions tracked for drain, the
+// connection window opened up. How a call is answered is
+// protocol/grpc-answer.ts, the same for both.
 import * as http2 from 'node:http2';
-import { drainWithin, listenOn } from '../../http2/listener';
-import { DEFAULT_LIMITS } from '../../http2/session';
+import { drainWithin, listenOn } from '../../common/listen';
+import { noop } from '../../common/noop';
 
-/** Connection-level flow-control window (bytes): it stays at 64 KiB otherwise (initialWindowSize is per stream), and large tensors would crawl. */
-const CONNECTION_WINDOW = DEFAULT_LIMITS.connectionWindow;
-
-function noop(): void {}
-
-/** Headers of a gRPC answer. */
-export const RESPONSE_HEADERS = { ':status': 200, 'content-type': 'application/grpc', 'grpc-accept-encoding': 'identity' };
 /**
- * Options of an answer with a message: trailers follow it, and no `date` header (node adds one by
- * default; gRPC clients ignore it, and it is the one header HPACK cannot index across seconds).
+ * Flow-control windows (bytes), the ones the balancer's front advertises (http2/session.ts
+ * DEFAULT_LIMITS; a test holds the two equal): large tensors share connections, and 64 KiB
+ * windows would crawl. The connection's stays at 64 KiB unless opened up (initialWindowSize is
+ * per stream).
  */
-export const WITH_TRAILERS = { waitForTrailers: true, sendDate: false } as http2.ServerStreamResponseOptions;
-/** Options of a trailers-only answer (a status and no message). */
-export const TRAILERS_ONLY = { endStream: true, sendDate: false } as http2.ServerStreamResponseOptions;
+export const WINDOWS = { stream: 4 * 1024 * 1024, connection: 16 * 1024 * 1024 } as const;
 
 /** An HTTP/2 server whose sessions are tracked, so it can stop with GOAWAY and cut what is left. */
 export class H2Server {
@@ -28,13 +21,13 @@ export class H2Server {
 
   /** onStream: every new stream; an exception it throws is the caller's to catch. */
   constructor(onStream: (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => void) {
-    this.server = http2.createServer({ maxSessionMemory: 128, settings: { initialWindowSize: DEFAULT_LIMITS.streamWindow } });
+    this.server = http2.createServer({ maxSessionMemory: 128, settings: { initialWindowSize: WINDOWS.stream } });
     this.server.on('stream', onStream);
     this.server.on('error', noop); // accept errors (EMFILE...) are transient; the listening socket stays
     this.server.on('session', (s) => {
       this.sessions.add(s);
-      s.once('connect', () => s.setLocalWindowSize(CONNECTION_WINDOW));
-      if (!s.connecting) s.setLocalWindowSize(CONNECTION_WINDOW);
+      s.once('connect', () => s.setLocalWindowSize(WINDOWS.connection));
+      if (!s.connecting) s.setLocalWindowSize(WINDOWS.connection);
       s.once('close', () => this.sessions.delete(s));
       s.on('error', noop);
     });
@@ -60,16 +53,4 @@ export class H2Server {
     this.server.close();
     for (const s of this.sessions) s.destroy();
   }
-}
-
-/**
- * Answers a request that is not gRPC (not POST, or not content-type application/grpc[+...]) with
- * HTTP 415 and a line saying what the port expects; returns false when it did.
- */
-export function acceptGrpc(stream: { respond(h: http2.OutgoingHttpHeaders): void; end(text: string): void }, headers: http2.IncomingHttpHeaders): boolean {
-  const ct = headers['content-type'] ?? '';
-  if (headers[':method'] === 'POST' && (ct === 'application/grpc' || ct.startsWith('application/grpc+') || ct.startsWith('application/grpc;'))) return true;
-  stream.respond({ ':status': 415, 'content-type': 'text/plain' });
-  stream.end(`this port speaks gRPC (POST, content-type application/grpc); got ${headers[':method']} ${ct || 'no content-type'}\n`);
-  return false;
 }

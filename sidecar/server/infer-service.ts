@@ -7,7 +7,8 @@ import type { FaultInjector } from './fault';
 import type { LoadTracker } from '../../protocol/load-report';
 import type { SidecarMetrics } from '../metrics';
 import type { ModelRegistry, ServedVersion } from '../repository/registry';
-import { checkInputs, checkOutputs, resolveDeadline, resolvePriority, type DecodedInput, type SchedulingParams } from './request-check';
+import { checkInputs, checkOutputs, resolveDeadline, resolvePriority } from './request-check';
+import type { DecodedInput, SchedulingParams } from '../../protocol/decoded-request';
 import type { QueuedRequest, RequestTiming } from '../scheduler/types';
 import type { Tensor } from '../../protocol/tensor';
 

@@ -4,15 +4,8 @@
 // priority, deadline). Every rejection names what was wrong and what was expected.
 import { invalidArgument } from '../../protocol/status';
 import type { ModelConfig, TensorSpec } from '../repository/config-types';
-import { elementCount, type Datatype, type Tensor, type TensorData } from '../../protocol/tensor';
-
-/** An input as a decoder read it, before it is checked against the config. */
-export interface DecodedInput {
-  readonly name: string;
-  readonly datatype: string;
-  readonly shape: readonly number[];
-  readonly data: TensorData;
-}
+import { elementCount, type Datatype, type Tensor } from '../../protocol/tensor';
+import type { DecodedInput } from '../../protocol/decoded-request';
 
 /** What the batcher needs, derived from validated inputs. */
 export interface CheckedInputs {
@@ -101,14 +94,6 @@ export function checkOutputs(config: ModelConfig, names: readonly string[]): str
     seen.add(n);
   }
   return [...names];
-}
-
-/** Scheduling parameters a request may carry, already typed by its decoder. */
-export interface SchedulingParams {
-  /** `priority`: 0 or absent = the model's default level. */
-  readonly priority?: number;
-  /** `timeout`: queue timeout in microseconds. */
-  readonly timeoutUs?: number;
 }
 
 /** Resolves the priority level (1 = highest) with Triton's rules. */

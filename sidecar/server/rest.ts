@@ -1,33 +1,14 @@
 // The Open Inference Protocol over HTTP/REST, beside the gRPC server, and
 // the metrics endpoint. Errors are {"error": "..."} with the HTTP status that
-// matches the gRPC status the same failure gets over gRPC.
-import * as http from 'node:http';
-import { httpStatusOf, InferError, notFound, Status, toInferError } from '../../protocol/status';
+// matches the gRPC status the same failure gets over gRPC (protocol/rest.ts).
+import type * as http from 'node:http';
+import { InferError, notFound, Status } from '../../protocol/status';
+import { MAX_BODY_BYTES, sendError, sendJson } from '../../protocol/rest';
 import { decodeJsonBody, encodeJsonResponse } from '../../protocol/codec-json';
 import type { InferService } from './infer-service';
 import type { SidecarMetrics } from '../metrics';
 import { EXTENSIONS, modelMetadata, modelStatistics, SERVER_NAME, SERVER_VERSION } from './methods';
-
-/** Largest request body accepted (bytes); larger bodies get 413. */
-export const MAX_BODY_BYTES = 64 * 1024 * 1024;
-
-const MODEL_PATH = /^\/v2\/models\/([^/]+)(?:\/versions\/([^/]+))?(?:\/(ready|infer|stats))?$/;
-
-/** Answers with a JSON body (a string is sent as is); does nothing once an answer started or the client left. */
-export function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
-  // The client may have gone, or an answer already started (a late outcome after cancel).
-  if (res.headersSent || res.destroyed) return;
-  const text = typeof body === 'string' ? body : JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
-}
-
-/** Answers {"error": ...} with the HTTP status of the error's gRPC status. */
-export function sendError(res: http.ServerResponse, err: unknown): void {
-  const e = toInferError(err);
-  sendJson(res, httpStatusOf(e.code), { error: e.message });
-}
-
+import { MODEL_PATH, REST_PATH } from '../../protocol/paths';
 
 function readBody(req: http.IncomingMessage, cb: (err: InferError | null, body?: string) => void): void {
   const chunks: Buffer[] = [];
@@ -56,12 +37,12 @@ export function restHandler(svc: InferService): http.RequestListener {
     const url = (req.url ?? '/').split('?')[0];
     const method = req.method ?? 'GET';
     try {
-      if (method === 'GET' && url === '/v2/health/live') return sendJson(res, 200, { live: true });
-      if (method === 'GET' && url === '/v2/health/ready') {
+      if (method === 'GET' && url === REST_PATH.live) return sendJson(res, 200, { live: true });
+      if (method === 'GET' && url === REST_PATH.ready) {
         const ready = registry.allReady();
         return sendJson(res, ready ? 200 : 503, { ready });
       }
-      if (method === 'GET' && url === '/v2') return sendJson(res, 200, { name: SERVER_NAME, version: SERVER_VERSION, extensions: EXTENSIONS });
+      if (method === 'GET' && url === REST_PATH.server) return sendJson(res, 200, { name: SERVER_NAME, version: SERVER_VERSION, extensions: EXTENSIONS });
       const m = MODEL_PATH.exec(url);
       if (!m) throw notFound(`no route for ${method} ${url}; see /v2/models/{model}[/versions/{v}]/(ready|infer|stats)`);
       const name = decodeURIComponent(m[1]);
@@ -114,14 +95,4 @@ export function metricsHandler(metrics: SidecarMetrics): http.RequestListener {
     if (url === '/healthz') return sendJson(res, 200, { live: true });
     sendError(res, notFound(`no route ${url}; metrics are at /metrics`));
   };
-}
-
-/** Starts an HTTP server on host:port; resolves with the bound port. */
-export function listenHttp(handler: http.RequestListener, host: string, port: number): Promise<http.Server> {
-  const server = http.createServer(handler);
-  server.keepAliveTimeout = 65_000;
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve(server));
-  });
 }

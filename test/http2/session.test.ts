@@ -1,5 +1,5 @@
-// The JavaScript HTTP/2 server (common/h2-listener.ts, h2-session.ts,
-// h2-stream.ts) against real clients: node:http2 (nghttp2) and grpc-js, and
+// The JavaScript HTTP/2 server (http2/listener.ts, session.ts,
+// stream.ts) against real clients: node:http2 (nghttp2) and grpc-js, and
 // raw sockets for what a well-behaved client never sends.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -7,6 +7,7 @@ import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { H2Listener } from '../../http2/listener';
+import { drainWithin, listenOn } from '../../common/listen';
 import { DEFAULT_LIMITS, type SessionLimits } from '../../http2/session';
 import type { H2Stream } from '../../http2/stream';
 import { encodeHeaders, HpackDecoder } from '../../http2/hpack';
@@ -16,7 +17,12 @@ type Handler = (s: H2Stream, h: http2.IncomingHttpHeaders) => void;
 
 async function serve(handler: Handler, limits?: SessionLimits): Promise<{ port: number; listener: H2Listener }> {
   const listener = new H2Listener(handler, limits);
-  return { port: await listener.listen('127.0.0.1', 0), listener };
+  return { port: await listenOn(listener.server, '127.0.0.1', 0), listener };
+}
+
+/** close(), cutting what is left after drainMs: as the balancer's front closes it. */
+function closeWithin(listener: H2Listener, drainMs: number): Promise<void> {
+  return drainWithin(listener.close(), drainMs, () => listener.forceClose());
 }
 
 /** Echoes the request body back with gRPC-style trailers carrying the request's x-echo header. */
@@ -58,7 +64,7 @@ test('node:http2 clients: many concurrent streams on one connection, each answer
     });
   } finally {
     client.close();
-    await listener.close(1000);
+    await closeWithin(listener, 1000);
   }
 });
 
@@ -75,7 +81,7 @@ test('flow control both ways: 6 MiB up and back through a client with 64 KiB win
     assert.equal(a.trailers['grpc-status'], '0');
   } finally {
     client.close();
-    await listener.close(1000);
+    await closeWithin(listener, 1000);
   }
 });
 
@@ -109,7 +115,7 @@ test('a paused stream holds the client back to its window; resume delivers the r
     assert.ok(Buffer.concat(got).equals(body));
   } finally {
     client.close();
-    await listener.close(1000);
+    await closeWithin(listener, 1000);
   }
 });
 
@@ -128,7 +134,7 @@ test('a client reset closes the server stream with its code', async () => {
     assert.equal(await closed, H2Error.CANCEL);
   } finally {
     client.close();
-    await listener.close(1000);
+    await closeWithin(listener, 1000);
   }
 });
 
@@ -169,7 +175,7 @@ test('grpc-js calls a unary method: metadata in, status and message out, deadlin
     assert.match(String(h['grpc-timeout']), /^\d+[mSu]$/);
   } finally {
     client.close();
-    await listener.close(1000);
+    await closeWithin(listener, 1000);
   }
 });
 
@@ -182,7 +188,7 @@ test('close() sends GOAWAY, lets the open stream finish, then ends the connectio
   const goaway = new Promise<void>((r) => client.once('goaway', () => r()));
   const req = request(client, Buffer.from('x'));
   await new Promise((r) => setTimeout(r, 100));
-  const closed = listener.close(5000);
+  const closed = closeWithin(listener, 5000);
   await goaway;
   hold!.respond({ ':status': 200 }, { endStream: true });
   assert.equal((await req).status, 200);
@@ -261,7 +267,7 @@ test('protocol violations end the connection with GOAWAY and the right code', as
     assert.equal((await request(client, Buffer.from('still here'))).body.toString(), 'still here');
     client.close();
   } finally {
-    await listener.close(1000);
+    await closeWithin(listener, 1000);
   }
 });
 
@@ -328,7 +334,7 @@ test("'drain' follows a write refused only because the socket is full (no flow-c
       req.on('data', () => {});
       req.on('close', () => {
         client.close();
-        void listener.close(1000);
+        void closeWithin(listener, 1000);
       });
       req.end();
     });
@@ -347,7 +353,7 @@ test('clients that shrink or zero their HPACK table (SETTINGS_HEADER_TABLE_SIZE)
       client.close();
     }
   } finally {
-    await listener.close(1000);
+    await closeWithin(listener, 1000);
   }
 });
 
@@ -381,7 +387,7 @@ test('close() in two steps: a call sent before the client read the first GOAWAY 
   const { port, listener } = await serve((s) => s.respond({ ':status': 200 }, { endStream: true }));
   const sock = await rawConnect(port, Buffer.alloc(0));
   await new Promise((r) => setTimeout(r, 50));
-  const closed = listener.close(5000);
+  const closed = closeWithin(listener, 5000);
   // On the wire before this client has read (or answered the PING after) the first GOAWAY.
   sock.write(rawFrame(Frame.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 1, encodeHeaders([':method', 'POST', ':scheme', 'http', ':path', '/late'])));
   const frames = await framesUntil(sock, (f) => f.filter((x) => x.type === Frame.GOAWAY).length === 2);

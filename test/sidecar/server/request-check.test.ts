@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Status } from '../../../protocol/status';
-import { checkInputs, checkOutputs, resolveDeadline, resolvePriority, type DecodedInput } from '../../../sidecar/server/request-check';
+import { checkInputs, checkOutputs, resolveDeadline, resolvePriority } from '../../../sidecar/server/request-check';
+import type { DecodedInput } from '../../../protocol/decoded-request';
 import { rankerConfig, seqConfig } from '../../helpers/configs';
 
 const f32 = (n: number) => new Float32Array(n);
