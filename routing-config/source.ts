@@ -165,7 +165,7 @@ class FileConfigSource implements RoutingConfigSource {
 
   private schedulePoll(): void {
     this.poll = this.clock.setTimeout(() => {
-      stat(this.opts.file).then((s) => `${s.dev}:${s.ino}:${s.size}:${s.mtimeMs}`, (err: unknown) => `error:${errText(err)}`).then((sig) => {
+      void stat(this.opts.file).then((s) => `${s.dev}:${s.ino}:${s.size}:${s.mtimeMs}`, (err: unknown) => `error:${errText(err)}`).then((sig) => {
         if (this.closed) return;
         if (sig !== this.lastSig) void this.request(false);
         this.schedulePoll();

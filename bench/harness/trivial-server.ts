@@ -175,5 +175,5 @@ export async function startTrivialRest(o: TrivialOptions = {}, port = 0): Promis
 
 if (require.main === module) {
   const [kind = 'grpc', p = '0'] = process.argv.slice(2);
-  (kind === 'rest' ? startTrivialRest({}, Number(p)) : startTrivialGrpc({}, Number(p))).then((s) => process.stdout.write(`${s.port}\n`));
+  void (kind === 'rest' ? startTrivialRest({}, Number(p)) : startTrivialGrpc({}, Number(p))).then((s) => process.stdout.write(`${s.port}\n`));
 }

@@ -8,15 +8,15 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Etcd3 } from 'etcd3';
-import { silentLogger } from '../../../common/log';
-import { Registrar } from '../../../discovery/client/registrar';
-import type { DiscoveryServer } from '../../../discovery/server/server';
-import { EtcdStore } from '../../../discovery/store/etcd';
-import { NO_LOAD, type EndpointRecord } from '../../../discovery/types';
-import { DiscoveryWatcher, type ViewUpdate } from '../../../discovery/client/watcher';
-import type { DiscoveryClient } from '../../../discovery/wire';
-import { client, deregister, heartbeat, register, sidecarReq, startTestDiscovery, waitFor } from '../../helpers/discovery-fixture';
-import { etcdMissing, startEtcd, type EtcdProcess } from '../../../testkit/etcd-process';
+import { silentLogger } from '../../common/log';
+import { Registrar } from '../../discovery/client/registrar';
+import type { DiscoveryServer } from '../../discovery/server/server';
+import { EtcdStore } from '../../discovery/store/etcd';
+import { NO_LOAD, type EndpointRecord } from '../../discovery/types';
+import { DiscoveryWatcher, type ViewUpdate } from '../../discovery/client/watcher';
+import type { DiscoveryClient } from '../../discovery/wire';
+import { client, deregister, heartbeat, register, sidecarReq, startTestDiscovery, waitFor } from '../helpers/discovery-fixture';
+import { etcdMissing, startEtcd, type EtcdProcess } from '../../testkit/etcd-process';
 
 const skip = etcdMissing();
 const fast = { initialMs: 20, maxMs: 100, multiplier: 2, jitter: 0.5 };

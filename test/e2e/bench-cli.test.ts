@@ -6,10 +6,10 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { checkReport } from '../../../bench/harness/report-json';
-import { startTrivialGrpc, type TrivialServer } from '../../../bench/harness/trivial-server';
+import { checkReport } from '../../bench/harness/report-json';
+import { startTrivialGrpc, type TrivialServer } from '../../bench/harness/trivial-server';
 
-const CLI = path.resolve(__dirname, '../../../cli/main.js');
+const CLI = path.resolve(__dirname, '../../cli/main.js');
 
 /** Runs the CLI; resolves with its exit code and output (CI set: no live line). */
 function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {

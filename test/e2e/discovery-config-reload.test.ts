@@ -7,10 +7,10 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { silentLogger } from '../../../common/log';
-import { DiscoveryWatcher } from '../../../discovery/client/watcher';
-import { freePort, startCli, stop, waitReady } from '../../../testkit/processes';
-import { waitFor } from '../../helpers/discovery-fixture';
+import { silentLogger } from '../../common/log';
+import { DiscoveryWatcher } from '../../discovery/client/watcher';
+import { freePort, startCli, stop, waitReady } from '../../testkit/processes';
+import { waitFor } from '../helpers/discovery-fixture';
 
 const routing = (v1: number, v2: number) => `models:\n  ranker:\n    split: { "1": ${v1}, "2": ${v2} }\n`;
 

@@ -6,14 +6,14 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as http2 from 'node:http2';
-import { silentLogger } from '../../../common/log';
-import { startBalancer, type Balancer } from '../../../balancer/balancer';
-import { frame } from '../../../protocol/grpc-wire';
-import type { DiscoveryServer } from '../../../discovery/server/server';
-import { stop } from '../../../testkit/processes';
-import { encodeFp32Request } from '../../../testkit/raw-client';
-import { startTestDiscovery, waitFor } from '../../helpers/discovery-fixture';
-import { sidecarProcess, type SidecarProc } from '../../helpers/e2e-fixture';
+import { silentLogger } from '../../common/log';
+import { startBalancer, type Balancer } from '../../balancer/balancer';
+import { frame } from '../../protocol/grpc-wire';
+import type { DiscoveryServer } from '../../discovery/server/server';
+import { stop } from '../../testkit/processes';
+import { encodeFp32Request } from '../../testkit/raw-client';
+import { startTestDiscovery, waitFor } from '../helpers/discovery-fixture';
+import { sidecarProcess, type SidecarProc } from '../helpers/e2e-fixture';
 
 const INFER = '/inference.GRPCInferenceService/ModelInfer';
 const GOOD = encodeFp32Request('ranker', 'features', 1, 256);

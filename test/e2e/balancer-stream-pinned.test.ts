@@ -7,13 +7,13 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import * as http2 from 'node:http2';
-import { frame, MessageReader } from '../../../protocol/grpc-wire';
-import { encodeFp32Request } from '../../../testkit/raw-client';
-import type { Balancer } from '../../../balancer/balancer';
-import type { DiscoveryServer } from '../../../discovery/server/server';
-import { waitFor } from '../../helpers/discovery-fixture';
-import { served, startBalancerFleet, stopBalancerFleet, TestConfig, type SidecarProc } from '../../helpers/e2e-fixture';
-import { features, rawF32, type InferenceClient } from '../../helpers/sidecar-fixture';
+import { frame, MessageReader } from '../../protocol/grpc-wire';
+import { encodeFp32Request } from '../../testkit/raw-client';
+import type { Balancer } from '../../balancer/balancer';
+import type { DiscoveryServer } from '../../discovery/server/server';
+import { waitFor } from '../helpers/discovery-fixture';
+import { served, startBalancerFleet, stopBalancerFleet, TestConfig, type SidecarProc } from '../helpers/e2e-fixture';
+import { features, rawF32, type InferenceClient } from '../helpers/sidecar-fixture';
 
 interface StreamAnswer {
   errorMessage?: string;
