@@ -17,7 +17,8 @@ import { DiscoveryWatcher } from '../discovery/client/watcher';
 import { Clusters } from '../balancer/routing/cluster';
 import type { BalancerMetrics } from '../balancer/metrics/metrics';
 import { Router, type RouteCall, type RouteOutcome } from '../balancer/routing/router';
-import { UpstreamPools, type CancelFn } from '../balancer/upstream/pool';
+import { UpstreamPools } from '../balancer/upstream/pool';
+import type { CancelFn } from '../balancer/upstream/types';
 import type { Transport } from './transport';
 
 /** Options for proxyless mode. */

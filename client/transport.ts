@@ -17,11 +17,12 @@
 import * as grpc from '@grpc/grpc-js';
 import { Status } from '../protocol/status';
 import type { RouteCall, RouteOutcome } from '../balancer/routing/router';
-import { INFER_METHODS, UpstreamPool, type CancelFn } from '../balancer/upstream/pool';
+import { UpstreamPool } from '../balancer/upstream/pool';
+import { INFER_METHODS, type CancelFn } from '../balancer/upstream/types';
 import { decodeReady, encodeReadyRequest } from './wire';
 
 export type { RouteCall, RouteOutcome } from '../balancer/routing/router';
-export type { CancelFn } from '../balancer/upstream/pool';
+export type { CancelFn } from '../balancer/upstream/types';
 
 /** Carries encoded ModelInferRequests; see the file comment for the two implementations. */
 export interface Transport {

@@ -12,7 +12,7 @@ import type { Front } from './grpc-front';
 import { MalformedRequest, peekRoute } from './peek-request';
 import type { RouteCall, RouteOutcome, Router } from '../routing/router';
 import type { PinnedStream } from './stream-pinned';
-import type { CancelFn } from '../upstream/pool';
+import type { CancelFn } from '../upstream/types';
 import { bytesField, lastBytesField, stringField } from '../../protocol/wire-fields';
 
 /** The methods the front serves. */

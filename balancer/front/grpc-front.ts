@@ -19,7 +19,8 @@ import { CTX, noop, reply, replyMessage, replyStatus, routeCall, sendOkTrailers,
 import { onStreamClose, onStreamData, onStreamDrain, onStreamEnd } from './stream-call';
 import type { Router } from '../routing/router';
 import { isReady, serverMetadata } from './service-info';
-import { INFER_METHODS, streamKeyOf, type UpstreamMethod } from '../upstream/pool';
+import { streamKeyOf } from '../upstream/pool';
+import { INFER_METHODS, type UpstreamMethod } from '../upstream/types';
 import { stringField } from '../../protocol/wire-fields';
 
 const SERVICE = '/inference.GRPCInferenceService/';

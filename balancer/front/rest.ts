@@ -18,7 +18,8 @@ import { elementCount, type Tensor } from '../../protocol/tensor';
 import type { Clusters } from '../routing/cluster';
 import type { RouteOutcome, Router } from '../routing/router';
 import { isReady, serverMetadata } from './service-info';
-import { forwardedMetadata, INFER_METHODS, type CancelFn } from '../upstream/pool';
+import { forwardedMetadata } from '../upstream/pool';
+import { INFER_METHODS, type CancelFn } from '../upstream/types';
 
 /** What the REST handler needs. */
 export interface BalancerRestDeps {

@@ -9,7 +9,7 @@ import { frame } from '../../protocol/grpc-wire';
 import type { H2Stream } from '../../http2/stream';
 import { CTX, replyStatus, routeCall, streamError, type CallCtx, type FrontStream } from './answer';
 import { PinnedStream } from './stream-pinned';
-import type { CancelFn } from '../upstream/pool';
+import type { CancelFn } from '../upstream/types';
 
 /**
  * Messages of one client stream routed and not yet answered past which the stream is not read

@@ -21,11 +21,11 @@ import { decodeGrpcMessage, encodeGrpcMessage, frame, MessageReader, statusFromH
 import type { H2Stream } from '../../http2/stream';
 import { requestHeaders } from '../upstream/call';
 import type { H2Connection } from '../upstream/connection';
+import { STREAM_METHOD } from '../upstream/types';
 import type { PinnedRoute } from '../routing/router';
 import { stringField } from '../../protocol/wire-fields';
 
 const { NGHTTP2_CANCEL } = http2.constants;
-const STREAM_METHOD = '/inference.GRPCInferenceService/ModelStreamInfer';
 
 function noop(): void {}
 

@@ -11,7 +11,7 @@ import type { LoadSummary } from '../../discovery/types';
 import { loadFromOrca, type EndpointState } from './endpoint-state';
 import type { PickerCache } from './pick/picker';
 import type { RouteOutcome } from './router';
-import type { CancelFn } from '../upstream/pool';
+import type { CancelFn } from '../upstream/types';
 import { stringField } from '../../protocol/wire-fields';
 
 /** What pick() reads of a route. */

@@ -17,7 +17,8 @@ import { metricFor } from './load/load-metric';
 import { UNKNOWN_MODEL, type BalancerMetrics, type RouteMetrics } from '../metrics/metrics';
 import { PickerCache } from './pick/picker';
 import { RetryBudget } from './retry-budget';
-import { INFER_METHODS, streamKeyOf, type CancelFn, type UpstreamMethod, type UpstreamPool, type UpstreamResult } from '../upstream/pool';
+import { streamKeyOf, type UpstreamPool } from '../upstream/pool';
+import { INFER_METHODS, type CancelFn, type UpstreamMethod, type UpstreamResult } from '../upstream/types';
 import { VersionSplitter } from './version-split';
 
 /** How a routed call ended, as the client should see it. */

@@ -10,7 +10,7 @@ import { Status } from '../../protocol/status';
 import { ORCA_TRAILER } from '../../protocol/load-report';
 import { decodeGrpcMessage, frame, frameWithField, headersFromMetadata, MessageReader, statusFromHeader, timeoutHeader, writeCoalesced } from '../../protocol/grpc-wire';
 import type { H2Connection } from './connection';
-import type { UpstreamResult } from './pool';
+import type { UpstreamResult } from './types';
 
 const { NGHTTP2_CANCEL } = http2.constants;
 const CTX = Symbol('infergate.call');

@@ -5,19 +5,10 @@
 // connection's flow-control window or a single slow socket write does not
 // serialize all traffic to the sidecar.
 import * as grpc from '@grpc/grpc-js';
-import type { Status } from '../../protocol/status';
 import { H2MessageStream, unaryCall } from './call';
 import { H2Connection } from './connection';
 import { UpstreamStream } from './stream';
-
-/** Method paths of the inference service the balancer forwards. */
-export const INFER_METHODS = {
-  infer: '/inference.GRPCInferenceService/ModelInfer',
-  ready: '/inference.GRPCInferenceService/ModelReady',
-  metadata: '/inference.GRPCInferenceService/ModelMetadata',
-} as const;
-
-const STREAM_METHOD = '/inference.GRPCInferenceService/ModelStreamInfer';
+import { INFER_METHODS, STREAM_METHOD, type CancelFn, type UpstreamMethod, type UpstreamResult } from './types';
 
 /** Distinct forwarded-metadata sets with upstream streams per sidecar; past this, stream messages go as unary calls. */
 const MAX_STREAM_KEYS = 64;
@@ -31,30 +22,6 @@ export function streamKeyOf(md: grpc.Metadata): string {
   for (const _ in json) return JSON.stringify(json);
   return '';
 }
-
-/** One upstream method path. */
-export type UpstreamMethod = (typeof INFER_METHODS)[keyof typeof INFER_METHODS];
-
-/** How one upstream attempt ended. */
-export interface UpstreamResult {
-  /** Final status. */
-  readonly code: Status;
-  /** Status message as received. */
-  readonly details: string;
-  /** Response bytes when code is OK. */
-  readonly response: Buffer | undefined;
-  /** The sidecar's ORCA load report trailer, when it sent one. */
-  readonly orca: Buffer | undefined;
-  /**
-   * True when the status did not come from the sidecar's handler (no load
-   * trailer: the sidecar attaches one to every answer, errors included), i.e.
-   * the connection failed or dropped: always retryable on another endpoint.
-   */
-  readonly connectionFailure: boolean;
-}
-
-/** Cancels an attempt in flight. */
-export type CancelFn = () => void;
 
 // Connection-level headers and ones grpc-js sets itself; everything else the
 // client sent (tracing, tenant, shard key...) is forwarded.

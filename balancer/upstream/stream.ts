@@ -18,7 +18,7 @@
 // stops, and one the balancer no longer sends to must not be held open.
 import { systemClock, type Clock, type TimerHandle } from '../../common/clock';
 import { Status } from '../../protocol/status';
-import type { CancelFn, UpstreamResult } from './pool';
+import type { CancelFn, UpstreamResult } from './types';
 import { bytesField, lastBytesField } from '../../protocol/wire-fields';
 
 /** How long an upstream stream with nothing pending stays open. */

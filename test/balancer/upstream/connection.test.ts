@@ -10,7 +10,8 @@ import * as http2 from 'node:http2';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { H2Connection } from '../../../balancer/upstream/connection';
-import { UpstreamPool, INFER_METHODS } from '../../../balancer/upstream/pool';
+import { UpstreamPool } from '../../../balancer/upstream/pool';
+import { INFER_METHODS } from '../../../balancer/upstream/types';
 import { frame } from '../../../protocol/grpc-wire';
 import { Status } from '../../../protocol/status';
 
@@ -74,7 +75,8 @@ test('a pool holds the process open while a call is out, and lets it exit once c
   const srv = await server(300);
   const script = `
     const grpc = require('@grpc/grpc-js');
-    const { UpstreamPool, INFER_METHODS } = require(${JSON.stringify(path.resolve(__dirname, '../../../balancer/upstream/pool.js'))});
+    const { UpstreamPool } = require(${JSON.stringify(path.resolve(__dirname, '../../../balancer/upstream/pool.js'))});
+    const { INFER_METHODS } = require(${JSON.stringify(path.resolve(__dirname, '../../../balancer/upstream/types.js'))});
     const pool = new UpstreamPool('127.0.0.1:${srv.port}', 2);
     pool.call(INFER_METHODS.infer, Buffer.from([10, 1, 109]), new grpc.Metadata(), Infinity, (r) => {
       process.stdout.write('answered ' + r.code + '\\n');

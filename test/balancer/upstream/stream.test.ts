@@ -11,7 +11,7 @@ import * as protobuf from 'protobufjs';
 import { PROTO_DIR } from '../../../protocol/proto';
 import { Status } from '../../../protocol/status';
 import { IDLE_END_MS, UpstreamStream, type MessageStream } from '../../../balancer/upstream/stream';
-import type { UpstreamResult } from '../../../balancer/upstream/pool';
+import type { UpstreamResult } from '../../../balancer/upstream/types';
 import { FakeClock } from '../../helpers/fake-clock';
 import { stringField } from '../../../protocol/wire-fields';
 
