@@ -16,12 +16,12 @@
 // router itself.
 import * as grpc from '@grpc/grpc-js';
 import { Status } from '../protocol/status';
-import type { RouteCall, RouteOutcome } from '../balancer/routing/router';
+import type { RouteCall, RouteOutcome } from '../balancer/routing/route-call';
 import { UpstreamPool } from '../balancer/upstream/pool';
 import { INFER_METHODS, type CancelFn } from '../balancer/upstream/types';
 import { decodeReady, encodeReadyRequest } from './wire';
 
-export type { RouteCall, RouteOutcome } from '../balancer/routing/router';
+export type { RouteCall, RouteOutcome } from '../balancer/routing/route-call';
 export type { CancelFn } from '../balancer/upstream/types';
 
 /** Carries encoded ModelInferRequests; see the file comment for the two implementations. */

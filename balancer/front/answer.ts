@@ -9,8 +9,9 @@ import { encodeGrpcMessage, frame, type MessageReader } from '../../protocol/grp
 import { RESPONSE_HEADERS, TRAILERS_ONLY, WITH_TRAILERS } from '../../sidecar/server/h2-server';
 import { preEncoded, type H2Stream } from '../../http2/stream';
 import type { Front } from './grpc-front';
-import { MalformedRequest, peekRoute } from './peek-request';
-import type { RouteCall, RouteOutcome, Router } from '../routing/router';
+import { MalformedRequest, peekRoute } from '../routing/peek-request';
+import type { RouteCall, RouteOutcome } from '../routing/route-call';
+import type { Router } from '../routing/router';
 import type { PinnedStream } from './stream-pinned';
 import type { CancelFn } from '../upstream/types';
 import { bytesField, lastBytesField, stringField } from '../../protocol/wire-fields';

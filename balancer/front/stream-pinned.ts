@@ -22,7 +22,7 @@ import type { H2Stream } from '../../http2/stream';
 import { requestHeaders } from '../upstream/call';
 import type { H2Connection } from '../upstream/connection';
 import { STREAM_METHOD } from '../upstream/types';
-import type { PinnedRoute } from '../routing/router';
+import type { PinnedRoute } from '../routing/route-call';
 import { stringField } from '../../protocol/wire-fields';
 
 const { NGHTTP2_CANCEL } = http2.constants;

@@ -10,7 +10,7 @@ import type { ModelCluster } from './cluster';
 import type { LoadSummary } from '../../discovery/types';
 import { loadFromOrca, type EndpointState } from './endpoint-state';
 import type { PickerCache } from './pick/picker';
-import type { RouteOutcome } from './router';
+import type { RouteOutcome } from './route-call';
 import type { CancelFn } from '../upstream/types';
 import { stringField } from '../../protocol/wire-fields';
 

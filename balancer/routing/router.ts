@@ -11,53 +11,18 @@ import { DEFAULT_POLICY } from '../../routing-config/policy';
 import type { Route, RoutingConfig, RoutingPolicy, StreamRouting } from '../../routing-config/types';
 import type { Clusters } from './cluster';
 import type { EndpointState } from './endpoint-state';
-import { peekParameter } from '../front/peek-request';
+import { peekParameter } from './peek-request';
+import type { PinnedRoute, RouteCall, RouteOutcome } from './route-call';
 import { fail, orcaLoad, pick, withRoute } from './route-pick';
 import { metricFor } from './load/load-metric';
 import { UNKNOWN_MODEL, type BalancerMetrics, type RouteMetrics } from '../metrics/metrics';
 import { PickerCache } from './pick/picker';
 import { RetryBudget } from './retry-budget';
-import { streamKeyOf, type UpstreamPool } from '../upstream/pool';
+import { streamKeyOf } from '../upstream/pool';
 import { INFER_METHODS, type CancelFn, type UpstreamMethod, type UpstreamResult } from '../upstream/types';
 import { VersionSplitter } from './version-split';
 
-/** How a routed call ended, as the client should see it. */
-export interface RouteOutcome {
-  readonly code: Status;
-  readonly details: string;
-  /** Response bytes when code is OK. */
-  readonly response?: Buffer;
-}
-
-/** One call to route. */
-export interface RouteCall {
-  /** Serialized request (ModelInferRequest, ModelReadyRequest or ModelMetadataRequest). */
-  readonly bytes: Buffer;
-  /** Model and version the request names ('' when none). */
-  readonly model: string;
-  readonly version: string;
-  /** The `objective` header, when the client named a use case instead of a model. */
-  readonly objective?: string;
-  /** Metadata to forward upstream. */
-  readonly metadata: grpc.Metadata;
-  /** Absolute deadline, epoch ms (Infinity: none). */
-  readonly deadline: number;
-  /** Set for messages of a client stream: they go over upstream streams shared under this key (streamKeyOf). */
-  readonly streamKey?: string;
-}
-
 export { withRoute } from './route-pick';
-
-/** The endpoint a per_stream client stream is passed through to (Router.pinStream). */
-export interface PinnedRoute {
-  readonly pool: UpstreamPool;
-  /** The endpoint's address, for logs and statuses. */
-  readonly endpoint: string;
-  /** Set when messages must be pointed at another model or version (a split or an objective): fields to append. */
-  readonly rewrite: { readonly model: string; readonly version: string } | undefined;
-  /** Call once when the stream ends: frees the endpoint's slot, counts the stream, applies its load trailer. */
-  ended(code: Status, orca: Buffer | undefined): void;
-}
 
 /** What one route (model or objective) keeps across calls; rebuilt on config change. */
 interface RouteState {

@@ -9,7 +9,8 @@ import { silentLogger } from '../../../common/log';
 import { Status } from '../../../protocol/status';
 import { inferenceRoot, encodeFp32Request } from '../../../testkit/raw-client';
 import { Clusters } from '../../../balancer/routing/cluster';
-import { Router, withRoute, type RouteOutcome } from '../../../balancer/routing/router';
+import { Router, withRoute } from '../../../balancer/routing/router';
+import type { RouteOutcome } from '../../../balancer/routing/route-call';
 import { UpstreamPools } from '../../../balancer/upstream/pool';
 import { endpoint } from '../../helpers/balancer-fixture';
 
