@@ -9,7 +9,7 @@ import { withoutTried } from './candidates';
 import type { ModelCluster } from './cluster';
 import type { LoadSummary } from '../../discovery/types';
 import { loadFromOrca, type EndpointState } from './endpoint-state';
-import type { PickerCache } from './pick/picker';
+import type { PickerCache } from './pick';
 import type { RouteOutcome } from './route-call';
 import type { CancelFn } from '../upstream/types';
 import { stringField } from '../../protocol/wire-fields';

@@ -16,7 +16,7 @@ import type { PinnedRoute, RouteCall, RouteOutcome } from './route-call';
 import { fail, orcaLoad, pick, withRoute } from './route-pick';
 import { metricFor } from './load/load-metric';
 import { UNKNOWN_MODEL, type BalancerMetrics, type RouteMetrics } from '../metrics/metrics';
-import { PickerCache } from './pick/picker';
+import { PickerCache } from './pick';
 import { RetryBudget } from './retry-budget';
 import { streamKeyOf } from '../upstream/pool';
 import { INFER_METHODS, type CancelFn, type UpstreamMethod, type UpstreamResult } from '../upstream/types';
