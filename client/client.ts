@@ -6,7 +6,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { Status } from '../protocol/status';
 import { streamKeyOf } from '../balancer/upstream/pool';
-import { InferenceError, InferResult } from './result';
+import { InferenceError } from './inference-error';
+import { InferResult } from './result';
 import { inputList, type Inputs } from './tensor';
 import { ChannelTransport, type RouteCall, type Transport } from './transport';
 import { ProxylessTransport, type ProxylessOptions } from './transport-proxyless';

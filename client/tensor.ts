@@ -9,7 +9,7 @@
 import * as os from 'node:os';
 import { Status } from '../protocol/status';
 import { DATATYPES, elementCount, TYPED_ARRAY, type Datatype } from '../protocol/tensor';
-import { InferenceError } from './result';
+import { InferenceError } from './inference-error';
 
 export type { Datatype } from '../protocol/tensor';
 

@@ -8,7 +8,7 @@
 import { Writer } from 'protobufjs';
 import { Status } from '../protocol/status';
 import { newSpan, scanField, varint } from '../protocol/wire-fields';
-import { InferenceError } from './result';
+import { InferenceError } from './inference-error';
 import { inputBytes, outputTensor, type NamedInput, type OutputTensor } from './tensor';
 
 /** A request parameter value: integers go as int64, other numbers as double. */
