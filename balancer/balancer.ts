@@ -81,7 +81,7 @@ export async function startBalancer(opts: BalancerOptions): Promise<Balancer> {
   const random = opts.random ?? systemRandom;
   const log = opts.log;
   const metrics = new BalancerMetrics();
-  const clusters = new Clusters(new UpstreamPools(opts.channelsPerEndpoint ?? 2), opts.zone, clock, log, metrics);
+  const clusters = new Clusters(new UpstreamPools(opts.channelsPerEndpoint ?? 2, clock), opts.zone, clock, log, metrics);
   const router = new Router(clusters, clock, random, metrics);
   const watcher = new DiscoveryWatcher({ discovery: opts.discovery, watcherId: `balancer-${process.pid}`, log, clock, random });
   let configVersion = 0;

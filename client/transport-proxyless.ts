@@ -59,7 +59,7 @@ export class ProxylessTransport implements Transport {
     const log = opts.log ?? silentLogger;
     this.clock = opts.clock ?? systemClock;
     const random = opts.random ?? systemRandom;
-    this.clusters = new Clusters(new UpstreamPools(opts.channelsPerEndpoint ?? 1), opts.zone ?? '', this.clock, log, opts.metrics);
+    this.clusters = new Clusters(new UpstreamPools(opts.channelsPerEndpoint ?? 1, this.clock), opts.zone ?? '', this.clock, log, opts.metrics);
     this.router = new Router(this.clusters, this.clock, random, opts.metrics);
     this.watcher = new DiscoveryWatcher({
       discovery: opts.discovery, clusters: opts.models, watcherId: opts.watcherId ?? `client-${process.pid}`, log, clock: this.clock, random,

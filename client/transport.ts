@@ -15,6 +15,7 @@
 // that routes a RouteCall", which is what lets the proxyless one be the
 // router itself.
 import * as grpc from '@grpc/grpc-js';
+import { systemClock, type Clock } from '../common/clock';
 import { Status } from '../protocol/status';
 import type { RouteCall, RouteOutcome } from '../balancer/routing/route-call';
 import { UpstreamPool } from '../balancer/upstream/pool';
@@ -45,9 +46,9 @@ const READY_PROBE_MS = 2_000;
 export class ChannelTransport implements Transport {
   private readonly pool: UpstreamPool;
 
-  /** address: host:port; channels: connections to keep (default 1). */
-  constructor(readonly address: string, channels = 1) {
-    this.pool = new UpstreamPool(address, channels);
+  /** address: host:port; channels: connections to keep (default 1); clock: what calls' deadlines are on. */
+  constructor(readonly address: string, channels = 1, private readonly clock: Clock = systemClock) {
+    this.pool = new UpstreamPool(address, channels, clock);
   }
 
   /** See Transport.send. */
@@ -59,7 +60,7 @@ export class ChannelTransport implements Transport {
   /** ModelReady through the channel (a balancer forwards it to a sidecar serving the model). */
   ready(model: string, version: string): Promise<boolean> {
     return new Promise((resolve) => {
-      this.pool.call(INFER_METHODS.ready, encodeReadyRequest(model, version), new grpc.Metadata(), Date.now() + READY_PROBE_MS,
+      this.pool.call(INFER_METHODS.ready, encodeReadyRequest(model, version), new grpc.Metadata(), this.clock.now() + READY_PROBE_MS,
         (r) => resolve(r.code === Status.OK && r.response !== undefined && decodeReady(r.response)));
     });
   }

@@ -70,11 +70,11 @@ export class Front {
       return replyStatus(stream, Status.RESOURCE_EXHAUSTED, `request headers are ${stream.headerBytes} bytes (RFC 9113 count); at most ${DEFAULT_LIMITS.maxHeaderListSize} accepted`);
     }
     const md = metadataFromHeaders(headers);
-    const deadline = deadlineFromTimeout(headers['grpc-timeout'], Date.now());
+    const deadline = deadlineFromTimeout(headers['grpc-timeout'], this.deps.clock.now());
     if (kind !== 'stream') return this.unary.start(stream, kind, md, deadline);
     // A stream's headers go out now, with OK trailers set: an error in one message is a message, not the stream's status.
     stream.respond(RESPONSE_HEADERS, WITH_TRAILERS);
     stream.on('wantTrailers', sendOkTrailers);
-    startStreamCall(stream, this.deps.router, md, deadline);
+    startStreamCall(stream, this.deps.router, this.deps.clock, md, deadline);
   }
 }

@@ -5,6 +5,7 @@
 // `this`: no closures per stream beyond the router's completion callback per
 // message.
 import type * as grpc from '@grpc/grpc-js';
+import type { Clock } from '../../common/clock';
 import { Status } from '../../protocol/status';
 import type { StreamRouting } from '../../routing-config/types';
 import { frame, MessageReader } from '../../protocol/grpc-wire';
@@ -32,6 +33,8 @@ export interface StreamCall {
   /** The client stream it hangs off (the reader's per-message callback gets the state, not the stream). */
   readonly stream: CallStream;
   readonly router: Router;
+  /** What its deadline is on. */
+  readonly clock: Clock;
   readonly md: grpc.Metadata;
   readonly deadline: number;
   readonly reader: MessageReader;
@@ -53,10 +56,10 @@ type CallStream = H2Stream & { [STREAM]: StreamCall };
  * Takes a ModelStreamInfer call whose headers were accepted and answered (with OK trailers set):
  * from here on its messages are routed, or its bytes passed through once pinned.
  */
-export function startStreamCall(h2: H2Stream, router: Router, md: grpc.Metadata, deadline: number): void {
+export function startStreamCall(h2: H2Stream, router: Router, clock: Clock, md: grpc.Metadata, deadline: number): void {
   const stream = h2 as CallStream;
   stream[STREAM] = {
-    stream, router, md, deadline, reader: new MessageReader(), streamKey: streamKeyOf(md), open: new Set(), ended: false,
+    stream, router, clock, md, deadline, reader: new MessageReader(), streamKey: streamKeyOf(md), open: new Set(), ended: false,
     routing: undefined, pin: undefined,
   };
   stream.on('data', onStreamData);
@@ -148,7 +151,7 @@ function streamMessage(stream: CallStream, ctx: StreamCall, msg: Buffer): void {
         replyStatus(stream, pinned.code, pinned.details);
         return;
       }
-      ctx.pin = new PinnedStream(stream, pinned, ctx.md, ctx.deadline);
+      ctx.pin = new PinnedStream(stream, pinned, ctx.md, ctx.deadline, ctx.clock);
       return ctx.pin.fromMessage(msg);
     }
   }

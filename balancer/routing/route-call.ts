@@ -25,7 +25,7 @@ export interface RouteCall {
   readonly objective?: string;
   /** Metadata to forward upstream. */
   readonly metadata: grpc.Metadata;
-  /** Absolute deadline, epoch ms (Infinity: none). */
+  /** Absolute deadline on the routing core's Clock (Clock.now() ms; Infinity: none). */
   readonly deadline: number;
   /** Set for messages of a client stream: they go over upstream streams shared under this key (streamKeyOf). */
   readonly streamKey?: string;

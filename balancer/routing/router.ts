@@ -114,8 +114,9 @@ export class Router {
       return { code, details };
     };
     if (!cluster || cluster.members.size === 0) return refuse(Status.UNAVAILABLE, `no endpoint serves model '${model}'`);
-    if (Date.now() >= call.deadline) return refuse(Status.DEADLINE_EXCEEDED, `deadline expired before model '${model}' was called`);
-    const picked = pick(cluster, rs, version || undefined, this.shardKey(rs.policy, call), [], this.clock.now());
+    const now = this.clock.now();
+    if (now >= call.deadline) return refuse(Status.DEADLINE_EXCEEDED, `deadline expired before model '${model}' was called`);
+    const picked = pick(cluster, rs, version || undefined, this.shardKey(rs.policy, call), [], now);
     if (typeof picked === 'string') return refuse(Status.UNAVAILABLE, picked);
     const member = cluster.byState.get(picked);
     if (!member) {
@@ -154,7 +155,7 @@ export class Router {
     };
     if (!cluster || cluster.members.size === 0) return fail(end, Status.UNAVAILABLE, `no endpoint serves model '${model}'`);
     // An expired request is not sent: the client has stopped waiting.
-    if (Date.now() >= deadline) return fail(end, Status.DEADLINE_EXCEEDED, `deadline expired before model '${model}' was called`);
+    if (callStart >= deadline) return fail(end, Status.DEADLINE_EXCEEDED, `deadline expired before model '${model}' was called`);
     const { budget, policy } = rs;
     budget.callStarted();
     const tried: EndpointState[] = [];
@@ -169,15 +170,16 @@ export class Router {
       end(o);
     };
     const attempt = (): void => {
-      if (Date.now() >= deadline) return finish({ code: Status.DEADLINE_EXCEEDED, details: `deadline expired while calling model '${model}'` });
-      const picked = pick(cluster, rs, version, shardKey, tried, this.clock.now());
+      const now = this.clock.now();
+      if (now >= deadline) return finish({ code: Status.DEADLINE_EXCEEDED, details: `deadline expired while calling model '${model}'` });
+      const picked = pick(cluster, rs, version, shardKey, tried, now);
       if (typeof picked === 'string') return finish({ code: Status.UNAVAILABLE, details: picked });
       const member = cluster.byState.get(picked);
       if (!member) return finish({ code: Status.UNAVAILABLE, details: `endpoint of model '${model}' left` });
       endpoint = member.raw.address;
       const start = this.clock.now();
       const perTry = policy.retry.per_try_timeout_ms;
-      const dl = perTry > 0 ? Math.min(deadline, Date.now() + perTry) : deadline;
+      const dl = perTry > 0 ? Math.min(deadline, start + perTry) : deadline;
       const ended = (r: UpstreamResult): void => {
         cancelAttempt = undefined;
         picked.onCallEnded(r.code === Status.OK, r.code, this.clock.now() - start, r.orca ? orcaLoad(r.orca) : undefined);

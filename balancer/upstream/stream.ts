@@ -89,7 +89,7 @@ export class UpstreamStream {
     if (Number.isFinite(deadline)) {
       p.timer = this.clock.setTimeout(() => this.settle(key, {
         code: Status.DEADLINE_EXCEEDED, details: 'deadline exceeded waiting for the sidecar', response: undefined, orca: undefined, connectionFailure: false,
-      }), Math.max(0, deadline - Date.now()));
+      }), Math.max(0, deadline - this.clock.now()));
     }
     this.pending.set(key, p);
     call.writeWithId(req, key);
