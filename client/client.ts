@@ -6,7 +6,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { systemClock, type Clock } from '../common/clock';
 import { Status } from '../protocol/status';
-import { streamKeyOf } from '../balancer/upstream/pool';
+import { streamKeyOf } from '../balancer/core';
 import { InferenceError } from './inference-error';
 import { InferResult } from './result';
 import { inputList, type Inputs } from './tensor';

@@ -3,9 +3,9 @@
 //
 // - ChannelTransport: one connection (a gRPC channel) to a balancer, or to
 //   a single sidecar. It is the balancer's own upstream pool
-//   (balancer/upstream.ts) of size one: unary ModelInfer on raw bytes, and
-//   stream messages multiplexed over a long-lived ModelStreamInfer call
-//   correlated by request id (balancer/upstream-stream.ts), so out-of-order
+//   (balancer/upstream/pool.ts) of size one: unary ModelInfer on raw bytes,
+//   and stream messages multiplexed over a long-lived ModelStreamInfer call
+//   correlated by request id (balancer/upstream/stream.ts), so out-of-order
 //   answers and in-stream errors ('[STATUS] text') are handled by the same
 //   code the balancer runs, and the client gets faster when it does.
 // - ProxylessTransport (transport-proxyless.ts): the balancer's router over
@@ -17,13 +17,10 @@
 import * as grpc from '@grpc/grpc-js';
 import { systemClock, type Clock } from '../common/clock';
 import { Status } from '../protocol/status';
-import type { RouteCall, RouteOutcome } from '../balancer/routing/route-call';
-import { UpstreamPool } from '../balancer/upstream/pool';
-import { INFER_METHODS, type CancelFn } from '../balancer/upstream/types';
+import { INFER_METHODS, UpstreamPool, type CancelFn, type RouteCall, type RouteOutcome } from '../balancer/core';
 import { decodeReady, encodeReadyRequest } from './wire';
 
-export type { RouteCall, RouteOutcome } from '../balancer/routing/route-call';
-export type { CancelFn } from '../balancer/upstream/types';
+export type { CancelFn, RouteCall, RouteOutcome } from '../balancer/core';
 
 /** Carries encoded ModelInferRequests; see the file comment for the two implementations. */
 export interface Transport {
