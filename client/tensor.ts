@@ -1,6 +1,6 @@
 // Tensors as the client's callers see them: a datatype from the protocol, a
 // shape, and the typed array that datatype maps to (the sidecar's mapping,
-// sidecar/tensor.ts), both ways. Inputs become raw_input_contents bytes:
+// protocol/tensor.ts), both ways. Inputs become raw_input_contents bytes:
 // a typed array of the datatype's own type is viewed, not converted, so the
 // only copy is the encoder's into the message. Outputs are views over the
 // received message where alignment allows (a typed array needs its byte

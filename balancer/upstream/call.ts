@@ -1,6 +1,6 @@
 // Upstream gRPC calls on a bare HTTP/2 stream: one unary call (request bytes
 // out, response bytes and status back, nothing decoded), and a message stream
-// for ModelStreamInfer that upstream-stream.ts multiplexes on. Per-call state
+// for ModelStreamInfer that stream.ts multiplexes on. Per-call state
 // hangs off the stream object and the listeners are shared module functions
 // (`this` is the stream), so a call allocates no closures of its own.
 import { EventEmitter } from 'node:events';
@@ -151,7 +151,7 @@ export function unaryCall(conn: H2Connection, method: string, req: Buffer, metad
 /**
  * A ModelStreamInfer call as a message stream: write() sends one message,
  * 'data' gives one response message, 'status' comes once however it ended.
- * The shape upstream-stream.ts needs (and a test can fake).
+ * The shape stream.ts needs (and a test can fake).
  */
 export class H2MessageStream extends EventEmitter {
   private readonly reader = new MessageReader();

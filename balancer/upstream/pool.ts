@@ -1,7 +1,7 @@
 // Calls to one sidecar. Requests and responses stay as bytes: the balancer
 // never decodes a tensor. Each sidecar gets a small pool of long-lived
-// HTTP/2 connections on bare node:http2 (h2-connection.ts, h2-call.ts; why
-// not grpc-js: common/grpc-wire.ts), each multiplexing many calls, so one
+// HTTP/2 connections on bare node:http2 (connection.ts, call.ts; why
+// not grpc-js: protocol/grpc-wire.ts), each multiplexing many calls, so one
 // connection's flow-control window or a single slow socket write does not
 // serialize all traffic to the sidecar.
 import * as grpc from '@grpc/grpc-js';
@@ -72,7 +72,7 @@ export class UpstreamPool {
   }
 
   /**
-   * Sends a ModelInferRequest that came on a client stream over a shared upstream stream (upstream-stream.ts);
+   * Sends a ModelInferRequest that came on a client stream over a shared upstream stream (stream.ts);
    * key: streamKeyOf(metadata). Same result shape as call().
    */
   stream(key: string, req: Buffer, metadata: grpc.Metadata, deadline: number, done: (r: UpstreamResult) => void): CancelFn {

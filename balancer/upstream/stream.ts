@@ -27,7 +27,7 @@ export const IDLE_END_MS = 1000;
 const EMPTY = Buffer.alloc(0);
 const STATUS_PREFIX = /^\[([A-Z_]+)\] /;
 
-/** The upstream call UpstreamStream drives: one message per write and 'data', one 'status' however it ends (h2-call.ts H2MessageStream). */
+/** The upstream call UpstreamStream drives: one message per write and 'data', one 'status' however it ends (call.ts H2MessageStream). */
 export interface MessageStream {
   /** False once the stream should take no new messages (its connection got GOAWAY, or it closed). */
   readonly usable: boolean;
