@@ -1,24 +1,19 @@
-// Wires the balancer: a discovery watcher feeding per-model clusters, the
-// routing config pushed through the same watch stream, the router and the
-// gRPC server. Nothing waits for discovery: until it answers, calls fail
-// with UNAVAILABLE naming the model.
+// Wires the balancer: the routing core (core.ts: discovery's view, the
+// routing config, the router) with the servers in front of it, gRPC, REST
+// and the operations port. Nothing waits for discovery: until it answers,
+// calls fail with UNAVAILABLE naming the model.
 import type * as http from 'node:http';
 import { systemClock, systemRandom, type Clock, type Random } from '../common/clock';
 import type { Logger } from '../common/log';
-import type { RoutingConfig } from '../routing-config/types';
-import { decodePushedConfig } from '../routing-config/parse';
 import type { RoutingConfigSource } from '../routing-config/source';
-import { DiscoveryWatcher } from '../discovery/client/watcher';
 import { listenHttp } from '../protocol/rest';
-import { Clusters } from './routing/cluster';
+import { RoutingCore } from './core';
 import { BalancerMetrics } from './metrics/metrics';
 import { opsHandler } from './front/ops-http';
-import { Router } from './routing/router';
 import { Front } from './front/grpc-front';
 import { isReady } from './front/service-info';
 import { balancerRestHandler } from './front/rest';
 import { collectStatus, type BalancerStatus } from './front/status';
-import { UpstreamPools } from './upstream/pool';
 
 /** Options for startBalancer. */
 export interface BalancerOptions {
@@ -81,32 +76,15 @@ export async function startBalancer(opts: BalancerOptions): Promise<Balancer> {
   const random = opts.random ?? systemRandom;
   const log = opts.log;
   const metrics = new BalancerMetrics();
-  const clusters = new Clusters(new UpstreamPools(opts.channelsPerEndpoint ?? 2), opts.zone, clock, log, metrics);
-  const router = new Router(clusters, clock, random, metrics);
-  const watcher = new DiscoveryWatcher({ discovery: opts.discovery, watcherId: `balancer-${process.pid}`, log, clock, random });
-  let configVersion = 0;
-  const applyConfig = (config: RoutingConfig | undefined, version: number): void => {
-    log.info('routing config applied', { version, source: opts.config ? 'file' : 'discovery' });
-    clusters.setConfig(config);
-    router.setConfig(config);
-    configVersion = version;
-  };
-  let unsubscribeConfig: (() => void) | undefined;
-  if (opts.config) {
-    applyConfig(opts.config.current().config, opts.config.current().version);
-    unsubscribeConfig = opts.config.onChange((s) => applyConfig(s.config, s.version));
-  }
-  watcher.onConfig((c) => {
-    if (opts.config) return; // the local file wins; discovery's config is not merged with it
-    const pushed = decodePushedConfig(c, log);
-    if (pushed) applyConfig(pushed.config, c.version);
+  const core = new RoutingCore({
+    discovery: opts.discovery, watcherId: `balancer-${process.pid}`, zone: opts.zone, channelsPerEndpoint: opts.channelsPerEndpoint ?? 2,
+    config: opts.config, log, clock, random, metrics,
   });
-  watcher.onUpdate((u) => clusters.apply(u.changes));
-  watcher.start();
-  metrics.watch({ clusters, configVersion: () => configVersion });
+  const { clusters, router } = core;
+  metrics.watch({ clusters, configVersion: () => core.configVersion });
 
   const ready = (): boolean => isReady(clusters, clock.now());
-  const status = (): BalancerStatus => collectStatus(clusters, router.budgets(), configVersion, ready(), clock.now());
+  const status = (): BalancerStatus => collectStatus(clusters, router.budgets(), core.configVersion, ready(), clock.now());
   const front = new Front({ router, clusters, clock });
   let grpcPort: number;
   let ops: http.Server | undefined;
@@ -119,9 +97,7 @@ export async function startBalancer(opts: BalancerOptions): Promise<Balancer> {
     front.forceClose();
     rest?.close();
     ops?.close();
-    unsubscribeConfig?.();
-    watcher.stop();
-    clusters.close();
+    core.close();
     throw e;
   }
   const metricsPort = ops ? boundPort(ops) : 0;
@@ -139,9 +115,9 @@ export async function startBalancer(opts: BalancerOptions): Promise<Balancer> {
       return router.retriesTotal;
     },
     get configVersion() {
-      return configVersion;
+      return core.configVersion;
     },
-    endpoints: (model) => [...(clusters.get(model)?.members.values() ?? [])].map((m) => m.raw.address),
+    endpoints: (model) => core.endpoints(model),
     close: async () => {
       // REST stops accepting with gRPC; requests already read still finish (server.close waits for them).
       const restClosed = new Promise<void>((resolve) => rest.close(() => resolve()));
@@ -154,9 +130,7 @@ export async function startBalancer(opts: BalancerOptions): Promise<Balancer> {
         ops.closeAllConnections();
         await new Promise<void>((resolve) => ops!.close(() => resolve()));
       }
-      unsubscribeConfig?.();
-      watcher.stop();
-      clusters.close();
+      core.close();
     },
   };
 }

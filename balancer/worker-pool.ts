@@ -14,6 +14,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import type * as http from 'node:http';
 import { AggregatorRegistry } from 'prom-client';
+import { systemClock, type Clock } from '../common/clock';
 import type { Logger } from '../common/log';
 import { listenHttp } from '../protocol/rest';
 import type { Balancer } from './balancer';
@@ -45,6 +46,8 @@ export interface PrimaryOptions {
   /** The operations port the primary serves for all workers. */
   readonly metricsPort: number;
   readonly log: Logger;
+  /** Time for the crash window and the workers' answer timeout (default: the process clock). */
+  readonly clock?: Clock;
 }
 
 /** Worker side: answers the primary's questions and drains when asked. Call once in each worker. */
@@ -64,6 +67,7 @@ export function serveWorkerIpc(balancer: Balancer, drain: () => void): void {
 /** Primary side: runs the pool until a signal drains it; resolves with the exit code to use. */
 export async function runPrimary(opts: PrimaryOptions): Promise<number> {
   const { log } = opts;
+  const clock = opts.clock ?? systemClock;
   const aggregator = new AggregatorRegistry();
   const pending = new Map<number, { left: number; values: unknown[]; done: (v: unknown[]) => void }>();
   let nextId = 0;
@@ -88,11 +92,11 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
     if (live.length === 0) return resolve([]);
     const id = nextId++;
     const values: unknown[] = [];
-    const timer = setTimeout(() => {
+    const timer = clock.setTimeout(() => {
       pending.delete(id);
       resolve(values);
     }, ASK_TIMEOUT_MS);
-    const p = { left: live.length, values, done: (v: unknown[]) => (clearTimeout(timer), resolve(v)) };
+    const p = { left: live.length, values, done: (v: unknown[]) => (clock.clearTimeout(timer), resolve(v)) };
     pending.set(id, p);
     // A worker killed a moment ago can still look connected: its send fails with EPIPE, which
     // without a callback is an 'error' event that would take the primary down. It just does not answer.
@@ -110,7 +114,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
   };
   cluster.on('exit', (w, code, signal) => {
     if (stopping) return;
-    const now = Date.now();
+    const now = clock.now();
     crashes.push(now);
     while (crashes.length && crashes[0] < now - CRASH_WINDOW_MS) crashes.shift();
     if (crashes.length > MAX_CRASHES) {

@@ -4,9 +4,11 @@
 // key's placement, deadlines, errors as InferenceError); the transport owns
 // where the bytes go.
 import * as grpc from '@grpc/grpc-js';
+import { systemClock, type Clock } from '../common/clock';
 import { Status } from '../protocol/status';
-import { streamKeyOf } from '../balancer/upstream/pool';
-import { InferenceError, InferResult } from './result';
+import { streamKeyOf } from '../balancer/core';
+import { InferenceError } from './inference-error';
+import { InferResult } from './result';
 import { inputList, type Inputs } from './tensor';
 import { ChannelTransport, type RouteCall, type Transport } from './transport';
 import { ProxylessTransport, type ProxylessOptions } from './transport-proxyless';
@@ -51,6 +53,11 @@ export interface CommonClientOptions {
   readonly deadlineMs?: number;
   /** Metadata sent with every call. */
   readonly metadata?: Readonly<Record<string, string>>;
+  /**
+   * Time source for deadlines (default: the process clock; tests inject a fake). The transports
+   * the client builds use it too; a transport of one's own must read deadlines on the same clock.
+   */
+  readonly clock?: Clock;
 }
 
 /** A balancer's (or a sidecar's) address; one gRPC channel. */
@@ -84,14 +91,16 @@ export class InferenceClient {
   readonly transport: Transport;
   private readonly shard: ShardPlacement;
   private readonly deadlineMs: number | undefined;
+  private readonly clock: Clock;
   private readonly baseMetadata: Readonly<Record<string, string>>;
   // Reused for calls that add no metadata of their own: a transport only reads it (grpc-js sets its own headers on it, the same each time).
   private readonly sharedMetadata: grpc.Metadata;
 
   constructor(opts: ClientOptions) {
+    this.clock = opts.clock ?? systemClock;
     if ('transport' in opts) this.transport = opts.transport;
-    else if ('address' in opts) this.transport = new ChannelTransport(opts.address, opts.channels);
-    else this.transport = new ProxylessTransport(opts);
+    else if ('address' in opts) this.transport = new ChannelTransport(opts.address, opts.channels, this.clock);
+    else this.transport = new ProxylessTransport(opts); // the same clock: opts.clock, or the process clock for both
     this.shard = opts.shard ?? { header: 'x-tenant-id' };
     this.deadlineMs = opts.deadlineMs;
     this.baseMetadata = opts.metadata ?? {};
@@ -114,10 +123,10 @@ export class InferenceClient {
   /** Resolves once model (optionally a version) can take calls; rejects with UNAVAILABLE after timeoutMs. */
   async waitForReady(model: string, opts: { version?: string | number; timeoutMs?: number } = {}): Promise<void> {
     const timeoutMs = opts.timeoutMs ?? 10_000;
-    const until = Date.now() + timeoutMs;
+    const until = this.clock.now() + timeoutMs;
     while (!(await this.transport.ready(model, String(opts.version ?? '')))) {
-      if (Date.now() > until) throw new InferenceError(Status.UNAVAILABLE, `model '${model}' not ready after ${timeoutMs} ms`);
-      await new Promise((r) => setTimeout(r, 50));
+      if (this.clock.now() > until) throw new InferenceError(Status.UNAVAILABLE, `model '${model}' not ready after ${timeoutMs} ms`);
+      await new Promise<void>((r) => this.clock.setTimeout(r, 50));
     }
   }
 
@@ -178,10 +187,12 @@ export class InferenceClient {
     return { bytes, model, version, objective, metadata, deadline: this.deadline(opts.deadline), streamKey: stream?.streamKey };
   }
 
+  /** The call's deadline on the clock (Infinity: none). */
   private deadline(d: Date | number | undefined): number {
-    if (d instanceof Date) return d.getTime();
+    // A Date is wall-clock time: what is left of it now is the one reading of the wall clock.
+    if (d instanceof Date) return this.clock.now() + (d.getTime() - Date.now());
     const ms = d ?? this.deadlineMs;
-    return ms === undefined ? Infinity : Date.now() + ms;
+    return ms === undefined ? Infinity : this.clock.now() + ms;
   }
 
   private metadata(extra: Readonly<Record<string, string>>): grpc.Metadata {

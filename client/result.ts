@@ -1,30 +1,10 @@
-// What a call ends with. An InferResult: the response's routing fields and
-// its outputs, typed by datatype; outputs are looked up by name because
-// models name them, and data(name, datatype) states the expected datatype
-// once and hands back the matching typed array, so callers need no casts.
-// Or an InferenceError: the project's InferError (common/status.ts), so code
-// that handles server-side failures handles these too, with the status name
-// and the server's text kept apart, since callers branch on the code and log
-// the text.
-import { InferError, Status, statusName } from '../protocol/status';
+// What a successful call ends with: an InferResult, the response's routing
+// fields and its outputs, typed by datatype; outputs are looked up by name
+// because models name them, and data(name, datatype) states the expected
+// datatype once and hands back the matching typed array, so callers need no
+// casts. A failed call ends with an InferenceError (inference-error.ts).
 import type { DataTypes, Datatype, OutputTensor } from './tensor';
 import type { ResponseFields } from './wire';
-
-/** A failed call: the gRPC status and the server's (or the client's own) message. */
-export class InferenceError extends InferError {
-  /** The status name, e.g. 'UNAVAILABLE'. */
-  readonly codeName: string;
-  /** The message exactly as the server sent it. */
-  readonly details: string;
-
-  /** code: the gRPC status; details: the message as received. */
-  constructor(code: Status, details: string) {
-    super(code, `${statusName(code)}: ${details}`);
-    this.name = 'InferenceError';
-    this.codeName = statusName(code);
-    this.details = details;
-  }
-}
 
 /** The answer to one infer() call. */
 export class InferResult {

@@ -1,6 +1,6 @@
 // Tensors as the client's callers see them: a datatype from the protocol, a
 // shape, and the typed array that datatype maps to (the sidecar's mapping,
-// sidecar/tensor.ts), both ways. Inputs become raw_input_contents bytes:
+// protocol/tensor.ts), both ways. Inputs become raw_input_contents bytes:
 // a typed array of the datatype's own type is viewed, not converted, so the
 // only copy is the encoder's into the message. Outputs are views over the
 // received message where alignment allows (a typed array needs its byte
@@ -9,7 +9,7 @@
 import * as os from 'node:os';
 import { Status } from '../protocol/status';
 import { DATATYPES, elementCount, TYPED_ARRAY, type Datatype } from '../protocol/tensor';
-import { InferenceError } from './result';
+import { InferenceError } from './inference-error';
 
 export type { Datatype } from '../protocol/tensor';
 

@@ -1,23 +1,19 @@
 // Proxyless mode: the client watches discovery itself and picks sidecars
 // directly, with no balancer hop (as Databricks' serving clients do). It is
-// the balancer's routing core, not a copy of it: the same DiscoveryWatcher
-// feeding the same Clusters (per-endpoint state, outlier ejection, load
-// reports from the sidecars' trailers), and the same Router (version splits,
-// objectives, shard subsets, P2C on in-flight + reported queue + peak EWMA,
-// retries within a budget, deadlines), wired as startBalancer wires them
-// (balancer/balancer.ts) minus the servers. Stream messages take the
-// router's streamKey path: shared long-lived upstream streams per sidecar.
+// the balancer's routing core (balancer/core.ts), not a copy of it: the same
+// DiscoveryWatcher feeding the same Clusters (per-endpoint state, outlier
+// ejection, load reports from the sidecars' trailers), and the same Router
+// (version splits, objectives, shard subsets, P2C on in-flight + reported
+// queue + peak EWMA, retries within a budget, deadlines), minus the
+// balancer's servers. Stream messages take the router's streamKey path:
+// shared long-lived upstream streams per sidecar.
 //
 // Static stability carries over: the watcher keeps its last view while
 // discovery is unreachable, and nothing on the call path waits on it.
 import { systemClock, systemRandom, type Clock, type Random } from '../common/clock';
 import { silentLogger, type Logger } from '../common/log';
-import { decodePushedConfig } from '../routing-config/parse';
-import { DiscoveryWatcher } from '../discovery/client/watcher';
-import { Clusters } from '../balancer/routing/cluster';
-import type { BalancerMetrics } from '../balancer/metrics/metrics';
-import { Router, type RouteCall, type RouteOutcome } from '../balancer/routing/router';
-import { UpstreamPools, type CancelFn } from '../balancer/upstream/pool';
+import type { DiscoveryWatcher } from '../discovery/client/watcher';
+import { RoutingCore, type BalancerMetrics, type CancelFn, type Clusters, type RouteCall, type RouteOutcome, type Router } from '../balancer/core';
 import type { Transport } from './transport';
 
 /** Options for proxyless mode. */
@@ -50,37 +46,27 @@ export class ProxylessTransport implements Transport {
   readonly clusters: Clusters;
   /** The discovery watch; its view survives discovery going away. */
   readonly watcher: DiscoveryWatcher;
-  private readonly clock: Clock;
-  private configVersion = 0;
+  private readonly core: RoutingCore;
 
   constructor(opts: ProxylessOptions) {
-    const log = opts.log ?? silentLogger;
-    this.clock = opts.clock ?? systemClock;
-    const random = opts.random ?? systemRandom;
-    this.clusters = new Clusters(new UpstreamPools(opts.channelsPerEndpoint ?? 1), opts.zone ?? '', this.clock, log, opts.metrics);
-    this.router = new Router(this.clusters, this.clock, random, opts.metrics);
-    this.watcher = new DiscoveryWatcher({
-      discovery: opts.discovery, clusters: opts.models, watcherId: opts.watcherId ?? `client-${process.pid}`, log, clock: this.clock, random,
+    this.core = new RoutingCore({
+      discovery: opts.discovery, watcherId: opts.watcherId ?? `client-${process.pid}`, models: opts.models, zone: opts.zone ?? '',
+      channelsPerEndpoint: opts.channelsPerEndpoint ?? 1, log: opts.log ?? silentLogger, clock: opts.clock ?? systemClock,
+      random: opts.random ?? systemRandom, metrics: opts.metrics,
     });
-    this.watcher.onUpdate((u) => this.clusters.apply(u.changes));
-    this.watcher.onConfig((c) => {
-      const pushed = decodePushedConfig(c, log);
-      if (!pushed) return;
-      this.clusters.setConfig(pushed.config);
-      this.router.setConfig(pushed.config);
-      this.configVersion = c.version;
-    });
-    this.watcher.start();
+    this.router = this.core.router;
+    this.clusters = this.core.clusters;
+    this.watcher = this.core.watcher;
   }
 
   /** Version of the routing config in force (0: none, the built-in policy). */
   get routingConfigVersion(): number {
-    return this.configVersion;
+    return this.core.configVersion;
   }
 
   /** Addresses of the sidecars currently known for model. */
   endpoints(model: string): string[] {
-    return [...(this.clusters.get(model)?.members.values() ?? [])].map((m) => m.raw.address);
+    return this.core.endpoints(model);
   }
 
   /** See Transport.send: the router picks, retries and applies the deadline. */
@@ -90,13 +76,11 @@ export class ProxylessTransport implements Transport {
 
   /** True when the model has a candidate endpoint now (as the balancer's ServerReady judges). */
   ready(model: string, version: string): Promise<boolean> {
-    const c = this.clusters.get(model);
-    return Promise.resolve(!!c && c.snapshot.select({ version: version || undefined }, c.currentPolicy, this.clock.now()).kind === 'ok');
+    return Promise.resolve(this.core.hasCandidate(model, version));
   }
 
   /** Stops watching and closes every sidecar connection. */
   close(): void {
-    this.watcher.stop();
-    this.clusters.close();
+    this.core.close();
   }
 }

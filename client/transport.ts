@@ -3,9 +3,9 @@
 //
 // - ChannelTransport: one connection (a gRPC channel) to a balancer, or to
 //   a single sidecar. It is the balancer's own upstream pool
-//   (balancer/upstream.ts) of size one: unary ModelInfer on raw bytes, and
-//   stream messages multiplexed over a long-lived ModelStreamInfer call
-//   correlated by request id (balancer/upstream-stream.ts), so out-of-order
+//   (balancer/upstream/pool.ts) of size one: unary ModelInfer on raw bytes,
+//   and stream messages multiplexed over a long-lived ModelStreamInfer call
+//   correlated by request id (balancer/upstream/stream.ts), so out-of-order
 //   answers and in-stream errors ('[STATUS] text') are handled by the same
 //   code the balancer runs, and the client gets faster when it does.
 // - ProxylessTransport (transport-proxyless.ts): the balancer's router over
@@ -15,14 +15,13 @@
 // that routes a RouteCall", which is what lets the proxyless one be the
 // router itself.
 import * as grpc from '@grpc/grpc-js';
+import { systemClock, type Clock } from '../common/clock';
 import { Status } from '../protocol/status';
-import type { RouteCall, RouteOutcome } from '../balancer/routing/router';
 import { METHOD } from '../protocol/paths';
-import { UpstreamPool, type CancelFn } from '../balancer/upstream/pool';
+import { UpstreamPool, type CancelFn, type RouteCall, type RouteOutcome } from '../balancer/core';
 import { decodeReady, encodeReadyRequest } from './wire';
 
-export type { RouteCall, RouteOutcome } from '../balancer/routing/router';
-export type { CancelFn } from '../balancer/upstream/pool';
+export type { CancelFn, RouteCall, RouteOutcome } from '../balancer/core';
 
 /** Carries encoded ModelInferRequests; see the file comment for the two implementations. */
 export interface Transport {
@@ -45,9 +44,9 @@ const READY_PROBE_MS = 2_000;
 export class ChannelTransport implements Transport {
   private readonly pool: UpstreamPool;
 
-  /** address: host:port; channels: connections to keep (default 1). */
-  constructor(readonly address: string, channels = 1) {
-    this.pool = new UpstreamPool(address, channels);
+  /** address: host:port; channels: connections to keep (default 1); clock: what calls' deadlines are on. */
+  constructor(readonly address: string, channels = 1, private readonly clock: Clock = systemClock) {
+    this.pool = new UpstreamPool(address, channels, clock);
   }
 
   /** See Transport.send. */
@@ -59,7 +58,7 @@ export class ChannelTransport implements Transport {
   /** ModelReady through the channel (a balancer forwards it to a sidecar serving the model). */
   ready(model: string, version: string): Promise<boolean> {
     return new Promise((resolve) => {
-      this.pool.call(METHOD.ModelReady, encodeReadyRequest(model, version), new grpc.Metadata(), Date.now() + READY_PROBE_MS,
+      this.pool.call(METHOD.ModelReady, encodeReadyRequest(model, version), new grpc.Metadata(), this.clock.now() + READY_PROBE_MS,
         (r) => resolve(r.code === Status.OK && r.response !== undefined && decodeReady(r.response)));
     });
   }

@@ -2,13 +2,13 @@
 // few short fields plus one bytes field per input (raw_input_contents,
 // little-endian, row-major), so it is written with protobufjs' Writer
 // (one copy of each tensor into the message) rather than built as an object
-// tree and encoded. Responses are read with the balancer's field scanner
-// (balancer/wire-fields.ts): raw_output_contents become typed views over the
+// tree and encoded. Responses are read with the field scanner the balancer uses
+// (protocol/wire-fields.ts): raw_output_contents become typed views over the
 // received bytes and nothing else is decoded.
 import { Writer } from 'protobufjs';
 import { Status } from '../protocol/status';
 import { newSpan, scanField, varint } from '../protocol/wire-fields';
-import { InferenceError } from './result';
+import { InferenceError } from './inference-error';
 import { inputBytes, outputTensor, type NamedInput, type OutputTensor } from './tensor';
 
 /** A request parameter value: integers go as int64, other numbers as double. */

@@ -1,6 +1,6 @@
 // Time and randomness are injected everywhere decisions depend on them (P2C,
-// EWMA, breakers, the batcher), so tests pin seeds and advance time instead of
-// sleeping.
+// EWMA, breakers, deadlines, the batcher), so tests pin seeds and advance
+// time instead of sleeping.
 
 /** A source of monotonic time and timers. */
 export interface Clock {
@@ -8,8 +8,12 @@ export interface Clock {
   now(): number;
   /** Calls fn after ms milliseconds; returns a handle for clearTimeout. */
   setTimeout(fn: () => void, ms: number): TimerHandle;
+  /** Calls fn(arg) after ms milliseconds: a module-level fn and an arg spare a closure per timer on hot paths. */
+  setTimeout<A>(fn: (arg: A) => void, ms: number, arg: A): TimerHandle;
   /** Cancels a timer set by setTimeout; unknown handles are ignored. */
   clearTimeout(handle: TimerHandle): void;
+  /** Lets the process exit while this timer is pending (Node's unref()); housekeeping timers use it. */
+  unref(handle: TimerHandle): void;
 }
 
 /** Opaque timer handle. */
@@ -18,8 +22,12 @@ export type TimerHandle = { readonly __timer: unique symbol } | NodeJS.Timeout;
 /** The process clock: performance.now() and Node's timers. */
 export const systemClock: Clock = {
   now: () => performance.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  setTimeout(fn: (arg?: unknown) => void, ms: number, arg?: unknown): TimerHandle {
+    // Node copies extra arguments into an array: pass none when the caller passed none.
+    return arguments.length > 2 ? setTimeout(fn, ms, arg) : setTimeout(fn, ms);
+  },
   clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+  unref: (h) => void (h as NodeJS.Timeout).unref(),
 };
 
 /** A uniform random source in [0, 1). */

@@ -17,9 +17,11 @@ import { MAX_BODY_BYTES, sendError, sendJson } from '../../protocol/rest';
 import { elementCount, type Tensor } from '../../protocol/tensor';
 import { MODEL_PATH, REST_PATH } from '../../protocol/paths';
 import type { Clusters } from '../routing/cluster';
-import type { RouteOutcome, Router } from '../routing/router';
+import type { RouteOutcome } from '../routing/route-call';
+import type { Router } from '../routing/router';
 import { isReady, serverMetadata } from './service-info';
-import { forwardedMetadata, INFER_METHODS, type CancelFn } from '../upstream/pool';
+import { forwardedMetadata } from '../upstream/pool';
+import { INFER_METHODS, type CancelFn } from '../upstream/types';
 
 /** What the REST handler needs. */
 export interface BalancerRestDeps {

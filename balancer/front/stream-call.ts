@@ -4,13 +4,20 @@
 // (stream-pinned.ts). Listeners are module functions with the stream as
 // `this`: no closures per stream beyond the router's completion callback per
 // message.
+import type * as grpc from '@grpc/grpc-js';
+import type { Clock } from '../../common/clock';
 import { Status } from '../../protocol/status';
-import { frame } from '../../protocol/grpc-wire';
+import type { StreamRouting } from '../../routing-config/types';
+import { frame, MessageReader } from '../../protocol/grpc-wire';
 import type { H2Stream } from '../../http2/stream';
 import { replyStatus } from '../../protocol/grpc-answer';
-import { CTX, routeCall, streamError, type CallCtx, type FrontStream } from './answer';
+import { routeCall } from './grpc-call';
 import { PinnedStream } from './stream-pinned';
-import type { CancelFn } from '../upstream/pool';
+import type { RouteOutcome } from '../routing/route-call';
+import type { Router } from '../routing/router';
+import { streamKeyOf } from '../upstream/pool';
+import type { CancelFn } from '../upstream/types';
+import { bytesField, lastBytesField, stringField } from '../../protocol/wire-fields';
 
 /**
  * Messages of one client stream routed and not yet answered past which the stream is not read
@@ -19,25 +26,66 @@ import type { CancelFn } from '../upstream/pool';
  */
 export const MAX_STREAM_IN_FLIGHT = 1024;
 
+const STREAM = Symbol('infergate.front.stream');
+
+/** One client stream's state. */
+export interface StreamCall {
+  /** The client stream it hangs off (the reader's per-message callback gets the state, not the stream). */
+  readonly stream: CallStream;
+  readonly router: Router;
+  /** What its deadline is on. */
+  readonly clock: Clock;
+  readonly md: grpc.Metadata;
+  readonly deadline: number;
+  readonly reader: MessageReader;
+  /** streamKeyOf(md): messages of streams with equal metadata share upstream streams. */
+  readonly streamKey: string;
+  /** The messages routed and not yet answered. */
+  readonly open: Set<CancelFn>;
+  /** The client half-closed. */
+  ended: boolean;
+  /** How it is balanced, decided by its first well-formed message. */
+  routing: StreamRouting | undefined;
+  /** Under per_stream: where its bytes go. */
+  pin: PinnedStream | undefined;
+}
+
+type CallStream = H2Stream & { [STREAM]: StreamCall };
+
+/**
+ * Takes a ModelStreamInfer call whose headers were accepted and answered (with OK trailers set):
+ * from here on its messages are routed, or its bytes passed through once pinned.
+ */
+export function startStreamCall(h2: H2Stream, router: Router, clock: Clock, md: grpc.Metadata, deadline: number): void {
+  const stream = h2 as CallStream;
+  stream[STREAM] = {
+    stream, router, clock, md, deadline, reader: new MessageReader(), streamKey: streamKeyOf(md), open: new Set(), ended: false,
+    routing: undefined, pin: undefined,
+  };
+  stream.on('data', onStreamData);
+  stream.on('end', onStreamEnd);
+  stream.on('close', onStreamClose);
+  stream.on('drain', onStreamDrain);
+}
+
 /** Reads a paused stream again once it has room on both sides: few enough open messages, and its answers flushed. */
-function resumeIfRoom(stream: FrontStream): void {
-  if (stream.isPaused() && !stream.destroyed && !stream.writableNeedDrain && stream[CTX].open!.size <= MAX_STREAM_IN_FLIGHT / 2) stream.resume();
+function resumeIfRoom(stream: CallStream): void {
+  if (stream.isPaused() && !stream.destroyed && !stream.writableNeedDrain && stream[STREAM].open.size <= MAX_STREAM_IN_FLIGHT / 2) stream.resume();
 }
 
 /** 'drain' of a client stream: answers that waited for a slow reader have gone out. */
-export function onStreamDrain(this: FrontStream): void {
+function onStreamDrain(this: CallStream): void {
   // A pinned stream resumes on its upstream's 'drain' (stream-pinned.ts), unless it paused before it was pinned.
-  if (!this[CTX].pin || !this[CTX].pin!.waitingForUpstream) resumeIfRoom(this);
+  if (!this[STREAM].pin || !this[STREAM].pin!.waitingForUpstream) resumeIfRoom(this);
 }
 
-function onStreamMessage(msg: Buffer, ctx: CallCtx & { stream?: FrontStream }): void {
-  streamMessage(ctx.stream!, ctx, msg);
+function onStreamMessage(msg: Buffer, ctx: StreamCall): void {
+  streamMessage(ctx.stream, ctx, msg);
 }
 
-export function onStreamData(this: FrontStream, chunk: Buffer): void {
-  const ctx = this[CTX] as CallCtx & { stream?: FrontStream };
+function onStreamData(this: CallStream, chunk: Buffer): void {
+  const ctx = this[STREAM];
   if (ctx.pin) return ctx.pin.fromClient(chunk);
-  ctx.stream = this;
   if (ctx.reader.push(chunk, onStreamMessage, ctx)) {
     // A message in this chunk pinned the stream: it and the messages after it went to the pin as
     // messages; the unfinished one's bytes go as read, and every later chunk too.
@@ -50,16 +98,16 @@ export function onStreamData(this: FrontStream, chunk: Buffer): void {
   onStreamClose.call(this);
 }
 
-export function onStreamEnd(this: FrontStream): void {
-  const ctx = this[CTX];
+function onStreamEnd(this: CallStream): void {
+  const ctx = this[STREAM];
   ctx.ended = true;
   if (ctx.pin) ctx.pin.clientEnded();
-  else if (ctx.open!.size === 0) this.end();
+  else if (ctx.open.size === 0) this.end();
 }
 
-export function onStreamClose(this: FrontStream): void {
-  this[CTX].pin?.clientClosed();
-  const open = this[CTX].open!;
+function onStreamClose(this: CallStream): void {
+  this[STREAM].pin?.clientClosed();
+  const open = this[STREAM].open;
   for (const cancel of [...open]) cancel();
   open.clear();
 }
@@ -87,10 +135,10 @@ function writeStreamResponse(stream: H2Stream, msg: Buffer): boolean {
  * One message of a client stream. The first well-formed one decides the stream's routing; under
  * per_message each is routed on its own and its answer (or error) written back as it comes.
  */
-function streamMessage(stream: FrontStream, ctx: CallCtx, msg: Buffer): void {
+function streamMessage(stream: CallStream, ctx: StreamCall, msg: Buffer): void {
   if (ctx.pin) return ctx.pin.fromMessage(msg);
   if (stream.writableEnded) return; // ended because no endpoint could be pinned
-  const rc = routeCall(msg, ctx);
+  const rc = routeCall(msg, ctx.md, ctx.deadline, ctx.streamKey);
   if (!('bytes' in rc)) {
     if (!stream.write(frame(streamError(msg, rc)))) stream.pause();
     return;
@@ -103,11 +151,11 @@ function streamMessage(stream: FrontStream, ctx: CallCtx, msg: Buffer): void {
         replyStatus(stream, pinned.code, pinned.details);
         return;
       }
-      ctx.pin = new PinnedStream(stream, pinned, ctx.md, ctx.deadline);
+      ctx.pin = new PinnedStream(stream, pinned, ctx.md, ctx.deadline, ctx.clock);
       return ctx.pin.fromMessage(msg);
     }
   }
-  const open = ctx.open!;
+  const open = ctx.open;
   let cancel: CancelFn | undefined;
   let answered = false;
   cancel = ctx.router.infer(rc, (o) => {
@@ -124,4 +172,19 @@ function streamMessage(stream: FrontStream, ctx: CallCtx, msg: Buffer): void {
   if (answered) return;
   open.add(cancel);
   if (open.size >= MAX_STREAM_IN_FLIGHT) stream.pause();
+}
+
+/**
+ * A ModelStreamInferResponse carrying an error: error_message (field 1) with
+ * the sidecar's `[STATUS] message` convention, and infer_response (field 2)
+ * holding only the request's id (field 3), so clients can match it.
+ */
+function streamError(request: Buffer, o: RouteOutcome): Buffer {
+  let id: Buffer | undefined;
+  try {
+    id = lastBytesField(request, 3);
+  } catch {
+    id = undefined; // a malformed request has no id to echo
+  }
+  return Buffer.concat([stringField(1, `[${Status[o.code]}] ${o.details}`), bytesField(2, id ? bytesField(3, id) : Buffer.alloc(0))]);
 }

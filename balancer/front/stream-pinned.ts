@@ -15,13 +15,15 @@
 // pauses the side that sent it until 'drain'.
 import * as http2 from 'node:http2';
 import type * as grpc from '@grpc/grpc-js';
+import type { Clock, TimerHandle } from '../../common/clock';
 import { Status } from '../../protocol/status';
 import { frame, MessageReader } from '../../protocol/grpc-wire';
 import { replyStatus, takeStatus } from '../../protocol/grpc-answer';
 import type { H2Stream } from '../../http2/stream';
 import { requestHeaders } from '../upstream/call';
 import type { H2Connection } from '../upstream/connection';
-import type { PinnedRoute } from '../routing/router';
+import { STREAM_METHOD } from '../upstream/types';
+import type { PinnedRoute } from '../routing/route-call';
 import { stringField } from '../../protocol/wire-fields';
 import { METHOD } from '../../protocol/paths';
 import { noop } from '../../common/noop';
@@ -48,10 +50,12 @@ export class PinnedStream {
   private done = false;
   /** The client is paused because the upstream's buffer is full; its 'drain' resumes it. */
   waitingForUpstream = false;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: TimerHandle | undefined;
 
-  /** Opens the upstream stream with the client's metadata and the remaining deadline (epoch ms, Infinity: none). */
-  constructor(private readonly client: H2Stream, private readonly route: PinnedRoute, metadata: grpc.Metadata, deadline: number) {
+  /** Opens the upstream stream with the client's metadata and the remaining deadline (on clock, Infinity: none). */
+  constructor(private readonly client: H2Stream, private readonly route: PinnedRoute, metadata: grpc.Metadata, deadline: number,
+    private readonly clock: Clock) {
+    const leftMs = Number.isFinite(deadline) ? deadline - clock.now() : Infinity;
     if (route.rewrite) {
       this.suffix = Buffer.concat([stringField(1, route.rewrite.model), stringField(2, route.rewrite.version)]);
       this.reader = new MessageReader();
@@ -62,7 +66,7 @@ export class PinnedStream {
     try {
       session = conn.acquire();
       try {
-        up = session.request(requestHeaders(METHOD.ModelStreamInfer, metadata, deadline), { endStream: false });
+        up = session.request(requestHeaders(METHOD.ModelStreamInfer, metadata, leftMs), { endStream: false });
       } catch (e) {
         conn.release(session);
         throw e;
@@ -74,12 +78,12 @@ export class PinnedStream {
     this.upstream = up;
     this.listen(up, conn, session);
     client.on('drain', () => up.resume());
-    if (Number.isFinite(deadline)) {
-      this.timer = setTimeout(() => {
+    if (Number.isFinite(leftMs)) {
+      this.timer = clock.setTimeout(() => {
         this.code ??= Status.DEADLINE_EXCEEDED;
         this.details ||= `deadline exceeded on the stream to ${route.endpoint}`;
         up.destroy(); // close() does nothing on a stream HTTP/2 already closed but whose reading is paused
-      }, Math.max(0, deadline - Date.now()));
+      }, Math.max(0, leftMs));
     }
   }
 
@@ -143,7 +147,7 @@ export class PinnedStream {
     up.on('error', noop);
     up.on('close', () => {
       conn.release(session);
-      if (this.timer) clearTimeout(this.timer);
+      if (this.timer) this.clock.clearTimeout(this.timer);
       if (this.cancelled) return this.finish(Status.CANCELLED, 'cancelled by the client');
       this.finish(this.code ?? Status.UNAVAILABLE,
         this.code === undefined ? `stream to ${this.route.endpoint} closed (HTTP/2 code ${up.rstCode})` : this.details);

@@ -11,8 +11,6 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { CounterChild, FastCounter, FastHistogram, HistogramChild } from './metric-fast';
 import { Status } from '../../protocol/status';
-import type { Clusters } from '../routing/cluster';
-import type { EndpointObserver } from '../routing/endpoint-state';
 
 // Seconds, 250 µs to 10 s: proxied inference spans sub-ms cache hits to multi-second batches.
 const LATENCY_BUCKETS = [0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -20,9 +18,25 @@ const LATENCY_BUCKETS = [0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.0
 /** Model label for calls naming a model discovery never listed: client-chosen names must not grow the series set. */
 export const UNKNOWN_MODEL = '_unknown';
 
+/**
+ * What scrape-time gauges read of the clusters: the shape of routing/cluster.ts's Clusters,
+ * stated here so that metrics, which routing records into, imports nothing of routing.
+ */
+export interface ObservedClusters {
+  readonly byModel: ReadonlyMap<string, {
+    readonly model: string;
+    readonly ejectedCount: number;
+    readonly members: ReadonlyMap<string, {
+      readonly raw: { readonly address: string };
+      readonly state: { readonly breaker: { readonly inFlight: number; readonly max: number } };
+    }>;
+  }>;
+  readonly upstream: { connectedCounts(): Array<[string, number]> };
+}
+
 /** What scrape-time gauges read. */
 export interface MetricsSources {
-  readonly clusters: Clusters;
+  readonly clusters: ObservedClusters;
   /** Version of the routing config in force. */
   configVersion(): number;
 }
@@ -106,8 +120,8 @@ export class BalancerMetrics {
   }
 }
 
-/** An endpoint's resolved children; EndpointState reports every attempt through it. */
-export class EndpointMetrics implements EndpointObserver {
+/** An endpoint's resolved children; EndpointState reports every attempt through it (its EndpointObserver). */
+export class EndpointMetrics {
   private readonly pickCount: CounterChild;
   private readonly attemptLatency: HistogramChild;
 

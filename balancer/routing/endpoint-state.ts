@@ -130,7 +130,7 @@ export class EndpointState {
     const b = next.load;
     const moved = a.queueDepth !== b.queueDepth || a.inFlight !== b.inFlight || a.latencyMs !== b.latencyMs;
     this.ep = next;
-    // Heartbeats publish only on movement (discovery/load-change.ts), so an unchanged load says nothing about now.
+    // Heartbeats publish only on movement (discovery/server/load-change.ts), so an unchanged load says nothing about now.
     if (moved) this.onLoadReport(b);
   }
 

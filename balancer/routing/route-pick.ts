@@ -9,9 +9,9 @@ import { withoutTried } from './candidates';
 import type { ModelCluster } from './cluster';
 import type { LoadSummary } from '../../discovery/types';
 import { loadFromOrca, type EndpointState } from './endpoint-state';
-import type { PickerCache } from './pick/picker';
-import type { RouteOutcome } from './router';
-import type { CancelFn } from '../upstream/pool';
+import type { PickerCache } from './pick';
+import type { RouteOutcome } from './route-call';
+import type { CancelFn } from '../upstream/types';
 import { stringField } from '../../protocol/wire-fields';
 
 /** What pick() reads of a route. */

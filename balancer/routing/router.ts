@@ -11,52 +11,18 @@ import { DEFAULT_POLICY } from '../../routing-config/policy';
 import type { Route, RoutingConfig, RoutingPolicy, StreamRouting } from '../../routing-config/types';
 import type { Clusters } from './cluster';
 import type { EndpointState } from './endpoint-state';
-import { peekParameter } from '../front/peek-request';
+import { peekParameter } from './peek-request';
+import type { PinnedRoute, RouteCall, RouteOutcome } from './route-call';
 import { fail, orcaLoad, pick, withRoute } from './route-pick';
 import { metricFor } from './load/load-metric';
 import { UNKNOWN_MODEL, type BalancerMetrics, type RouteMetrics } from '../metrics/metrics';
-import { PickerCache } from './pick/picker';
+import { PickerCache } from './pick';
 import { RetryBudget } from './retry-budget';
-import { INFER_METHODS, streamKeyOf, type CancelFn, type UpstreamMethod, type UpstreamPool, type UpstreamResult } from '../upstream/pool';
+import { streamKeyOf } from '../upstream/pool';
+import { INFER_METHODS, type CancelFn, type UpstreamMethod, type UpstreamResult } from '../upstream/types';
 import { VersionSplitter } from './version-split';
 
-/** How a routed call ended, as the client should see it. */
-export interface RouteOutcome {
-  readonly code: Status;
-  readonly details: string;
-  /** Response bytes when code is OK. */
-  readonly response?: Buffer;
-}
-
-/** One call to route. */
-export interface RouteCall {
-  /** Serialized request (ModelInferRequest, ModelReadyRequest or ModelMetadataRequest). */
-  readonly bytes: Buffer;
-  /** Model and version the request names ('' when none). */
-  readonly model: string;
-  readonly version: string;
-  /** The `objective` header, when the client named a use case instead of a model. */
-  readonly objective?: string;
-  /** Metadata to forward upstream. */
-  readonly metadata: grpc.Metadata;
-  /** Absolute deadline, epoch ms (Infinity: none). */
-  readonly deadline: number;
-  /** Set for messages of a client stream: they go over upstream streams shared under this key (streamKeyOf). */
-  readonly streamKey?: string;
-}
-
 export { withRoute } from './route-pick';
-
-/** The endpoint a per_stream client stream is passed through to (Router.pinStream). */
-export interface PinnedRoute {
-  readonly pool: UpstreamPool;
-  /** The endpoint's address, for logs and statuses. */
-  readonly endpoint: string;
-  /** Set when messages must be pointed at another model or version (a split or an objective): fields to append. */
-  readonly rewrite: { readonly model: string; readonly version: string } | undefined;
-  /** Call once when the stream ends: frees the endpoint's slot, counts the stream, applies its load trailer. */
-  ended(code: Status, orca: Buffer | undefined): void;
-}
 
 /** What one route (model or objective) keeps across calls; rebuilt on config change. */
 interface RouteState {
@@ -148,8 +114,9 @@ export class Router {
       return { code, details };
     };
     if (!cluster || cluster.members.size === 0) return refuse(Status.UNAVAILABLE, `no endpoint serves model '${model}'`);
-    if (Date.now() >= call.deadline) return refuse(Status.DEADLINE_EXCEEDED, `deadline expired before model '${model}' was called`);
-    const picked = pick(cluster, rs, version || undefined, this.shardKey(rs.policy, call), [], this.clock.now());
+    const now = this.clock.now();
+    if (now >= call.deadline) return refuse(Status.DEADLINE_EXCEEDED, `deadline expired before model '${model}' was called`);
+    const picked = pick(cluster, rs, version || undefined, this.shardKey(rs.policy, call), [], now);
     if (typeof picked === 'string') return refuse(Status.UNAVAILABLE, picked);
     const member = cluster.byState.get(picked);
     if (!member) {
@@ -188,7 +155,7 @@ export class Router {
     };
     if (!cluster || cluster.members.size === 0) return fail(end, Status.UNAVAILABLE, `no endpoint serves model '${model}'`);
     // An expired request is not sent: the client has stopped waiting.
-    if (Date.now() >= deadline) return fail(end, Status.DEADLINE_EXCEEDED, `deadline expired before model '${model}' was called`);
+    if (callStart >= deadline) return fail(end, Status.DEADLINE_EXCEEDED, `deadline expired before model '${model}' was called`);
     const { budget, policy } = rs;
     budget.callStarted();
     const tried: EndpointState[] = [];
@@ -203,15 +170,16 @@ export class Router {
       end(o);
     };
     const attempt = (): void => {
-      if (Date.now() >= deadline) return finish({ code: Status.DEADLINE_EXCEEDED, details: `deadline expired while calling model '${model}'` });
-      const picked = pick(cluster, rs, version, shardKey, tried, this.clock.now());
+      const now = this.clock.now();
+      if (now >= deadline) return finish({ code: Status.DEADLINE_EXCEEDED, details: `deadline expired while calling model '${model}'` });
+      const picked = pick(cluster, rs, version, shardKey, tried, now);
       if (typeof picked === 'string') return finish({ code: Status.UNAVAILABLE, details: picked });
       const member = cluster.byState.get(picked);
       if (!member) return finish({ code: Status.UNAVAILABLE, details: `endpoint of model '${model}' left` });
       endpoint = member.raw.address;
       const start = this.clock.now();
       const perTry = policy.retry.per_try_timeout_ms;
-      const dl = perTry > 0 ? Math.min(deadline, Date.now() + perTry) : deadline;
+      const dl = perTry > 0 ? Math.min(deadline, start + perTry) : deadline;
       const ended = (r: UpstreamResult): void => {
         cancelAttempt = undefined;
         picked.onCallEnded(r.code === Status.OK, r.code, this.clock.now() - start, r.orca ? orcaLoad(r.orca) : undefined);

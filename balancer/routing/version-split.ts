@@ -1,5 +1,5 @@
 // Which version a call goes to, and whether a copy goes to a shadow
-// version. The Route is already validated and merged (routing-config.ts):
+// version. The Route is already validated and merged (routing-config/parse.ts):
 // a call that names a version goes there; else to the pinned version; else
 // by the split's weights; else to any endpoint serving the model.
 //

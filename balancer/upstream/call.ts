@@ -1,16 +1,17 @@
 // Upstream gRPC calls on a bare HTTP/2 stream: one unary call (request bytes
 // out, response bytes and status back, nothing decoded), and a message stream
-// for ModelStreamInfer that upstream-stream.ts multiplexes on. Per-call state
+// for ModelStreamInfer that stream.ts multiplexes on. Per-call state
 // hangs off the stream object and the listeners are shared module functions
 // (`this` is the stream), so a call allocates no closures of its own.
 import { EventEmitter } from 'node:events';
 import * as http2 from 'node:http2';
 import type * as grpc from '@grpc/grpc-js';
+import type { Clock, TimerHandle } from '../../common/clock';
 import { Status } from '../../protocol/status';
 import { frame, frameWithField, headersFromMetadata, MessageReader, timeoutHeader, writeCoalesced } from '../../protocol/grpc-wire';
 import { takeStatus } from '../../protocol/grpc-answer';
 import type { H2Connection } from './connection';
-import type { UpstreamResult } from './pool';
+import type { UpstreamResult } from './types';
 import { noop } from '../../common/noop';
 
 const { NGHTTP2_CANCEL } = http2.constants;
@@ -22,19 +23,20 @@ interface UnaryCtx {
   readonly session: http2.ClientHttp2Session;
   readonly authority: string;
   readonly reader: MessageReader;
+  readonly clock: Clock;
   response: Buffer | undefined;
   code: Status | undefined;
   details: string;
   orca: Buffer | undefined;
-  timer: NodeJS.Timeout | undefined;
+  timer: TimerHandle | undefined;
 }
 
 type UnaryStream = http2.ClientHttp2Stream & { [CTX]: UnaryCtx };
 
-/** Request headers for method with the call's metadata and remaining deadline. */
-export function requestHeaders(method: string, metadata: grpc.Metadata, deadline: number): http2.OutgoingHttpHeaders {
+/** Request headers for method with the call's metadata and what is left of its deadline (ms; Infinity: none). */
+export function requestHeaders(method: string, metadata: grpc.Metadata, leftMs: number): http2.OutgoingHttpHeaders {
   const h: http2.OutgoingHttpHeaders = { ':method': 'POST', ':path': method, 'content-type': 'application/grpc', te: 'trailers' };
-  if (Number.isFinite(deadline)) h['grpc-timeout'] = timeoutHeader(deadline - Date.now());
+  if (Number.isFinite(leftMs)) h['grpc-timeout'] = timeoutHeader(leftMs);
   return headersFromMetadata(metadata, h);
 }
 
@@ -68,7 +70,7 @@ function onUnaryTrailers(this: UnaryStream, h: http2.IncomingHttpHeaders): void 
 function onUnaryClose(this: UnaryStream): void {
   const ctx = this[CTX];
   ctx.conn.release(ctx.session);
-  if (ctx.timer) clearTimeout(ctx.timer);
+  if (ctx.timer) ctx.clock.clearTimeout(ctx.timer);
   let { code, details } = ctx;
   // No grpc-status and no bad response: the stream was reset or the connection died before the sidecar's handler answered.
   const connectionFailure = code === undefined && !ctx.reader.error;
@@ -102,16 +104,17 @@ function failSoon(done: (r: UpstreamResult) => void, authority: string, e: unkno
   return noop;
 }
 
-/** Sends one unary call on conn; done is called once, asynchronously. Returns a cancel function. */
+/** Sends one unary call on conn; deadline: on clock (Infinity: none); done is called once, asynchronously. Returns a cancel function. */
 export function unaryCall(conn: H2Connection, method: string, req: Buffer, metadata: grpc.Metadata,
-  deadline: number, done: (r: UpstreamResult) => void): () => void {
+  deadline: number, done: (r: UpstreamResult) => void, clock: Clock): () => void {
   const authority = conn.authority;
+  const leftMs = Number.isFinite(deadline) ? deadline - clock.now() : Infinity;
   let stream: UnaryStream;
   let session: http2.ClientHttp2Session;
   try {
     session = conn.acquire();
     try {
-      stream = session.request(requestHeaders(method, metadata, deadline), { endStream: false }) as UnaryStream;
+      stream = session.request(requestHeaders(method, metadata, leftMs), { endStream: false }) as UnaryStream;
     } catch (e) {
       conn.release(session);
       throw e;
@@ -119,13 +122,15 @@ export function unaryCall(conn: H2Connection, method: string, req: Buffer, metad
   } catch (e) {
     return failSoon(done, authority, e);
   }
-  stream[CTX] = { done, conn, session, authority, reader: new MessageReader(), response: undefined, code: undefined, details: '', orca: undefined, timer: undefined };
+  stream[CTX] = {
+    done, conn, session, authority, reader: new MessageReader(), clock, response: undefined, code: undefined, details: '', orca: undefined, timer: undefined,
+  };
   stream.on('response', onUnaryResponse);
   stream.on('data', onUnaryData);
   stream.on('trailers', onUnaryTrailers);
   stream.on('error', noop); // 'close' follows and reports it
   stream.on('close', onUnaryClose);
-  if (Number.isFinite(deadline)) stream[CTX].timer = setTimeout(onDeadline, Math.max(0, deadline - Date.now()), stream);
+  if (Number.isFinite(leftMs)) stream[CTX].timer = clock.setTimeout(onDeadline, Math.max(0, leftMs), stream);
   stream.end(frame(req));
   return () => {
     if (stream[CTX].code === undefined) stream[CTX].code = Status.CANCELLED;
@@ -136,7 +141,7 @@ export function unaryCall(conn: H2Connection, method: string, req: Buffer, metad
 /**
  * A ModelStreamInfer call as a message stream: write() sends one message,
  * 'data' gives one response message, 'status' comes once however it ended.
- * The shape upstream-stream.ts needs (and a test can fake).
+ * The shape stream.ts needs (and a test can fake).
  */
 export class H2MessageStream extends EventEmitter {
   private readonly reader = new MessageReader();
@@ -152,7 +157,7 @@ export class H2MessageStream extends EventEmitter {
     try {
       session = conn.acquire();
       try {
-        this.stream = session.request(requestHeaders(method, metadata, Infinity), { endStream: false });
+        this.stream = session.request(requestHeaders(method, metadata, Infinity), { endStream: false }); // messages carry no deadline
       } catch (e) {
         conn.release(session);
         throw e;

@@ -7,6 +7,7 @@
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import { noop } from '../../common/noop';
+import { systemClock, type Clock, type TimerHandle } from '../../common/clock';
 
 /** How often an idle-or-busy connection is pinged, and how long an answer may take. */
 const PING_EVERY_MS = 10_000;
@@ -34,14 +35,14 @@ function end(s: http2.ClientHttp2Session): void {
 /** A self-healing HTTP/2 client connection to one authority (host:port). */
 export class H2Connection {
   private session: http2.ClientHttp2Session | undefined;
-  private pinger: NodeJS.Timeout | undefined;
+  private pinger: TimerHandle | undefined;
   private closed = false;
 
   private readonly host: string;
   private readonly port: number;
 
-  /** authority: host:port ([v6]:port for IPv6). */
-  constructor(readonly authority: string) {
+  /** authority: host:port ([v6]:port for IPv6); clock: the ping timers'. */
+  constructor(readonly authority: string, private readonly clock: Clock = systemClock) {
     const i = authority.lastIndexOf(':');
     this.host = authority.slice(0, i).replace(/^\[(.*)\]$/, '$1');
     this.port = Number(authority.slice(i + 1));
@@ -112,25 +113,31 @@ export class H2Connection {
     return s;
   }
 
+  /** Pings s every PING_EVERY_MS (re-armed at each tick, as an interval would be) until it is dropped. */
   private startPings(s: http2.ClientHttp2Session): void {
-    this.pinger = setInterval(() => {
+    const clock = this.clock;
+    const tick = (): void => {
+      if (this.session !== s) return; // dropped or replaced: its pings end with it
+      this.pinger = clock.setTimeout(tick, PING_EVERY_MS);
+      clock.unref(this.pinger);
       if (s.closed || s.destroyed) return;
-      const t = setTimeout(() => end(s), PING_TIMEOUT_MS); // no PING answer: the peer is gone
-      t.unref();
+      const t = clock.setTimeout(() => end(s), PING_TIMEOUT_MS); // no PING answer: the peer is gone
+      clock.unref(t);
       try {
         s.ping((err) => {
-          clearTimeout(t);
+          clock.clearTimeout(t);
           if (err && !s.destroyed) end(s);
         });
       } catch {
-        clearTimeout(t); // too many unacknowledged pings, or the session is closing
+        clock.clearTimeout(t); // too many unacknowledged pings, or the session is closing
       }
-    }, PING_EVERY_MS);
-    this.pinger.unref();
+    };
+    this.pinger = clock.setTimeout(tick, PING_EVERY_MS);
+    clock.unref(this.pinger);
   }
 
   private drop(): void {
-    if (this.pinger) clearInterval(this.pinger);
+    if (this.pinger) this.clock.clearTimeout(this.pinger);
     this.pinger = undefined;
     this.session = undefined;
   }

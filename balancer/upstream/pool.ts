@@ -1,19 +1,19 @@
 // Calls to one sidecar. Requests and responses stay as bytes: the balancer
 // never decodes a tensor. Each sidecar gets a small pool of long-lived
-// HTTP/2 connections on bare node:http2 (h2-connection.ts, h2-call.ts; why
-// not grpc-js: common/grpc-wire.ts), each multiplexing many calls, so one
+// HTTP/2 connections on bare node:http2 (connection.ts, call.ts; why
+// not grpc-js: protocol/grpc-wire.ts), each multiplexing many calls, so one
 // connection's flow-control window or a single slow socket write does not
 // serialize all traffic to the sidecar.
 import * as grpc from '@grpc/grpc-js';
-import type { Status } from '../../protocol/status';
-import { METHOD } from '../../protocol/paths';
 import { HOP_BY_HOP } from '../../protocol/grpc-wire';
+import { systemClock, type Clock } from '../../common/clock';
 import { H2MessageStream, unaryCall } from './call';
 import { H2Connection } from './connection';
 import { UpstreamStream } from './stream';
+import { INFER_METHODS, STREAM_METHOD, type CancelFn, type UpstreamMethod, type UpstreamResult } from './types';
 
-/** Method paths of the inference service the balancer forwards. */
-export const INFER_METHODS = { infer: METHOD.ModelInfer, ready: METHOD.ModelReady, metadata: METHOD.ModelMetadata } as const;
+/** How long a pool no endpoint uses any more stays open for the calls already sent on it. */
+const RETIRE_AFTER_MS = 10_000;
 
 /** Distinct forwarded-metadata sets with upstream streams per sidecar; past this, stream messages go as unary calls. */
 const MAX_STREAM_KEYS = 64;
@@ -27,30 +27,6 @@ export function streamKeyOf(md: grpc.Metadata): string {
   for (const _ in json) return JSON.stringify(json);
   return '';
 }
-
-/** One upstream method path. */
-export type UpstreamMethod = (typeof INFER_METHODS)[keyof typeof INFER_METHODS];
-
-/** How one upstream attempt ended. */
-export interface UpstreamResult {
-  /** Final status. */
-  readonly code: Status;
-  /** Status message as received. */
-  readonly details: string;
-  /** Response bytes when code is OK. */
-  readonly response: Buffer | undefined;
-  /** The sidecar's ORCA load report trailer, when it sent one. */
-  readonly orca: Buffer | undefined;
-  /**
-   * True when the status did not come from the sidecar's handler (no load
-   * trailer: the sidecar attaches one to every answer, errors included), i.e.
-   * the connection failed or dropped: always retryable on another endpoint.
-   */
-  readonly connectionFailure: boolean;
-}
-
-/** Cancels an attempt in flight. */
-export type CancelFn = () => void;
 
 /** The client metadata worth forwarding upstream (HOP_BY_HOP headers dropped, as metadataFromHeaders drops them). */
 export function forwardedMetadata(md: grpc.Metadata): grpc.Metadata {
@@ -70,16 +46,16 @@ export class UpstreamPool {
   private readonly streams = new Map<string, { streams: UpstreamStream[]; next: number }>();
   private streamSeq = 0;
 
-  /** address: host:port; connections: how many to keep (>= 1). */
-  constructor(readonly address: string, connections = 2) {
-    this.conns = Array.from({ length: Math.max(1, connections) }, () => new H2Connection(address));
+  /** address: host:port; connections: how many to keep (>= 1); clock: what deadlines are read on. */
+  constructor(readonly address: string, connections = 2, private readonly clock: Clock = systemClock) {
+    this.conns = Array.from({ length: Math.max(1, connections) }, () => new H2Connection(address, clock));
   }
 
-  /** Sends request bytes to method with metadata and an absolute deadline (epoch ms, Infinity: none); done is called once, asynchronously. */
+  /** Sends request bytes to method with metadata and an absolute deadline (on the pool's clock, Infinity: none); done is called once, asynchronously. */
   call(method: UpstreamMethod, req: Buffer, metadata: grpc.Metadata, deadline: number, done: (r: UpstreamResult) => void): CancelFn {
     const conn = this.conns[this.next];
     this.next = (this.next + 1) % this.conns.length;
-    return unaryCall(conn, method, req, metadata, deadline, done);
+    return unaryCall(conn, method, req, metadata, deadline, done, this.clock);
   }
 
   /** The next connection, round robin, for a call this pool does not frame itself (a per_stream pass-through). */
@@ -90,7 +66,7 @@ export class UpstreamPool {
   }
 
   /**
-   * Sends a ModelInferRequest that came on a client stream over a shared upstream stream (upstream-stream.ts);
+   * Sends a ModelInferRequest that came on a client stream over a shared upstream stream (stream.ts);
    * key: streamKeyOf(metadata). Same result shape as call().
    */
   stream(key: string, req: Buffer, metadata: grpc.Metadata, deadline: number, done: (r: UpstreamResult) => void): CancelFn {
@@ -101,7 +77,7 @@ export class UpstreamPool {
       const prefix = `ig${(this.streamSeq++).toString(36)}.`;
       e = {
         streams: this.conns.map((c, i) => new UpstreamStream(
-          () => new H2MessageStream(c, METHOD.ModelStreamInfer, metadata), `${prefix}${i}.`)),
+          () => new H2MessageStream(c, STREAM_METHOD, metadata), `${prefix}${i}.`, this.clock)),
         next: 0,
       };
       this.streams.set(key, e);
@@ -140,12 +116,12 @@ export class UpstreamPools {
   private readonly pools = new Map<string, { pool: UpstreamPool; refs: number }>();
   private readonly retired = new Set<UpstreamPool>();
 
-  constructor(private readonly channelsPerEndpoint = 2) {}
+  constructor(private readonly channelsPerEndpoint = 2, private readonly clock: Clock = systemClock) {}
 
   /** The pool for address, creating it; pair with release(). */
   acquire(address: string): UpstreamPool {
     let e = this.pools.get(address);
-    if (!e) this.pools.set(address, (e = { pool: new UpstreamPool(address, this.channelsPerEndpoint), refs: 0 }));
+    if (!e) this.pools.set(address, (e = { pool: new UpstreamPool(address, this.channelsPerEndpoint, this.clock), refs: 0 }));
     e.refs++;
     return e.pool;
   }
@@ -157,10 +133,10 @@ export class UpstreamPools {
     this.pools.delete(address);
     // Give calls already sent time to finish before the channels go.
     this.retired.add(e.pool);
-    setTimeout(() => {
+    this.clock.unref(this.clock.setTimeout(() => {
       this.retired.delete(e.pool);
       e.pool.close();
-    }, 10_000).unref();
+    }, RETIRE_AFTER_MS));
   }
 
   /** The pool for address, if any endpoint uses it. */

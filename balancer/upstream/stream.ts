@@ -18,7 +18,7 @@
 // stops, and one the balancer no longer sends to must not be held open.
 import { systemClock, type Clock, type TimerHandle } from '../../common/clock';
 import { Status } from '../../protocol/status';
-import type { CancelFn, UpstreamResult } from './pool';
+import type { CancelFn, UpstreamResult } from './types';
 import { bytesField, lastBytesField } from '../../protocol/wire-fields';
 
 /** How long an upstream stream with nothing pending stays open. */
@@ -27,7 +27,7 @@ export const IDLE_END_MS = 1000;
 const EMPTY = Buffer.alloc(0);
 const STATUS_PREFIX = /^\[([A-Z_]+)\] /;
 
-/** The upstream call UpstreamStream drives: one message per write and 'data', one 'status' however it ends (h2-call.ts H2MessageStream). */
+/** The upstream call UpstreamStream drives: one message per write and 'data', one 'status' however it ends (call.ts H2MessageStream). */
 export interface MessageStream {
   /** False once the stream should take no new messages (its connection got GOAWAY, or it closed). */
   readonly usable: boolean;
@@ -89,7 +89,7 @@ export class UpstreamStream {
     if (Number.isFinite(deadline)) {
       p.timer = this.clock.setTimeout(() => this.settle(key, {
         code: Status.DEADLINE_EXCEEDED, details: 'deadline exceeded waiting for the sidecar', response: undefined, orca: undefined, connectionFailure: false,
-      }), Math.max(0, deadline - Date.now()));
+      }), Math.max(0, deadline - this.clock.now()));
     }
     this.pending.set(key, p);
     call.writeWithId(req, key);

@@ -8,7 +8,7 @@ import type { ClusterEndpoint } from '../../discovery/types';
 import { EndpointState } from '../../balancer/routing/endpoint-state';
 import { metricFor, type LoadMetric } from '../../balancer/routing/load/load-metric';
 import { OutlierDetector } from '../../balancer/routing/outlier-detector';
-import type { Picker, PickerContext } from '../../balancer/routing/pick/picker';
+import type { Picker, PickerContext } from '../../balancer/routing/pick';
 import { FakeClock } from './fake-clock';
 
 /** A healthy endpoint serving version 1 in zone 'a', weight 1, with overrides. */

@@ -2,7 +2,7 @@
 // timers fire in time order during advance().
 import type { Clock, TimerHandle } from '../../common/clock';
 
-interface Timer { id: number; at: number; fn: () => void }
+interface Timer { id: number; at: number; fn: (arg?: unknown) => void; arg: unknown }
 
 export class FakeClock implements Clock {
   private t: number;
@@ -17,15 +17,20 @@ export class FakeClock implements Clock {
     return this.t;
   }
 
-  setTimeout(fn: () => void, ms: number): TimerHandle {
+  setTimeout(fn: () => void, ms: number): TimerHandle;
+  setTimeout<A>(fn: (arg: A) => void, ms: number, arg: A): TimerHandle;
+  setTimeout(fn: (arg?: unknown) => void, ms: number, arg?: unknown): TimerHandle {
     const id = ++this.seq;
-    this.timers.push({ id, at: this.t + Math.max(0, ms), fn });
+    this.timers.push({ id, at: this.t + Math.max(0, ms), fn, arg });
     return id as unknown as TimerHandle;
   }
 
   clearTimeout(handle: TimerHandle): void {
     this.timers = this.timers.filter((x) => x.id !== (handle as unknown as number));
   }
+
+  /** Nothing holds a process open on a fake clock. */
+  unref(): void {}
 
   /** Number of timers not yet fired. */
   pending(): number {
@@ -41,7 +46,7 @@ export class FakeClock implements Clock {
       if (!next) break;
       this.timers = this.timers.filter((x) => x !== next);
       this.t = Math.max(this.t, next.at);
-      next.fn();
+      next.fn(next.arg);
     }
     this.t = end;
   }

@@ -12,7 +12,7 @@ export interface LoadMetric {
 }
 
 /**
- * The routing config's P2C cost (routing-config-types.ts, P2cConfig):
+ * The routing config's P2C cost (routing-config/types.ts, P2cConfig):
  *   (in_flight_weight × local in-flight + queue_depth_weight × reported queue depth + 1)
  *     × (peak_ewma.enabled ? rtt estimate (ms) : 1)
  * i.e. Linkerd's rtt × (pending + 1) with the work ahead counted from both

@@ -14,7 +14,7 @@
 // the lowest index is not favoured.
 import type { EndpointState } from '../endpoint-state';
 import { pendingMetric } from '../load/load-metric';
-import type { Picker, PickerContext, PickerFactory, PickResult } from './picker';
+import { registerPicker, type Picker, type PickerContext, type PickerFactory, type PickResult } from './picker';
 
 class LeastRequestPicker implements Picker {
   private readonly results: readonly PickResult[];
@@ -47,3 +47,8 @@ class LeastRequestPicker implements Picker {
 
 /** Fewest local in-flight calls over every candidate; weighted random among ties. */
 export const leastRequestPicker: PickerFactory = (candidates, ctx) => new LeastRequestPicker(candidates, ctx);
+
+/** Registers this strategy as 'least_request' (index.ts calls it once). */
+export function setup(): void {
+  registerPicker('least_request', leastRequestPicker);
+}

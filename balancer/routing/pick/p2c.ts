@@ -10,7 +10,7 @@
 // at or below r shifts r past it), then found by binary search over prefix
 // sums: O(c² + log n) per draw, nothing allocated per pick.
 import type { EndpointState } from '../endpoint-state';
-import type { Picker, PickerContext, PickerFactory, PickResult } from './picker';
+import { registerPicker, type Picker, type PickerContext, type PickerFactory, type PickResult } from './picker';
 
 class P2cPicker implements Picker {
   private readonly results: readonly PickResult[];
@@ -85,3 +85,8 @@ class P2cPicker implements Picker {
 
 /** P2C over the context's load metric, choiceCount distinct weighted draws per pick. */
 export const p2cPicker: PickerFactory = (candidates, ctx) => new P2cPicker(candidates, ctx);
+
+/** Registers this strategy as 'p2c' (index.ts calls it once). */
+export function setup(): void {
+  registerPicker('p2c', p2cPicker);
+}

@@ -2,14 +2,14 @@
 // built from an immutable list of candidates. Membership is fixed when the
 // picker is built; load is read live from the endpoints' state at pick
 // time. Strategies register by name (grpc-js registerLoadBalancerType) and
-// the routing policy names one; nothing else branches on the name.
+// the routing policy names one; nothing else branches on the name. Each
+// strategy's module registers itself in its setup(), and index.ts calls the
+// setups once, as grpc-js's index.ts does for its LB policies: this module
+// imports no strategy.
 import type { Clock, Random } from '../../../common/clock';
 import type { PickerName } from '../../../routing-config/types';
 import type { EndpointState } from '../endpoint-state';
 import type { LoadMetric } from '../load/load-metric';
-import { leastRequestPicker } from './least-request';
-import { p2cPicker } from './p2c';
-import { roundRobinPicker } from './round-robin';
 
 /** A pick: the endpoint to try, or why there is none. */
 export type PickResult =
@@ -37,8 +37,7 @@ export interface PickerContext {
 /**
  * Builds a picker over candidates, which never change afterwards.
  * Precondition: candidates is not empty (buildPicker handles empty lists),
- * so strategies need no empty case. Strategies import only types from here:
- * the registry below imports them, and a cycle would make load order matter.
+ * so strategies need no empty case.
  */
 export type PickerFactory = (candidates: readonly EndpointState[], ctx: PickerContext) => Picker;
 
@@ -48,11 +47,8 @@ export function unavailablePicker(reason: string): Picker {
   return { pick: () => r };
 }
 
-const registry = new Map<string, PickerFactory>([
-  ['p2c', p2cPicker],
-  ['round_robin', roundRobinPicker],
-  ['least_request', leastRequestPicker],
-]);
+/** Filled by the strategies' setup() (index.ts), in the order they are called. */
+const registry = new Map<string, PickerFactory>();
 
 /** Adds (or replaces) a strategy; the routing config may then name it. */
 export function registerPicker(name: string, factory: PickerFactory): void {

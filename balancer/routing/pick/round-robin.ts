@@ -6,7 +6,7 @@
 // built per call for one-off lists (shard subsets), and always starting at
 // 0 would send those calls to the first candidate every time.
 import type { EndpointState } from '../endpoint-state';
-import type { Picker, PickerContext, PickerFactory, PickResult } from './picker';
+import { registerPicker, type Picker, type PickerContext, type PickerFactory, type PickResult } from './picker';
 
 class RoundRobinPicker implements Picker {
   private readonly results: readonly PickResult[];
@@ -26,3 +26,8 @@ class RoundRobinPicker implements Picker {
 
 /** Round robin from a random start. */
 export const roundRobinPicker: PickerFactory = (candidates, ctx) => new RoundRobinPicker(candidates, ctx);
+
+/** Registers this strategy as 'round_robin' (index.ts calls it once). */
+export function setup(): void {
+  registerPicker('round_robin', roundRobinPicker);
+}

@@ -12,7 +12,8 @@ import type { Clusters } from '../../../balancer/routing/cluster';
 import { frame, MessageReader } from '../../../protocol/grpc-wire';
 import { Front } from '../../../balancer/front/grpc-front';
 import { MAX_STREAM_IN_FLIGHT } from '../../../balancer/front/stream-call';
-import type { RouteCall, RouteOutcome, Router } from '../../../balancer/routing/router';
+import type { RouteCall, RouteOutcome } from '../../../balancer/routing/route-call';
+import type { Router } from '../../../balancer/routing/router';
 import { encodeFp32Request } from '../../../testkit/raw-client';
 import { waitFor } from '../../helpers/discovery-fixture';
 

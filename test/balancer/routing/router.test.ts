@@ -9,7 +9,8 @@ import { silentLogger } from '../../../common/log';
 import { Status } from '../../../protocol/status';
 import { inferenceRoot, encodeFp32Request } from '../../../testkit/raw-client';
 import { Clusters } from '../../../balancer/routing/cluster';
-import { Router, withRoute, type RouteOutcome } from '../../../balancer/routing/router';
+import { Router, withRoute } from '../../../balancer/routing/router';
+import type { RouteOutcome } from '../../../balancer/routing/route-call';
 import { UpstreamPools } from '../../../balancer/upstream/pool';
 import { endpoint } from '../../helpers/balancer-fixture';
 
@@ -20,7 +21,7 @@ test('an expired request is answered DEADLINE_EXCEEDED without taking an endpoin
   const router = new Router(clusters, systemClock, seededRandom(1));
   try {
     const out = await new Promise<RouteOutcome>((resolve) => router.infer({
-      bytes: encodeFp32Request('ranker', 'features', 1, 4), model: 'ranker', version: '', metadata: new grpc.Metadata(), deadline: Date.now() - 1,
+      bytes: encodeFp32Request('ranker', 'features', 1, 4), model: 'ranker', version: '', metadata: new grpc.Metadata(), deadline: systemClock.now() - 1,
     }, resolve));
     assert.equal(out.code, Status.DEADLINE_EXCEEDED);
     assert.match(out.details, /ranker/);

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ClusterSnapshot } from '../../../balancer/routing/candidates';
 import { metricFor, pendingMetric } from '../../../balancer/routing/load/load-metric';
-import { PickerCache } from '../../../balancer/routing/pick/picker';
+import { PickerCache } from '../../../balancer/routing/pick';
 import { VersionSplitter } from '../../../balancer/routing/version-split';
 import { Status } from '../../../protocol/status';
 import { cluster, endpoints, policy, rng } from '../../helpers/balancer-fixture';

@@ -2,7 +2,7 @@
 // close() really closes the connection, a GOAWAY moves new calls to a fresh
 // connection, and (in a child process, the only place "can the process exit"
 // is observable) a pool keeps the process alive while a call is out and not
-// after it ended and the pool closed.
+// after it ended and the pool closed; deadlines are read on the pool's clock.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -10,11 +10,13 @@ import * as http2 from 'node:http2';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { H2Connection } from '../../../balancer/upstream/connection';
-import { UpstreamPool, INFER_METHODS } from '../../../balancer/upstream/pool';
+import { UpstreamPool } from '../../../balancer/upstream/pool';
+import { INFER_METHODS } from '../../../balancer/upstream/types';
 import { frame } from '../../../protocol/grpc-wire';
 import { Status } from '../../../protocol/status';
+import { FakeClock } from '../../helpers/fake-clock';
 
-/** A gRPC-ish server answering every call with one message after delayMs, counting sessions. */
+/** A gRPC-ish server answering every call with one message after delayMs (Infinity: never), counting sessions. */
 async function server(delayMs = 0) {
   const s = http2.createServer();
   const sessions = new Set<http2.ServerHttp2Session>();
@@ -24,6 +26,7 @@ async function server(delayMs = 0) {
   });
   s.on('stream', (st) => {
     st.on('data', () => undefined);
+    if (delayMs === Infinity) return;
     st.on('end', () => setTimeout(() => {
       if (st.closed) return;
       st.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
@@ -53,6 +56,28 @@ test('close() closes the connection the server sees; later acquires throw', asyn
   srv.s.close();
 });
 
+test("a unary call's deadline is on the pool's clock: it ends DEADLINE_EXCEEDED when that clock passes it", async () => {
+  const srv = await server(Infinity); // never answers
+  const clock = new FakeClock();
+  const pool = new UpstreamPool(`127.0.0.1:${srv.port}`, 1, clock);
+  const heard: string[] = [];
+  pool.call(INFER_METHODS.infer, Buffer.from([0x0a, 0x01, 0x6d]), new grpc.Metadata(), clock.now() + 500, (r) => heard.push(Status[r.code]));
+  assert.equal(clock.pending(), 1, 'one deadline timer, set on the fake clock');
+  clock.advance(499);
+  await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(heard, []);
+  clock.advance(1);
+  const until = Date.now() + 2000;
+  while (heard.length === 0) {
+    assert.ok(Date.now() < until, 'the call ended');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  assert.deepEqual(heard, ['DEADLINE_EXCEEDED']);
+  pool.close();
+  for (const x of srv.sessions) x.destroy();
+  srv.s.close();
+});
+
 test('after GOAWAY, new calls take a fresh connection and the old one finishes its call', async () => {
   const srv = await server(100);
   const conn = new H2Connection(`127.0.0.1:${srv.port}`);
@@ -74,7 +99,8 @@ test('a pool holds the process open while a call is out, and lets it exit once c
   const srv = await server(300);
   const script = `
     const grpc = require('@grpc/grpc-js');
-    const { UpstreamPool, INFER_METHODS } = require(${JSON.stringify(path.resolve(__dirname, '../../../balancer/upstream/pool.js'))});
+    const { UpstreamPool } = require(${JSON.stringify(path.resolve(__dirname, '../../../balancer/upstream/pool.js'))});
+    const { INFER_METHODS } = require(${JSON.stringify(path.resolve(__dirname, '../../../balancer/upstream/types.js'))});
     const pool = new UpstreamPool('127.0.0.1:${srv.port}', 2);
     pool.call(INFER_METHODS.infer, Buffer.from([10, 1, 109]), new grpc.Metadata(), Infinity, (r) => {
       process.stdout.write('answered ' + r.code + '\\n');

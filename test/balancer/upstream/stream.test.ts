@@ -11,7 +11,7 @@ import * as protobuf from 'protobufjs';
 import { PROTO_DIR } from '../../../protocol/proto';
 import { Status } from '../../../protocol/status';
 import { IDLE_END_MS, UpstreamStream, type MessageStream } from '../../../balancer/upstream/stream';
-import type { UpstreamResult } from '../../../balancer/upstream/pool';
+import type { UpstreamResult } from '../../../balancer/upstream/types';
 import { FakeClock } from '../../helpers/fake-clock';
 import { stringField } from '../../../protocol/wire-fields';
 
@@ -115,7 +115,7 @@ test('a stream that ends fails only its own messages, as connection failures; th
 test('a cancelled message is answered CANCELLED once; a deadline answers DEADLINE_EXCEEDED; an idle stream ends', () => {
   const { clock, calls, results, send } = setup();
   const cancel = send('gone');
-  send('late', Date.now() + 50);
+  send('late', clock.now() + 50);
   cancel();
   calls[0].answer(0, {});
   // Cancelling answers CANCELLED at once (so the router releases the endpoint's slot); the sidecar's late answer is dropped.

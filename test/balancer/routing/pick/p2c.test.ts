@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import type { EndpointState } from '../../../../balancer/routing/endpoint-state';
 import type { LoadMetric } from '../../../../balancer/routing/load/load-metric';
 import { p2cPicker } from '../../../../balancer/routing/pick/p2c';
-import { buildPicker, PickerCache, pickerFactory, registeredPickers, registerPicker, unavailablePicker } from '../../../../balancer/routing/pick/picker';
+import { buildPicker, PickerCache, pickerFactory, registeredPickers, registerPicker, unavailablePicker } from '../../../../balancer/routing/pick';
 import { cluster, endpoints, fixedMetric, pickerContext, shares } from '../../../helpers/balancer-fixture';
 
 const N = 20_000;

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import * as protobuf from 'protobufjs';
 import { PROTO_DIR } from '../../../protocol/proto';
-import { MalformedRequest, peekParameter, peekRoute } from '../../../balancer/front/peek-request';
+import { MalformedRequest, peekParameter, peekRoute } from '../../../balancer/routing/peek-request';
 
 const T = new protobuf.Root().loadSync(path.join(PROTO_DIR, 'inference.proto'), { keepCase: true }).lookupType('inference.ModelInferRequest');
 const encode = (o: Record<string, unknown>) => T.encode(T.fromObject(o)).finish();
