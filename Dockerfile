@@ -60,7 +60,7 @@ RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 # rather than as npm's postinstall, which newer npm only runs once approved.
 RUN if [ "$FLAVOR" = cuda ]; then ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js; fi
 COPY --from=build /app/dist ./dist
-# The .proto files are read at run time (common/proto.ts PROTO_DIR).
+# The .proto files are read at run time (protocol/proto.ts PROTO_DIR).
 COPY --from=build /app/proto/*.proto ./proto/
 # The bundled repository, inside the package so the recommend workflow finds
 # its compiled module under dist/models/. Mount your own at /models and pass

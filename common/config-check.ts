@@ -2,7 +2,7 @@
 // Document API, so every problem carries its line and column. Readers collect
 // problems instead of throwing at the first one: an operator fixing a broken
 // file wants the whole list in one run. Used by the model repository
-// (sidecar/model-config.ts) and meant for the routing config too.
+// (sidecar/repository/config.ts) and meant for the routing config too.
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 
 /** One problem found in a configuration file. */

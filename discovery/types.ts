@@ -1,6 +1,6 @@
 // The discovery domain in plain TypeScript, independent of the wire format:
 // stores keep EndpointRecords, the watch hub turns them into per-model
-// cluster changes, and only service.ts / watcher.ts touch proto messages.
+// cluster changes, and only discovery/server/service.ts / discovery/client/watcher.ts touch proto messages.
 
 /** How balancers should treat an endpoint (proto HealthStatus minus UNKNOWN). */
 export type Health = 'HEALTHY' | 'DRAINING' | 'UNHEALTHY';

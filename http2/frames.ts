@@ -1,7 +1,7 @@
 // HTTP/2 on the wire (RFC 9113): frame types, flags, error codes, settings,
 // and builders for the frames a server sends. Used by the balancer's own
-// HTTP/2 server (h2-session.ts), which parses frames straight off the socket
-// instead of going through node:http2 (why: h2-session.ts).
+// HTTP/2 server (session.ts), which parses frames straight off the socket
+// instead of going through node:http2 (why: session.ts).
 
 export const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 export const FRAME_HEADER = 9;

@@ -1,4 +1,4 @@
-// HPACK (RFC 7541) for the balancer's own HTTP/2 server (h2-session.ts). The
+// HPACK (RFC 7541) for the balancer's own HTTP/2 server (session.ts). The
 // decoder runs once per request on the hot path, so it works on byte offsets
 // into the caller's buffer, reuses the strings already held by the static and
 // dynamic tables for indexed fields (nghttp2 and grpc-js clients index nearly

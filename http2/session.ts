@@ -1,7 +1,7 @@
 // The server side of one HTTP/2 connection, framed in JavaScript straight
 // off the socket: preface and SETTINGS, HPACK (hpack.ts), streams opened by
 // HEADERS (+CONTINUATION), DATA with flow control both ways, PING, RST_STREAM,
-// WINDOW_UPDATE, GOAWAY. Streams are h2-stream.ts.
+// WINDOW_UPDATE, GOAWAY. Streams are stream.ts.
 //
 // Why not node:http2: its per-stream work (nghttp2 callbacks into JS, a
 // Duplex per stream, a write request per frame) was the balancer's floor. A

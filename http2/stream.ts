@@ -1,4 +1,4 @@
-// One server-side HTTP/2 stream of h2-session.ts. Its surface is the part of
+// One server-side HTTP/2 stream of session.ts. Its surface is the part of
 // node:http2's ServerHttp2Stream that gRPC serving uses (respond, write, end
 // with trailers, pause/resume, 'data' 'end' 'close' 'drain' 'wantTrailers'),
 // so the balancer's front reads the same either way; underneath it is a plain

@@ -1,7 +1,6 @@
 // One sidecar process: load the model repository, serve it over gRPC and
 // REST, expose metrics, and drain cleanly. Used by the CLI, the demo and tests.
 import type * as http from 'node:http';
-import type * as grpc from '@grpc/grpc-js';
 import { systemClock, systemRandom, type Clock, type Random } from '../common/clock';
 import type { Logger } from '../common/log';
 import { FaultInjector, NO_FAULTS, type FaultConfig } from './server/fault';

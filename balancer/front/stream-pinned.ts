@@ -22,7 +22,6 @@ import { replyStatus, takeStatus } from '../../protocol/grpc-answer';
 import type { H2Stream } from '../../http2/stream';
 import { requestHeaders } from '../upstream/call';
 import type { H2Connection } from '../upstream/connection';
-import { STREAM_METHOD } from '../upstream/types';
 import type { PinnedRoute } from '../routing/route-call';
 import { stringField } from '../../protocol/wire-fields';
 import { METHOD } from '../../protocol/paths';

@@ -4,7 +4,7 @@
 //
 // Why not grpc-js: a generator that costs as much CPU as the server under
 // test measures itself. Against the trivial server, one caller (2026-12-01):
-// grpc-js (bench/lib/raw-client.ts) 220 us of CPU per unary call, this 117 us;
+// grpc-js (testkit/raw-client.ts) 220 us of CPU per unary call, this 117 us;
 // at 16 callers this costs ~60 us, nearly all of it node's own http2 client
 // (an AsyncResource.bind per request, the stream objects, GC). The request is
 // framed once, every call writes the same bytes, and nothing of a response is

@@ -1,7 +1,7 @@
 // The discovery store: endpoint records bound to leases, listed and watched
 // by revision. One concern only: durable-enough shared state. Cluster
 // grouping, fan-out to watchers and the wire format live above it
-// (watch-hub.ts, service.ts), so a new backend implements only this file's
+// (discovery/server/watch-hub.ts, discovery/server/service.ts), so a new backend implements only this file's
 // interface. Two backends: memory.ts (default, one process) and
 // etcd.ts (several discovery replicas sharing one etcd).
 import type { EndpointRecord } from '../types';

@@ -1,5 +1,5 @@
 // recommend: scores a user's candidate items with the ranker and returns the
-// best ten. An example of a workflow model (see sidecar/workflow.ts): the
+// best ten. An example of a workflow model (see sidecar/runtime/workflow.ts): the
 // feature building and top-k run here, the scoring runs as ranker requests
 // that batch with everyone else's.
 //
@@ -62,7 +62,7 @@ export function recommendFeatures(userId: bigint, candidateId: bigint, out: Floa
   embed(candidateId, ITEM_SALT, out, offset + HALF);
 }
 
-/** The workflow entry point (see sidecar/workflow.ts). */
+/** The workflow entry point (see sidecar/runtime/workflow.ts). */
 export function createWorkflow(_config: ModelConfig, ctx: WorkflowContext): ModelRunner {
   return {
     run: (inputs) => recommend(ctx, inputs),

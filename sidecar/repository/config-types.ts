@@ -51,7 +51,7 @@ export type ExecutionProvider = 'tensorrt' | 'cuda' | 'cpu';
 export interface ModelConfig {
   /** Model name; equals its directory name. */
   readonly name: string;
-  /** 'onnx' runs model.onnx per version; 'workflow' runs a TypeScript module (see sidecar/workflow.ts). */
+  /** 'onnx' runs model.onnx per version; 'workflow' runs a TypeScript module (see sidecar/runtime/workflow.ts). */
   readonly platform: 'onnx' | 'workflow';
   /** 0 disables batching: inputs carry no batch dim. */
   readonly max_batch_size: number;

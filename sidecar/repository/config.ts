@@ -125,7 +125,7 @@ function readBatching(m: Mapping, maxBatch: number): DynamicBatchingConfig {
     return n;
   }, { what: 'a list of batch sizes' }));
   const levels = m.opt('priority_levels', 0, (v) => v.int({ min: 0 }));
-  // 0 or absent means the lowest level, as request-check.ts resolves it; stored resolved so readers see 1..levels.
+  // 0 or absent means the lowest level, as sidecar/server/request-check.ts resolves it; stored resolved so readers see 1..levels.
   const top = Math.max(1, levels);
   let defaultLevel = m.opt('default_priority_level', 0, (v) => v.int({ min: 0 })) || top;
   if (defaultLevel > top) {

@@ -40,7 +40,7 @@ class OnnxRunner implements ModelRunner {
   async run(inputs: readonly Tensor[]): Promise<Tensor[]> {
     const feeds: Record<string, ort.Tensor> = {};
     for (const t of inputs) {
-      // The typed array goes to ONNX Runtime as it is: no copy (tensor.ts picks storage ORT accepts).
+      // The typed array goes to ONNX Runtime as it is: no copy (protocol/tensor.ts picks storage ORT accepts).
       feeds[t.name] = new ort.Tensor(ORT_TYPE[t.datatype] as ort.Tensor.Type, t.data, t.shape);
     }
     const result = await this.session.run(feeds, this.outputNames);

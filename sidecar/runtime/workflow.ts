@@ -11,7 +11,7 @@
 //
 // (or a Promise of one). run() receives the inputs the config declares, in
 // config order, already checked against their datatypes and dims, and returns
-// the outputs in config order. Throw an InferError (common/status.ts) to give
+// the outputs in config order. Throw an InferError (protocol/status.ts) to give
 // the caller a precise status, e.g. INVALID_ARGUMENT naming the bad input;
 // anything else thrown becomes INTERNAL.
 //

@@ -1,7 +1,7 @@
 // inference.GRPCInferenceService on bare node:http2: the sidecar's gRPC
-// transport. The methods themselves are grpc-methods.ts; messages are
+// transport. The methods themselves are methods.ts; messages are
 // decoded and encoded with the same protobufjs codecs grpc-js would use
-// (proto-loader's, common/proto.ts), so the objects are the ones the
+// (proto-loader's, protocol/proto.ts), so the objects are the ones the
 // generated types describe. Every answer carries the sidecar's load in the
 // `endpoint-load-metrics-bin` trailer (ORCA); stream answers carry errors in
 // error_message, as Triton does, so one bad request never ends the stream.

@@ -1,4 +1,4 @@
-// stream_routing: per_stream end to end (balancer/stream-pinned.ts): a
+// stream_routing: per_stream end to end (balancer/front/stream-pinned.ts): a
 // client stream is passed through to one sidecar, as Envoy balances gRPC
 // streams. Real processes on loopback: discovery and the balancer in this
 // process, two sidecar CLI processes; which sidecar served what comes from

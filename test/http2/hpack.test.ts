@@ -1,4 +1,4 @@
-// HPACK (common/hpack.ts): the RFC 7541 Appendix C vectors, the Huffman code
+// HPACK (http2/hpack.ts): the RFC 7541 Appendix C vectors, the Huffman code
 // table and the decoder against nghttp2 (node:http2) in both directions,
 // malformed blocks, the dynamic table against a plain model, and encodeHeaders.
 import { describe, test } from 'node:test';

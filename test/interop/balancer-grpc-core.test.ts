@@ -1,6 +1,6 @@
 // The balancer's front with a second gRPC implementation as the client:
 // grpc C-core through Python's grpcio (what tritonclient.grpc runs on), so
-// the JavaScript HTTP/2 server (common/h2-session.ts) is checked against an
+// the JavaScript HTTP/2 server (http2/session.ts) is checked against an
 // HPACK encoder, flow-control policy (BDP probes, PINGs) and stream handling
 // that are not nghttp2's. Calls go as raw bytes (generic stubs), as a Triton
 // client's generated stubs send them.

@@ -74,7 +74,7 @@ export function buildPicker(name: PickerName, candidates: readonly EndpointState
 
 /**
  * Pickers for one route's policy (strategy and context), reused while a
- * candidate list is: lists that candidates.ts marks stable are a snapshot's
+ * candidate list is: lists that balancer/routing/candidates.ts marks stable are a snapshot's
  * own and live as long as it, so a WeakMap keyed by list drops pickers when
  * their snapshot is replaced; one cache serves every snapshot. One-off lists (shard subsets, lists without full breakers) get a
  * fresh picker each time; strategies must therefore work from their first

@@ -1,4 +1,4 @@
-// The front's ModelStreamInfer path (balancer/h2-front-stream.ts) over real
+// The front's ModelStreamInfer path (balancer/front/stream-call.ts) over real
 // HTTP/2 on loopback, with a fake router standing in for the sidecars so the
 // test decides when each message is answered: flow control in both
 // directions (a client sending faster than answers come, and a client that
