@@ -77,8 +77,15 @@ export async function startBalancer(opts: BalancerOptions): Promise<Balancer> {
   const log = opts.log;
   const metrics = new BalancerMetrics();
   const core = new RoutingCore({
-    discovery: opts.discovery, watcherId: `balancer-${process.pid}`, zone: opts.zone, channelsPerEndpoint: opts.channelsPerEndpoint ?? 2,
-    config: opts.config, log, clock, random, metrics,
+    discovery: opts.discovery,
+    watcherId: `balancer-${process.pid}`,
+    zone: opts.zone,
+    channelsPerEndpoint: opts.channelsPerEndpoint ?? 2,
+    config: opts.config,
+    log,
+    clock,
+    random,
+    metrics,
   });
   const { clusters, router } = core;
   metrics.watch({ clusters, configVersion: () => core.configVersion });

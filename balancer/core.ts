@@ -62,7 +62,14 @@ export class RoutingCore {
     const { log, clock, random, metrics } = opts;
     this.clusters = new Clusters(new UpstreamPools(opts.channelsPerEndpoint, clock), opts.zone, clock, log, metrics);
     this.router = new Router(this.clusters, clock, random, metrics);
-    this.watcher = new DiscoveryWatcher({ discovery: opts.discovery, clusters: opts.models, watcherId: opts.watcherId, log, clock, random });
+    this.watcher = new DiscoveryWatcher({
+      discovery: opts.discovery,
+      clusters: opts.models,
+      watcherId: opts.watcherId,
+      log,
+      clock,
+      random,
+    });
     const local = opts.config;
     if (local) {
       this.apply(local.current().config, local.current().version);

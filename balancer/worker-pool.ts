@@ -31,8 +31,16 @@ const MAX_CRASHES = 5;
 const CRASH_WINDOW_MS = 30_000;
 
 type Question = 'status' | 'ready';
-interface AskMessage { readonly type: typeof ASK; readonly id: number; readonly question: Question }
-interface AnswerMessage { readonly type: typeof ANSWER; readonly id: number; readonly value: unknown }
+interface AskMessage {
+  readonly type: typeof ASK;
+  readonly id: number;
+  readonly question: Question;
+}
+interface AnswerMessage {
+  readonly type: typeof ANSWER;
+  readonly id: number;
+  readonly value: unknown;
+}
 
 /** A worker's /status document, tagged with its pid. */
 export interface WorkerStatus extends BalancerStatus {
@@ -87,26 +95,27 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
     }
   });
   /** Every live worker's answer (those that answer within the timeout). */
-  const ask = (question: Question): Promise<unknown[]> => new Promise((resolve) => {
-    const live = Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w && w.isConnected());
-    if (live.length === 0) return resolve([]);
-    const id = nextId++;
-    const values: unknown[] = [];
-    const timer = clock.setTimeout(() => {
-      pending.delete(id);
-      resolve(values);
-    }, ASK_TIMEOUT_MS);
-    const p = { left: live.length, values, done: (v: unknown[]) => (clock.clearTimeout(timer), resolve(v)) };
-    pending.set(id, p);
-    // A worker killed a moment ago can still look connected: its send fails with EPIPE, which
-    // without a callback is an 'error' event that would take the primary down. It just does not answer.
-    const unanswered = (err: Error | null): void => {
-      if (!err || !pending.has(id) || --p.left > 0) return;
-      pending.delete(id);
-      p.done(p.values);
-    };
-    for (const w of live) w.send({ type: ASK, id, question } satisfies AskMessage, undefined, unanswered);
-  });
+  const ask = (question: Question): Promise<unknown[]> =>
+    new Promise((resolve) => {
+      const live = Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w && w.isConnected());
+      if (live.length === 0) return resolve([]);
+      const id = nextId++;
+      const values: unknown[] = [];
+      const timer = clock.setTimeout(() => {
+        pending.delete(id);
+        resolve(values);
+      }, ASK_TIMEOUT_MS);
+      const p = { left: live.length, values, done: (v: unknown[]) => (clock.clearTimeout(timer), resolve(v)) };
+      pending.set(id, p);
+      // A worker killed a moment ago can still look connected: its send fails with EPIPE, which
+      // without a callback is an 'error' event that would take the primary down. It just does not answer.
+      const unanswered = (err: Error | null): void => {
+        if (!err || !pending.has(id) || --p.left > 0) return;
+        pending.delete(id);
+        p.done(p.values);
+      };
+      for (const w of live) w.send({ type: ASK, id, question } satisfies AskMessage, undefined, unanswered);
+    });
 
   const fork = (): void => {
     // IPC errors of a dying worker are reported by its 'exit'; an unheard 'error' would end the primary.
@@ -134,12 +143,17 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
     if (stopping) return;
     stopping = true;
     const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w);
-    const codes = await Promise.all(workers.map((w) => new Promise<number>((resolve) => {
-      if (w.isDead()) return resolve(w.process.exitCode ?? 1);
-      w.once('exit', (code) => resolve(code ?? 1));
-      if (w.isConnected()) w.send({ type: DRAIN });
-      else w.kill('SIGTERM');
-    })));
+    const codes = await Promise.all(
+      workers.map(
+        (w) =>
+          new Promise<number>((resolve) => {
+            if (w.isDead()) return resolve(w.process.exitCode ?? 1);
+            w.once('exit', (code) => resolve(code ?? 1));
+            if (w.isConnected()) w.send({ type: DRAIN });
+            else w.kill('SIGTERM');
+          }),
+      ),
+    );
     ops?.closeAllConnections();
     await new Promise<void>((resolve) => (ops ? ops.close(() => resolve()) : resolve()));
     resolveDone(failed || codes.some((c) => c !== 0) ? 1 : 0);
@@ -158,15 +172,19 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
   process.on('SIGINT', onSignal);
 
   for (let i = 0; i < opts.workers; i++) fork();
-  ops = await listenHttp(opsHandlerFor({
-    metricsText: () => aggregator.clusterMetrics(),
-    contentType: aggregator.contentType,
-    status: async () => ({ workers: (await ask('status')) as WorkerStatus[] }),
-    ready: async () => {
-      const answers = await ask('ready');
-      return answers.length === opts.workers && answers.every((r) => r === true);
-    },
-  }), opts.host, opts.metricsPort);
+  ops = await listenHttp(
+    opsHandlerFor({
+      metricsText: () => aggregator.clusterMetrics(),
+      contentType: aggregator.contentType,
+      status: async () => ({ workers: (await ask('status')) as WorkerStatus[] }),
+      ready: async () => {
+        const answers = await ask('ready');
+        return answers.length === opts.workers && answers.every((r) => r === true);
+      },
+    }),
+    opts.host,
+    opts.metricsPort,
+  );
   log.info('balancer primary serving the operations port', { workers: opts.workers, metricsPort: opts.metricsPort });
   return done;
 }

@@ -41,22 +41,29 @@ function machineBusySeconds(): number {
 }
 
 /** `concurrency` closed loops for `seconds`; one call at a time each. */
-async function closedLoop(call: () => Promise<unknown>, concurrency: number, seconds: number, h: hdr.Histogram): Promise<{ ok: number; errors: number }> {
+async function closedLoop(
+  call: () => Promise<unknown>,
+  concurrency: number,
+  seconds: number,
+  h: hdr.Histogram,
+): Promise<{ ok: number; errors: number }> {
   let ok = 0;
   let errors = 0;
   const end = performance.now() + seconds * 1000;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (performance.now() < end) {
-      const t0 = performance.now();
-      try {
-        await call();
-        ok++;
-      } catch {
-        errors++;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < end) {
+        const t0 = performance.now();
+        try {
+          await call();
+          ok++;
+        } catch {
+          errors++;
+        }
+        h.recordValue(Math.max(1, Math.round((performance.now() - t0) * 1000)));
       }
-      h.recordValue(Math.max(1, Math.round((performance.now() - t0) * 1000)));
-    }
-  }));
+    }),
+  );
   return { ok, errors };
 }
 
@@ -83,15 +90,49 @@ async function main(): Promise<void> {
     const sidecars: { child: ReturnType<typeof startCli>; ready: string }[] = [];
     for (let i = 0; i < nSidecars; i++) {
       const [g, h, m] = [await freePort(), await freePort(), await freePort()];
-      const child = startCli(['sidecar', '--models', BUNDLED_MODELS, '--host', '127.0.0.1', '--grpc-port', String(g), '--http-port', String(h),
-        '--metrics-port', String(m), '--discovery', `127.0.0.1:${dg}`, '--advertise', `127.0.0.1:${g}`, '--zone', 'a', '--drain-timeout-ms', '1000']);
+      const child = startCli([
+        'sidecar',
+        '--models',
+        BUNDLED_MODELS,
+        '--host',
+        '127.0.0.1',
+        '--grpc-port',
+        String(g),
+        '--http-port',
+        String(h),
+        '--metrics-port',
+        String(m),
+        '--discovery',
+        `127.0.0.1:${dg}`,
+        '--advertise',
+        `127.0.0.1:${g}`,
+        '--zone',
+        'a',
+        '--drain-timeout-ms',
+        '1000',
+      ]);
       children.push(child);
       sidecars.push({ child, ready: `http://127.0.0.1:${h}/v2/health/ready` });
     }
     await Promise.all(sidecars.map((s) => waitReady(s.ready, 60_000)));
     const [bg, bh, bm] = [await freePort(), await freePort(), await freePort()];
-    const balancer = startCli(['balancer', '--host', '127.0.0.1', '--discovery', `127.0.0.1:${dg}`, '--grpc-port', String(bg), '--http-port', String(bh),
-      '--metrics-port', String(bm), '--zone', 'a', '--drain-timeout-ms', '1000']);
+    const balancer = startCli([
+      'balancer',
+      '--host',
+      '127.0.0.1',
+      '--discovery',
+      `127.0.0.1:${dg}`,
+      '--grpc-port',
+      String(bg),
+      '--http-port',
+      String(bh),
+      '--metrics-port',
+      String(bm),
+      '--zone',
+      'a',
+      '--drain-timeout-ms',
+      '1000',
+    ]);
     children.push(balancer);
     await waitReady(`http://127.0.0.1:${bm}/readyz`);
 
@@ -102,8 +143,10 @@ async function main(): Promise<void> {
     clients.push(...Object.values(byPath));
     // Ready means every sidecar is a candidate on both paths (the balancer's /status lists them; the client's view must too).
     const until = Date.now() + 30_000;
-    const listed = async () => ((await (await fetch(`http://127.0.0.1:${bm}/status`)).json()) as { clusters: { model: string; endpoints: unknown[] }[] })
-      .clusters.find((c) => c.model === 'ranker')?.endpoints.length ?? 0;
+    const listed = async () =>
+      (
+        (await (await fetch(`http://127.0.0.1:${bm}/status`)).json()) as { clusters: { model: string; endpoints: unknown[] }[] }
+      ).clusters.find((c) => c.model === 'ranker')?.endpoints.length ?? 0;
     while ((await listed()) < nSidecars || (byPath.proxyless.transport as ProxylessTransport).endpoints('ranker').length < nSidecars) {
       if (Date.now() > until) throw new Error(`not every path lists ${nSidecars} sidecars after 30 s`);
       await new Promise((r) => setTimeout(r, 100));
@@ -115,10 +158,25 @@ async function main(): Promise<void> {
       const stream: InferStream | undefined = mode === 'stream' ? client.stream() : undefined;
       const call = stream ? () => stream.infer('ranker', input) : () => client.infer('ranker', input);
       const key = `${path}/${mode}`;
-      const t = totals.get(key) ?? { ok: 0, errors: 0, seconds: 0, clientCpuUs: 0, balancerCpuUs: 0, sidecarCpuUs: 0, otherCores: 0,
-        h: hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3 }) };
+      const t = totals.get(key) ?? {
+        ok: 0,
+        errors: 0,
+        seconds: 0,
+        clientCpuUs: 0,
+        balancerCpuUs: 0,
+        sidecarCpuUs: 0,
+        otherCores: 0,
+        h: hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3 }),
+      };
       const sidecarCpu = () => sidecars.reduce((a, s) => a + cpuSeconds(s.child.pid!), 0);
-      const [c0, b0, s0, d0, m0, w0] = [process.cpuUsage(), cpuSeconds(balancer.pid!), sidecarCpu(), cpuSeconds(discovery.pid!), machineBusySeconds(), performance.now()];
+      const [c0, b0, s0, d0, m0, w0] = [
+        process.cpuUsage(),
+        cpuSeconds(balancer.pid!),
+        sidecarCpu(),
+        cpuSeconds(discovery.pid!),
+        machineBusySeconds(),
+        performance.now(),
+      ];
       const r = await closedLoop(call, concurrency, secs, record ? t.h : hdr.build());
       const wall = (performance.now() - w0) / 1000;
       const c = process.cpuUsage(c0);
@@ -127,8 +185,12 @@ async function main(): Promise<void> {
       if (!record) return;
       const own = (c.user + c.system) / 1e6 + b + s + d;
       Object.assign(t, {
-        ok: t.ok + r.ok, errors: t.errors + r.errors, seconds: t.seconds + wall, clientCpuUs: t.clientCpuUs + c.user + c.system,
-        balancerCpuUs: t.balancerCpuUs + b * 1e6, sidecarCpuUs: t.sidecarCpuUs + s * 1e6,
+        ok: t.ok + r.ok,
+        errors: t.errors + r.errors,
+        seconds: t.seconds + wall,
+        clientCpuUs: t.clientCpuUs + c.user + c.system,
+        balancerCpuUs: t.balancerCpuUs + b * 1e6,
+        sidecarCpuUs: t.sidecarCpuUs + s * 1e6,
         otherCores: t.otherCores + Math.max(0, machineBusySeconds() - m0 - own),
       });
       totals.set(key, t);
@@ -145,26 +207,49 @@ async function main(): Promise<void> {
       const [path, mode] = key.split('/');
       const per = (us: number) => us / Math.max(1, t.ok);
       return {
-        path, mode, concurrency, requests: t.ok, errors: t.errors, perSecond: t.ok / t.seconds,
-        p50Ms: t.h.getValueAtPercentile(50) / 1000, p99Ms: t.h.getValueAtPercentile(99) / 1000,
-        clientCpuUsPerRequest: per(t.clientCpuUs), balancerCpuUsPerRequest: per(t.balancerCpuUs),
-        totalCpuUsPerRequest: per(t.clientCpuUs + t.balancerCpuUs), sidecarCpuUsPerRequest: per(t.sidecarCpuUs),
+        path,
+        mode,
+        concurrency,
+        requests: t.ok,
+        errors: t.errors,
+        perSecond: t.ok / t.seconds,
+        p50Ms: t.h.getValueAtPercentile(50) / 1000,
+        p99Ms: t.h.getValueAtPercentile(99) / 1000,
+        clientCpuUsPerRequest: per(t.clientCpuUs),
+        balancerCpuUsPerRequest: per(t.balancerCpuUs),
+        totalCpuUsPerRequest: per(t.clientCpuUs + t.balancerCpuUs),
+        sidecarCpuUsPerRequest: per(t.sidecarCpuUs),
         otherCores: t.otherCores / t.seconds,
       };
     });
     const f = (x: number, d = 1) => x.toFixed(d);
-    process.stdout.write([
-      '| path | mode | req/s | p50 ms | p99 ms | client CPU µs/req | balancer CPU µs/req | client + balancer µs/req | sidecars CPU µs/req | errors | other load (cores) |',
-      '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
-      ...rows.map((r) => `| ${r.path} | ${r.mode} | ${f(r.perSecond, 0)} | ${f(r.p50Ms, 2)} | ${f(r.p99Ms, 2)} | ${f(r.clientCpuUsPerRequest)} | ` +
-        `${f(r.balancerCpuUsPerRequest)} | ${f(r.totalCpuUsPerRequest)} | ${f(r.sidecarCpuUsPerRequest)} | ${r.errors} | ${f(r.otherCores, 2)} |`),
-    ].join('\n') + '\n');
+    process.stdout.write(
+      [
+        '| path | mode | req/s | p50 ms | p99 ms | client CPU µs/req | balancer CPU µs/req | client + balancer µs/req | sidecars CPU µs/req | errors | other load (cores) |',
+        '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+        ...rows.map(
+          (r) =>
+            `| ${r.path} | ${r.mode} | ${f(r.perSecond, 0)} | ${f(r.p50Ms, 2)} | ${f(r.p99Ms, 2)} | ${f(r.clientCpuUsPerRequest)} | ` +
+            `${f(r.balancerCpuUsPerRequest)} | ${f(r.totalCpuUsPerRequest)} | ${f(r.sidecarCpuUsPerRequest)} | ${r.errors} | ${f(r.otherCores, 2)} |`,
+        ),
+      ].join('\n') + '\n',
+    );
     for (const mode of modes) {
       const [b, p] = (['balancer', 'proxyless'] as const).map((path) => rows.find((r) => r.path === path && r.mode === mode)!);
-      if (b && p) process.stdout.write(`${mode}: proxyless/balancer total CPU ${f(p.totalCpuUsPerRequest / b.totalCpuUsPerRequest, 2)}x, p99 ${f(p.p99Ms / b.p99Ms, 2)}x, req/s ${f(p.perSecond / b.perSecond, 2)}x\n`);
+      if (b && p)
+        process.stdout.write(
+          `${mode}: proxyless/balancer total CPU ${f(p.totalCpuUsPerRequest / b.totalCpuUsPerRequest, 2)}x, p99 ${f(p.p99Ms / b.p99Ms, 2)}x, req/s ${f(p.perSecond / b.perSecond, 2)}x\n`,
+        );
     }
     if (values.json) {
-      writeFileSync(values.json, JSON.stringify({ machine: { cpus: os.cpus().length, node: process.version }, seconds, rounds, concurrency, sidecars: nSidecars, rows }, null, 2));
+      writeFileSync(
+        values.json,
+        JSON.stringify(
+          { machine: { cpus: os.cpus().length, node: process.version }, seconds, rounds, concurrency, sidecars: nSidecars, rows },
+          null,
+          2,
+        ),
+      );
     }
   } finally {
     for (const c of clients) c.close();

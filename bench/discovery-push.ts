@@ -48,8 +48,12 @@ const heartbeat = (c: DiscoveryClient, req: HeartbeatRequest) =>
 const deregister = (c: DiscoveryClient, lease: string) =>
   new Promise<void>((resolve, reject) => c.Deregister({ lease_id: lease }, (e) => (e ? reject(e) : resolve())));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const probeReq = (address: string, ttlMs: number): RegisterRequest =>
-  ({ address, zone: 'bench', models: [{ name: 'ranker', versions: ['1'] }], ttl_ms: ttlMs });
+const probeReq = (address: string, ttlMs: number): RegisterRequest => ({
+  address,
+  zone: 'bench',
+  models: [{ name: 'ranker', versions: ['1'] }],
+  ttl_ms: ttlMs,
+});
 const is = (type: ClusterChange['type'], id: string, health?: string) => (c: ClusterChange) =>
   c.type === type && c.endpoint.id === id && (health === undefined || c.endpoint.health === health);
 
@@ -61,7 +65,11 @@ async function backgroundSidecars(c: DiscoveryClient, n: number, ttlMs: number):
     const address = `10.8.${Math.floor(i / 250)}.${(i % 250) + 1}:8001`;
     const reg = await register(c, { ...probeReq(address, ttlMs), zone: `zone-${i % 3}` });
     const beat = () => {
-      const load = { queue_depth: Math.floor(Math.random() * 64), in_flight: Math.floor(Math.random() * 128), latency_ewma_ms: 1 + Math.random() * 30 };
+      const load = {
+        queue_depth: Math.floor(Math.random() * 64),
+        in_flight: Math.floor(Math.random() * 128),
+        latency_ewma_ms: 1 + Math.random() * 30,
+      };
       heartbeat(c, { lease_id: reg.lease_id, endpoint_id: reg.endpoint_id, load }).catch(() => errors++);
     };
     // Staggered so writes spread over the interval instead of arriving in bursts.
@@ -92,7 +100,21 @@ interface CaseResult {
 /** Starts discovery on `store` (extra CLI flags) and runs every round against it. */
 async function runCase(store: string, storeFlags: string[], o: Options): Promise<CaseResult> {
   const [grpcPort, httpPort] = [await freePort(), await freePort()];
-  const child = startCli(['discovery', '--host', '127.0.0.1', '--grpc-port', String(grpcPort), '--http-port', String(httpPort), '--lease-ttl-ms', String(o.ttlMs), ...storeFlags], o.verbose);
+  const child = startCli(
+    [
+      'discovery',
+      '--host',
+      '127.0.0.1',
+      '--grpc-port',
+      String(grpcPort),
+      '--http-port',
+      String(httpPort),
+      '--lease-ttl-ms',
+      String(o.ttlMs),
+      ...storeFlags,
+    ],
+    o.verbose,
+  );
   const address = `127.0.0.1:${grpcPort}`;
   const samples = new Map<Kind, number[]>(KINDS.map((k) => [k, []]));
   const lastSeen = new Map<Kind, number[]>(KINDS.map((k) => [k, []]));
@@ -120,25 +142,53 @@ async function runCase(store: string, storeFlags: string[], o: Options): Promise
       const id = `10.9.${Math.floor(r / 250)}.${(r % 250) + 1}:8001`;
       let t0 = 0;
       let lease = '';
-      record('registration', await fleet.observe(is('INSERT', id), async () => {
-        t0 = performance.now();
-        lease = (await register(c, probeReq(id, 30_000))).lease_id;
-      }, 5000), t0);
-      record('drain', await fleet.observe(is('UPDATE', id, 'DRAINING'), async () => {
-        t0 = performance.now();
-        await heartbeat(c, { lease_id: lease, endpoint_id: id, status: 'DRAINING' });
-      }, 5000), t0);
-      record('deregistration', await fleet.observe(is('REMOVE', id), async () => {
-        t0 = performance.now();
-        await deregister(c, lease);
-      }, 5000), t0);
+      record(
+        'registration',
+        await fleet.observe(
+          is('INSERT', id),
+          async () => {
+            t0 = performance.now();
+            lease = (await register(c, probeReq(id, 30_000))).lease_id;
+          },
+          5000,
+        ),
+        t0,
+      );
+      record(
+        'drain',
+        await fleet.observe(
+          is('UPDATE', id, 'DRAINING'),
+          async () => {
+            t0 = performance.now();
+            await heartbeat(c, { lease_id: lease, endpoint_id: id, status: 'DRAINING' });
+          },
+          5000,
+        ),
+        t0,
+      );
+      record(
+        'deregistration',
+        await fleet.observe(
+          is('REMOVE', id),
+          async () => {
+            t0 = performance.now();
+            await deregister(c, lease);
+          },
+          5000,
+        ),
+        t0,
+      );
       // A sidecar that heartbeats once, then dies. The TTL granted may be
       // longer than asked (etcd grants whole seconds).
       const eid = `10.10.${Math.floor(r / 250)}.${(r % 250) + 1}:8001`;
       let granted: RegisterResponse__Output | undefined;
-      await fleet.observe(is('INSERT', eid), async () => {
-        granted = await register(c, probeReq(eid, o.ttlMs));
-      }, 5000);
+      await fleet.observe(
+        is('INSERT', eid),
+        async () => {
+          granted = await register(c, probeReq(eid, o.ttlMs));
+        },
+        5000,
+      );
       await sleep(granted!.heartbeat_interval_ms);
       const sent = performance.now();
       await heartbeat(c, { lease_id: granted!.lease_id, endpoint_id: eid });
@@ -152,8 +202,13 @@ async function runCase(store: string, storeFlags: string[], o: Options): Promise
       return { event, ...summarize(samples.get(event)!), allSeenP50: all.p50, allSeenMax: all.max, missed: missed.get(event)! };
     });
     return {
-      store, rows, seconds, serverCpuSeconds: cpuSeconds(child.pid!) - cpu0, watchMessages: fleet.messages - msgs0,
-      heartbeatRttMaxMs: heartbeatRttMax, backgroundErrors: background.errors(),
+      store,
+      rows,
+      seconds,
+      serverCpuSeconds: cpuSeconds(child.pid!) - cpu0,
+      watchMessages: fleet.messages - msgs0,
+      heartbeatRttMaxMs: heartbeatRttMax,
+      backgroundErrors: background.errors(),
     };
   } finally {
     background?.stop();
@@ -176,7 +231,11 @@ async function main(): Promise<void> {
     },
   });
   const o: Options = {
-    watchers: Number(values.watchers), rounds: Number(values.rounds), ttlMs: Number(values['ttl-ms']), sidecars: Number(values.sidecars), verbose: values.verbose!,
+    watchers: Number(values.watchers),
+    rounds: Number(values.rounds),
+    ttlMs: Number(values['ttl-ms']),
+    sidecars: Number(values.sidecars),
+    verbose: values.verbose!,
   };
   if (etcdMissing()) process.stderr.write(`etcd store skipped: ${etcdMissing()}\n`);
   const results: CaseResult[] = [];
@@ -195,21 +254,33 @@ async function main(): Promise<void> {
   const table = [
     `| store | event | samples (watchers × rounds) | p50 ms | p99 ms | max ms | all ${o.watchers} watchers: p50 / max ms | missed |`,
     '| --- | --- | --- | --- | --- | --- | --- | --- |',
-    ...results.flatMap((res) => res.rows.map((r) =>
-      `| ${res.store} | ${r.event === 'lease expiry' ? 'lease expiry (after last heartbeat + TTL)' : r.event} | ${r.n} | ${f(r.p50)} | ${f(r.p99)} | ${f(r.max)} | ${f(r.allSeenP50)} / ${f(r.allSeenMax)} | ${r.missed} |`)),
+    ...results.flatMap((res) =>
+      res.rows.map(
+        (r) =>
+          `| ${res.store} | ${r.event === 'lease expiry' ? 'lease expiry (after last heartbeat + TTL)' : r.event} | ${r.n} | ${f(r.p50)} | ${f(r.p99)} | ${f(r.max)} | ${f(r.allSeenP50)} / ${f(r.allSeenMax)} | ${r.missed} |`,
+      ),
+    ),
   ];
   process.stdout.write(`${table.join('\n')}\n\n`);
-  process.stdout.write(`${o.watchers} watchers (one connection each), ${o.rounds} rounds, ${o.sidecars} background sidecars heartbeating with moving load every TTL/3, TTL ${o.ttlMs} ms asked.\n`);
+  process.stdout.write(
+    `${o.watchers} watchers (one connection each), ${o.rounds} rounds, ${o.sidecars} background sidecars heartbeating with moving load every TTL/3, TTL ${o.ttlMs} ms asked.\n`,
+  );
   for (const res of results) {
     const push = res.rows.filter((r) => r.event !== 'lease expiry');
     const expiry = res.rows.find((r) => r.event === 'lease expiry')!;
-    process.stdout.write(`${res.store}: ${res.watchMessages} watch messages in ${res.seconds.toFixed(1)} s (${(res.watchMessages / res.seconds).toFixed(0)}/s); `
-      + `discovery CPU ${res.serverCpuSeconds.toFixed(2)} s (${((100 * res.serverCpuSeconds) / res.seconds).toFixed(0)} % of a core); `
-      + `probe heartbeat RTT max ${res.heartbeatRttMaxMs.toFixed(1)} ms; background heartbeat errors ${res.backgroundErrors}; `
-      + `push p99 <= 100 ms: ${push.every((r) => r.p99 <= 100 && r.missed === 0) ? 'met' : 'NOT met'}; `
-      + `expiry within TTL + 100 ms (max): ${expiry.max <= 100 && expiry.missed === 0 ? 'met' : 'NOT met'}\n`);
+    process.stdout.write(
+      `${res.store}: ${res.watchMessages} watch messages in ${res.seconds.toFixed(1)} s (${(res.watchMessages / res.seconds).toFixed(0)}/s); ` +
+        `discovery CPU ${res.serverCpuSeconds.toFixed(2)} s (${((100 * res.serverCpuSeconds) / res.seconds).toFixed(0)} % of a core); ` +
+        `probe heartbeat RTT max ${res.heartbeatRttMaxMs.toFixed(1)} ms; background heartbeat errors ${res.backgroundErrors}; ` +
+        `push p99 <= 100 ms: ${push.every((r) => r.p99 <= 100 && r.missed === 0) ? 'met' : 'NOT met'}; ` +
+        `expiry within TTL + 100 ms (max): ${expiry.max <= 100 && expiry.missed === 0 ? 'met' : 'NOT met'}\n`,
+    );
   }
-  if (values.json) writeFileSync(values.json, JSON.stringify({ machine: { cpus: os.cpus().length, node: process.version }, options: o, results }, null, 2));
+  if (values.json)
+    writeFileSync(
+      values.json,
+      JSON.stringify({ machine: { cpus: os.cpus().length, node: process.version }, options: o, results }, null, 2),
+    );
 }
 
 main().catch((e) => {

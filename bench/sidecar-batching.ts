@@ -37,9 +37,27 @@ function unbatchedRepo(): string {
   return dir;
 }
 
-async function runCase(repo: string, batching: 'on' | 'off', modes: ('unary' | 'stream')[], concurrencies: number[], seconds: number): Promise<Row[]> {
+async function runCase(
+  repo: string,
+  batching: 'on' | 'off',
+  modes: ('unary' | 'stream')[],
+  concurrencies: number[],
+  seconds: number,
+): Promise<Row[]> {
   const [grpcPort, httpPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
-  const child = startCli(['sidecar', '--models', repo, '--host', '127.0.0.1', '--grpc-port', String(grpcPort), '--http-port', String(httpPort), '--metrics-port', String(metricsPort)]);
+  const child = startCli([
+    'sidecar',
+    '--models',
+    repo,
+    '--host',
+    '127.0.0.1',
+    '--grpc-port',
+    String(grpcPort),
+    '--http-port',
+    String(httpPort),
+    '--metrics-port',
+    String(metricsPort),
+  ]);
   const rows: Row[] = [];
   try {
     await waitReady(`http://127.0.0.1:${httpPort}/v2/health/ready`);
@@ -52,9 +70,18 @@ async function runCase(repo: string, batching: 'on' | 'off', modes: ('unary' | '
         const r = await closedLoop(clients, req, mode, c, seconds);
         const cpu = cpuSeconds(child.pid!) - cpu0;
         const ok = r.requests - r.errors;
-        rows.push({ ...r, batching, mode, concurrency: c, inferencesPerSec: ok / r.seconds, serverCpuUsPerInference: (cpu * 1e6) / Math.max(1, ok) });
+        rows.push({
+          ...r,
+          batching,
+          mode,
+          concurrency: c,
+          inferencesPerSec: ok / r.seconds,
+          serverCpuUsPerInference: (cpu * 1e6) / Math.max(1, ok),
+        });
         const last = rows[rows.length - 1];
-        process.stderr.write(`batching ${batching} ${mode} c=${c}: ${last.inferencesPerSec.toFixed(0)} inf/s p50 ${r.p50Ms.toFixed(2)} ms p99 ${r.p99Ms.toFixed(2)} ms errors ${r.errors}\n`);
+        process.stderr.write(
+          `batching ${batching} ${mode} c=${c}: ${last.inferencesPerSec.toFixed(0)} inf/s p50 ${r.p50Ms.toFixed(2)} ms p99 ${r.p99Ms.toFixed(2)} ms errors ${r.errors}\n`,
+        );
       }
     }
     for (const cl of clients) cl.close();
@@ -85,17 +112,22 @@ async function main(): Promise<void> {
     const table = [
       '| mode | concurrency | batching | inferences/s | p50 ms | p99 ms | sidecar CPU µs/inference | errors |',
       '| --- | --- | --- | --- | --- | --- | --- | --- |',
-      ...rows.map((r) => `| ${r.mode} | ${r.concurrency} | ${r.batching} | ${r.inferencesPerSec.toFixed(0)} | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.serverCpuUsPerInference.toFixed(1)} | ${r.errors} |`),
+      ...rows.map(
+        (r) =>
+          `| ${r.mode} | ${r.concurrency} | ${r.batching} | ${r.inferencesPerSec.toFixed(0)} | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.serverCpuUsPerInference.toFixed(1)} | ${r.errors} |`,
+      ),
     ];
     process.stdout.write(`${table.join('\n')}\n`);
     for (const mode of modes) {
       for (const c of concurrencies) {
         const on = rows.find((r) => r.mode === mode && r.concurrency === c && r.batching === 'on');
         const offRow = rows.find((r) => r.mode === mode && r.concurrency === c && r.batching === 'off');
-        if (on && offRow) process.stdout.write(`${mode} c=${c}: batching on/off = ${(on.inferencesPerSec / offRow.inferencesPerSec).toFixed(2)}x\n`);
+        if (on && offRow)
+          process.stdout.write(`${mode} c=${c}: batching on/off = ${(on.inferencesPerSec / offRow.inferencesPerSec).toFixed(2)}x\n`);
       }
     }
-    if (values.json) writeFileSync(values.json, JSON.stringify({ machine: { cpus: os.cpus().length, node: process.version }, seconds, rows }, null, 2));
+    if (values.json)
+      writeFileSync(values.json, JSON.stringify({ machine: { cpus: os.cpus().length, node: process.version }, seconds, rows }, null, 2));
   } finally {
     rmSync(off, { recursive: true, force: true });
   }

@@ -14,20 +14,62 @@ export const balancerSpec = {
   summary: 'Balance Open Inference Protocol gRPC and REST calls over the sidecars discovery lists (power of two choices, retries).',
   flags: {
     host: { name: 'host', arg: 'ADDR', help: 'Address to bind on.', default: '0.0.0.0', parse: text } as FlagSpec<string>,
-    grpcPort: { name: 'grpc-port', arg: 'PORT', help: 'gRPC port (inference.GRPCInferenceService).', default: 8001, parse: port } as FlagSpec<number>,
-    httpPort: { name: 'http-port', arg: 'PORT', help: 'HTTP/REST port (Open Inference Protocol over HTTP).', default: 8000, parse: port } as FlagSpec<number>,
-    metricsPort: { name: 'metrics-port', arg: 'PORT', help: 'HTTP port for /metrics, /status, /healthz and /readyz.', default: 8002, parse: port } as FlagSpec<number>,
-    discovery: { name: 'discovery', arg: 'HOST:PORT[,...]', help: 'Discovery service address(es) to watch (required).', default: '', parse: text } as FlagSpec<string>,
+    grpcPort: {
+      name: 'grpc-port',
+      arg: 'PORT',
+      help: 'gRPC port (inference.GRPCInferenceService).',
+      default: 8001,
+      parse: port,
+    } as FlagSpec<number>,
+    httpPort: {
+      name: 'http-port',
+      arg: 'PORT',
+      help: 'HTTP/REST port (Open Inference Protocol over HTTP).',
+      default: 8000,
+      parse: port,
+    } as FlagSpec<number>,
+    metricsPort: {
+      name: 'metrics-port',
+      arg: 'PORT',
+      help: 'HTTP port for /metrics, /status, /healthz and /readyz.',
+      default: 8002,
+      parse: port,
+    } as FlagSpec<number>,
+    discovery: {
+      name: 'discovery',
+      arg: 'HOST:PORT[,...]',
+      help: 'Discovery service address(es) to watch (required).',
+      default: '',
+      parse: text,
+    } as FlagSpec<string>,
     config: {
-      name: 'config', arg: 'FILE', help: "A routing config of this balancer's own (reloaded on change and SIGHUP); when set, discovery's pushed config is ignored.",
-      default: '', parse: text,
+      name: 'config',
+      arg: 'FILE',
+      help: "A routing config of this balancer's own (reloaded on change and SIGHUP); when set, discovery's pushed config is ignored.",
+      default: '',
+      parse: text,
     } as FlagSpec<string>,
     workers: {
-      name: 'workers', arg: 'N', help: 'Balancer processes sharing the ports (one per core uses every core); the primary serves --metrics-port for all.',
-      default: 1, parse: positiveInt,
+      name: 'workers',
+      arg: 'N',
+      help: 'Balancer processes sharing the ports (one per core uses every core); the primary serves --metrics-port for all.',
+      default: 1,
+      parse: positiveInt,
     } as FlagSpec<number>,
-    zone: { name: 'zone', arg: 'Z', help: "This balancer's zone, for zone-affine routing; empty = none.", default: '', parse: text } as FlagSpec<string>,
-    drainTimeoutMs: { name: 'drain-timeout-ms', arg: 'MS', help: 'On SIGTERM, how long to let in-flight calls finish before cutting them.', default: 30000, parse: nonNegative } as FlagSpec<number>,
+    zone: {
+      name: 'zone',
+      arg: 'Z',
+      help: "This balancer's zone, for zone-affine routing; empty = none.",
+      default: '',
+      parse: text,
+    } as FlagSpec<string>,
+    drainTimeoutMs: {
+      name: 'drain-timeout-ms',
+      arg: 'MS',
+      help: 'On SIGTERM, how long to let in-flight calls finish before cutting them.',
+      default: 30000,
+      parse: nonNegative,
+    } as FlagSpec<number>,
   },
 } satisfies CommandSpec<Record<string, FlagSpec<unknown>>>;
 
@@ -45,8 +87,15 @@ export async function runBalancerCommand(f: Flags): Promise<void> {
   const inPool = cluster.isWorker;
   const config = f.config ? await openRoutingConfigSource({ file: f.config, log }) : undefined;
   const balancer = await startBalancer({
-    discovery: f.discovery, host: f.host, grpcPort: f.grpcPort, httpPort: f.httpPort, metricsPort: inPool ? false : f.metricsPort, config,
-    zone: f.zone, drainTimeoutMs: f.drainTimeoutMs, log,
+    discovery: f.discovery,
+    host: f.host,
+    grpcPort: f.grpcPort,
+    httpPort: f.httpPort,
+    metricsPort: inPool ? false : f.metricsPort,
+    config,
+    zone: f.zone,
+    drainTimeoutMs: f.drainTimeoutMs,
+    log,
   }).catch((e: unknown) => {
     config?.close();
     throw e;

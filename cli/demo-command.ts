@@ -16,14 +16,33 @@ import { runUntilSignal } from './signals';
 
 export const demoSpec = {
   name: 'demo',
-  summary: 'Start discovery, sidecars on the bundled models and the balancer on loopback, and print a request to try (what npm start runs).',
+  summary:
+    'Start discovery, sidecars on the bundled models and the balancer on loopback, and print a request to try (what npm start runs).',
   flags: {
     models: { name: 'models', arg: 'DIR', help: 'Model repository.', default: BUNDLED_MODELS, parse: text } as FlagSpec<string>,
-    sidecars: { name: 'sidecars', arg: 'N', help: 'Sidecars to start (each on free ports).', default: 2, parse: positiveInt } as FlagSpec<number>,
+    sidecars: {
+      name: 'sidecars',
+      arg: 'N',
+      help: 'Sidecars to start (each on free ports).',
+      default: 2,
+      parse: positiveInt,
+    } as FlagSpec<number>,
     grpcPort: { name: 'grpc-port', arg: 'PORT', help: "The balancer's gRPC port.", default: 8001, parse: port } as FlagSpec<number>,
     httpPort: { name: 'http-port', arg: 'PORT', help: "The balancer's REST port.", default: 8000, parse: port } as FlagSpec<number>,
-    metricsPort: { name: 'metrics-port', arg: 'PORT', help: "The balancer's /metrics and /status port.", default: 8002, parse: port } as FlagSpec<number>,
-    discoveryPort: { name: 'discovery-port', arg: 'PORT', help: "Discovery's gRPC port (its admin HTTP port is 0: free).", default: 50050, parse: port } as FlagSpec<number>,
+    metricsPort: {
+      name: 'metrics-port',
+      arg: 'PORT',
+      help: "The balancer's /metrics and /status port.",
+      default: 8002,
+      parse: port,
+    } as FlagSpec<number>,
+    discoveryPort: {
+      name: 'discovery-port',
+      arg: 'PORT',
+      help: "Discovery's gRPC port (its admin HTTP port is 0: free).",
+      default: 50050,
+      parse: port,
+    } as FlagSpec<number>,
   },
 } satisfies CommandSpec<Record<string, FlagSpec<unknown>>>;
 
@@ -72,33 +91,52 @@ async function start(demo: Demo, f: Flags): Promise<void> {
   const discovery = `${HOST}:${demo.discovery.grpcPort}`;
   for (let i = 0; i < f.sidecars; i++) {
     const slog = componentLog(`sidecar-${i + 1}`);
-    const sidecar = await startSidecar({ modelsDir: path.resolve(f.models), host: HOST, grpcPort: 0, httpPort: 0, metricsPort: 0, log: slog });
+    const sidecar = await startSidecar({
+      modelsDir: path.resolve(f.models),
+      host: HOST,
+      grpcPort: 0,
+      httpPort: 0,
+      metricsPort: 0,
+      log: slog,
+    });
     const registrar = new Registrar({
-      discovery, advertise: `${HOST}:${sidecar.grpcPort}`, zone: 'demo',
+      discovery,
+      advertise: `${HOST}:${sidecar.grpcPort}`,
+      zone: 'demo',
       models: sidecar.registry.list().map((m) => ({ name: m.config.name, versions: [...m.versionNames] })),
-      load: () => sidecar.load.snapshot(), health: () => (sidecar.registry.allReady() ? 'HEALTHY' : 'UNHEALTHY'), log: slog,
+      load: () => sidecar.load.snapshot(),
+      health: () => (sidecar.registry.allReady() ? 'HEALTHY' : 'UNHEALTHY'),
+      log: slog,
     });
     demo.sidecars.push({ sidecar, registrar });
     registrar.start();
   }
   demo.balancer = await startBalancer({
-    discovery, host: HOST, grpcPort: f.grpcPort, httpPort: f.httpPort, metricsPort: f.metricsPort, zone: 'demo',
+    discovery,
+    host: HOST,
+    grpcPort: f.grpcPort,
+    httpPort: f.httpPort,
+    metricsPort: f.metricsPort,
+    zone: 'demo',
     log: componentLog('balancer'),
   });
   // Print the request only once the balancer can route it to every sidecar.
   const until = Date.now() + 30_000;
   while (demo.balancer.endpoints('recommend').length < f.sidecars) {
-    if (Date.now() > until) throw new Error(`the balancer saw ${demo.balancer.endpoints('recommend').length} of ${f.sidecars} sidecars after 30 s`);
+    if (Date.now() > until)
+      throw new Error(`the balancer saw ${demo.balancer.endpoints('recommend').length} of ${f.sidecars} sidecars after 30 s`);
     await new Promise((r) => setTimeout(r, 20));
   }
 }
 
 async function stopDemo(demo: Demo): Promise<void> {
   await demo.balancer?.close();
-  await Promise.all(demo.sidecars.map(async ({ sidecar, registrar }) => {
-    await registrar.drain();
-    await sidecar.close();
-    await registrar.stop();
-  }));
+  await Promise.all(
+    demo.sidecars.map(async ({ sidecar, registrar }) => {
+      await registrar.drain();
+      await sidecar.close();
+      await registrar.stop();
+    }),
+  );
   await demo.discovery?.close();
 }

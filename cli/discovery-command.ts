@@ -14,23 +14,57 @@ export const discoverySpec = {
   summary: 'Run the endpoint-discovery service: sidecars register with leases, balancers watch a versioned view.',
   flags: {
     host: { name: 'host', arg: 'ADDR', help: 'Address to bind both ports on.', default: '0.0.0.0', parse: text } as FlagSpec<string>,
-    grpcPort: { name: 'grpc-port', arg: 'PORT', help: 'gRPC port (infergate.discovery.v1.Discovery).', default: 50050, parse: port } as FlagSpec<number>,
-    httpPort: { name: 'http-port', arg: 'PORT', help: 'Admin HTTP port (/endpoints, /config, /metrics, /healthz).', default: 50051, parse: port } as FlagSpec<number>,
-    config: { name: 'config', arg: 'FILE', help: 'Routing config YAML, pushed to watchers; reloaded on change and SIGHUP.', default: '', parse: text } as FlagSpec<string>,
+    grpcPort: {
+      name: 'grpc-port',
+      arg: 'PORT',
+      help: 'gRPC port (infergate.discovery.v1.Discovery).',
+      default: 50050,
+      parse: port,
+    } as FlagSpec<number>,
+    httpPort: {
+      name: 'http-port',
+      arg: 'PORT',
+      help: 'Admin HTTP port (/endpoints, /config, /metrics, /healthz).',
+      default: 50051,
+      parse: port,
+    } as FlagSpec<number>,
+    config: {
+      name: 'config',
+      arg: 'FILE',
+      help: 'Routing config YAML, pushed to watchers; reloaded on change and SIGHUP.',
+      default: '',
+      parse: text,
+    } as FlagSpec<string>,
     store: {
-      name: 'store', arg: 'KIND', help: 'Where registrations live: memory (one process) or etcd (shared by replicas).', default: 'memory',
+      name: 'store',
+      arg: 'KIND',
+      help: 'Where registrations live: memory (one process) or etcd (shared by replicas).',
+      default: 'memory',
       parse: (raw: string) => {
         if (raw !== 'memory' && raw !== 'etcd') throw new Error(`'${raw}' is not a store; expected memory or etcd`);
         return raw;
       },
     } as FlagSpec<'memory' | 'etcd'>,
     etcdEndpoints: {
-      name: 'etcd-endpoints', arg: 'URL,...', help: 'etcd client URLs (with --store etcd).', default: 'http://127.0.0.1:2379', parse: text,
+      name: 'etcd-endpoints',
+      arg: 'URL,...',
+      help: 'etcd client URLs (with --store etcd).',
+      default: 'http://127.0.0.1:2379',
+      parse: text,
     } as FlagSpec<string>,
-    etcdPrefix: { name: 'etcd-prefix', arg: 'KEY', help: 'etcd key prefix; replicas of one deployment share it.', default: '/infergate/discovery/', parse: text } as FlagSpec<string>,
+    etcdPrefix: {
+      name: 'etcd-prefix',
+      arg: 'KEY',
+      help: 'etcd key prefix; replicas of one deployment share it.',
+      default: '/infergate/discovery/',
+      parse: text,
+    } as FlagSpec<string>,
     leaseTtlMs: {
-      name: 'lease-ttl-ms', arg: 'MS', help: 'Lease TTL for sidecars that ask for none: a dead sidecar disappears this long after its last heartbeat.',
-      default: DEFAULT_LEASE_TTL_MS, parse: nonNegative,
+      name: 'lease-ttl-ms',
+      arg: 'MS',
+      help: 'Lease TTL for sidecars that ask for none: a dead sidecar disappears this long after its last heartbeat.',
+      default: DEFAULT_LEASE_TTL_MS,
+      parse: nonNegative,
     } as FlagSpec<number>,
   },
 } satisfies CommandSpec<Record<string, FlagSpec<unknown>>>;
@@ -46,7 +80,10 @@ export interface DiscoveryHooks {
 /** Builds the store the flags ask for. */
 export function storeFromFlags(f: Flags, log: Logger): DiscoveryStore | undefined {
   if (f.store === 'memory') return undefined;
-  const endpoints = f.etcdEndpoints.split(',').map((s) => s.trim()).filter(Boolean);
+  const endpoints = f.etcdEndpoints
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (endpoints.length === 0) throw new UsageError('--etcd-endpoints: expected one or more URLs, e.g. http://127.0.0.1:2379');
   return new EtcdStore({ endpoints, prefix: f.etcdPrefix, log });
 }
@@ -61,7 +98,13 @@ export async function runDiscoveryCommand(f: Flags, hooks: DiscoveryHooks = {}):
   }
   const store = storeFromFlags(f, log);
   const server = await startDiscovery({
-    host: f.host, grpcPort: f.grpcPort, httpPort: f.httpPort, store, config, leaseTtlMs: f.leaseTtlMs, log,
+    host: f.host,
+    grpcPort: f.grpcPort,
+    httpPort: f.httpPort,
+    store,
+    config,
+    leaseTtlMs: f.leaseTtlMs,
+    log,
   }).catch(async (e: unknown) => {
     config?.close?.();
     await store?.close();

@@ -42,7 +42,13 @@ const commands: Record<string, Sub> = {
       if (f) await runDemoCommand(f);
     },
   },
-  bench: { summary: benchSpec.summary, run: async (argv) => { const f = parseFlags(benchSpec, argv); if (f) await runBenchCommand(f); } },
+  bench: {
+    summary: benchSpec.summary,
+    run: async (argv) => {
+      const f = parseFlags(benchSpec, argv);
+      if (f) await runBenchCommand(f);
+    },
+  },
 };
 
 function usage(): string {

@@ -69,7 +69,8 @@ export interface ChannelClientOptions extends CommonClientOptions {
 }
 
 /** How to build a client: an address, discovery (proxyless), or a transport of one's own. */
-export type ClientOptions = ChannelClientOptions | (CommonClientOptions & ProxylessOptions) | (CommonClientOptions & { readonly transport: Transport });
+export type ClientOptions =
+  ChannelClientOptions | (CommonClientOptions & ProxylessOptions) | (CommonClientOptions & { readonly transport: Transport });
 
 /** Stream-level routing fields: built once per stream(). */
 interface StreamContext {
@@ -183,7 +184,14 @@ export class InferenceClient {
       metadata = this.metadata(extra);
     }
     const version = opts.version === undefined ? '' : String(opts.version);
-    const bytes = encodeInferRequest({ model, version, id: opts.id ?? '', parameters, inputs: inputList(inputs), outputs: opts.outputs ?? [] });
+    const bytes = encodeInferRequest({
+      model,
+      version,
+      id: opts.id ?? '',
+      parameters,
+      inputs: inputList(inputs),
+      outputs: opts.outputs ?? [],
+    });
     return { bytes, model, version, objective, metadata, deadline: this.deadline(opts.deadline), streamKey: stream?.streamKey };
   }
 
@@ -212,7 +220,10 @@ export class InferStream {
   private closed = false;
 
   /** Built by InferenceClient.stream(). */
-  constructor(private readonly client: InferenceClient, private readonly ctx: StreamContext) {}
+  constructor(
+    private readonly client: InferenceClient,
+    private readonly ctx: StreamContext,
+  ) {}
 
   /** Calls answered not yet. */
   get pending(): number {
@@ -223,7 +234,12 @@ export class InferStream {
   infer(model: string, inputs: Inputs, opts: StreamInferOptions = {}): Promise<InferResult> {
     if (this.closed) return Promise.reject(new InferenceError(Status.FAILED_PRECONDITION, 'stream is closed'));
     const p = this.client.run(() => this.client.routeCall(model, inputs, opts, this.ctx), opts.signal);
-    const tracked = p.then(() => undefined, () => undefined).finally(() => this.inFlight.delete(tracked));
+    const tracked = p
+      .then(
+        () => undefined,
+        () => undefined,
+      )
+      .finally(() => this.inFlight.delete(tracked));
     this.inFlight.add(tracked);
     return p;
   }

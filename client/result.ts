@@ -30,7 +30,8 @@ export class InferResult {
   /** The named output's data, checked to be of datatype dt (throws naming what was there instead). */
   data<D extends Datatype>(name: string, dt: D): DataTypes[D] {
     const t = this.outputs[name];
-    if (!t) throw new Error(`model '${this.model}' returned no output '${name}'; it returned ${Object.keys(this.outputs).join(', ') || 'none'}`);
+    if (!t)
+      throw new Error(`model '${this.model}' returned no output '${name}'; it returned ${Object.keys(this.outputs).join(', ') || 'none'}`);
     if (t.datatype !== dt) throw new Error(`output '${name}' of model '${this.model}' is ${t.datatype}, not ${dt}`);
     return t.data as DataTypes[D];
   }

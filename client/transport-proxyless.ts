@@ -13,7 +13,15 @@
 import { systemClock, systemRandom, type Clock, type Random } from '../common/clock';
 import { silentLogger, type Logger } from '../common/log';
 import type { DiscoveryWatcher } from '../discovery/client/watcher';
-import { RoutingCore, type BalancerMetrics, type CancelFn, type Clusters, type RouteCall, type RouteOutcome, type Router } from '../balancer/core';
+import {
+  RoutingCore,
+  type BalancerMetrics,
+  type CancelFn,
+  type Clusters,
+  type RouteCall,
+  type RouteOutcome,
+  type Router,
+} from '../balancer/core';
 import type { Transport } from './transport';
 
 /** Options for proxyless mode. */
@@ -50,9 +58,15 @@ export class ProxylessTransport implements Transport {
 
   constructor(opts: ProxylessOptions) {
     this.core = new RoutingCore({
-      discovery: opts.discovery, watcherId: opts.watcherId ?? `client-${process.pid}`, models: opts.models, zone: opts.zone ?? '',
-      channelsPerEndpoint: opts.channelsPerEndpoint ?? 1, log: opts.log ?? silentLogger, clock: opts.clock ?? systemClock,
-      random: opts.random ?? systemRandom, metrics: opts.metrics,
+      discovery: opts.discovery,
+      watcherId: opts.watcherId ?? `client-${process.pid}`,
+      models: opts.models,
+      zone: opts.zone ?? '',
+      channelsPerEndpoint: opts.channelsPerEndpoint ?? 1,
+      log: opts.log ?? silentLogger,
+      clock: opts.clock ?? systemClock,
+      random: opts.random ?? systemRandom,
+      metrics: opts.metrics,
     });
     this.router = this.core.router;
     this.clusters = this.core.clusters;

@@ -45,7 +45,11 @@ export class ChannelTransport implements Transport {
   private readonly pool: UpstreamPool;
 
   /** address: host:port; channels: connections to keep (default 1); clock: what calls' deadlines are on. */
-  constructor(readonly address: string, channels = 1, private readonly clock: Clock = systemClock) {
+  constructor(
+    readonly address: string,
+    channels = 1,
+    private readonly clock: Clock = systemClock,
+  ) {
     this.pool = new UpstreamPool(address, channels, clock);
   }
 
@@ -58,8 +62,9 @@ export class ChannelTransport implements Transport {
   /** ModelReady through the channel (a balancer forwards it to a sidecar serving the model). */
   ready(model: string, version: string): Promise<boolean> {
     return new Promise((resolve) => {
-      this.pool.call(METHOD.ModelReady, encodeReadyRequest(model, version), new grpc.Metadata(), this.clock.now() + READY_PROBE_MS,
-        (r) => resolve(r.code === Status.OK && r.response !== undefined && decodeReady(r.response)));
+      this.pool.call(METHOD.ModelReady, encodeReadyRequest(model, version), new grpc.Metadata(), this.clock.now() + READY_PROBE_MS, (r) =>
+        resolve(r.code === Status.OK && r.response !== undefined && decodeReady(r.response)),
+      );
     });
   }
 

@@ -118,7 +118,10 @@ function decode(buf: Buffer): ResponseFields {
   }
   if (raws.length !== heads.length) {
     // Triton and infergate always answer in raw_output_contents; typed `contents` are not read here.
-    throw new InferenceError(Status.UNIMPLEMENTED, `response has ${heads.length} outputs but ${raws.length} raw_output_contents; this client reads raw_output_contents only`);
+    throw new InferenceError(
+      Status.UNIMPLEMENTED,
+      `response has ${heads.length} outputs but ${raws.length} raw_output_contents; this client reads raw_output_contents only`,
+    );
   }
   return { model, version, id, outputs: heads.map((h, i) => outputTensor(h.name, h.datatype, h.shape, raws[i])) };
 }

@@ -24,7 +24,10 @@ export class Backoff {
   private readonly o: Required<BackoffOptions>;
   private base: number;
 
-  constructor(opts: BackoffOptions = {}, private readonly random: Random = systemRandom) {
+  constructor(
+    opts: BackoffOptions = {},
+    private readonly random: Random = systemRandom,
+  ) {
     this.o = { ...DEFAULT_BACKOFF, ...opts };
     this.base = this.o.initialMs;
   }

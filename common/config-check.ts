@@ -35,15 +35,20 @@ export class ConfigError extends Error {
   constructor(issues: readonly ConfigIssue[]) {
     // Sorted so cross-field problems found late still read in file order.
     const sorted = [...issues].sort((a, b) => a.file.localeCompare(b.file) || (a.line ?? 0) - (b.line ?? 0) || (a.col ?? 0) - (b.col ?? 0));
-    super(`invalid configuration (${sorted.length} problem${sorted.length === 1 ? '' : 's'}):\n` +
-      sorted.map((i) => `  ${formatIssue(i)}`).join('\n'));
+    super(
+      `invalid configuration (${sorted.length} problem${sorted.length === 1 ? '' : 's'}):\n` +
+        sorted.map((i) => `  ${formatIssue(i)}`).join('\n'),
+    );
     this.name = 'ConfigError';
     this.issues = sorted;
   }
 }
 
 /** Bounds for numbers; both inclusive. */
-export interface Range { readonly min?: number; readonly max?: number }
+export interface Range {
+  readonly min?: number;
+  readonly max?: number;
+}
 
 /** The closest candidate to a misspelt word, if close enough to be a likely typo. */
 export function didYouMean(word: string, candidates: readonly string[]): string | undefined {
@@ -245,12 +250,17 @@ export class Mapping {
     if (!isMap(value.node)) return;
     for (const pair of value.node.items) {
       const key = isScalar(pair.key) ? String(pair.key.value) : undefined;
-      const keyAt = isScalar(pair.key) ? pair.key.range?.[0] ?? value.offset : value.offset;
+      const keyAt = isScalar(pair.key) ? (pair.key.range?.[0] ?? value.offset) : value.offset;
       if (key === undefined) {
         value.doc.issue(keyAt, value.path, 'a complex key', 'plain field names');
       } else if (!keys.includes(key)) {
         const hint = didYouMean(key, keys);
-        value.doc.issue(keyAt, this.pathOf(key), 'an unknown field', hint ? `a known field (did you mean ${hint}?)` : `one of the fields ${keys.join(', ')}`);
+        value.doc.issue(
+          keyAt,
+          this.pathOf(key),
+          'an unknown field',
+          hint ? `a known field (did you mean ${hint}?)` : `one of the fields ${keys.join(', ')}`,
+        );
       } else {
         this.fields.set(key, new Value(value.doc, pair.value, this.pathOf(key), keyAt));
       }

@@ -10,8 +10,16 @@ export function clusterEndpoints(r: EndpointRecord): Map<string, ClusterEndpoint
   const out = new Map<string, ClusterEndpoint>();
   for (const m of r.models) {
     out.set(m.name, {
-      id: r.id, address: r.address, zone: r.zone, weight: r.weight, priority: r.priority, health: r.health,
-      versions: m.versions, labels: r.labels, load: r.load, capacity: r.capacity,
+      id: r.id,
+      address: r.address,
+      zone: r.zone,
+      weight: r.weight,
+      priority: r.priority,
+      health: r.health,
+      versions: m.versions,
+      labels: r.labels,
+      load: r.load,
+      capacity: r.capacity,
     });
   }
   return out;
@@ -19,10 +27,20 @@ export function clusterEndpoints(r: EndpointRecord): Map<string, ClusterEndpoint
 
 /** True when two views of an endpoint are indistinguishable to a watcher. */
 export function sameEndpoint(a: ClusterEndpoint, b: ClusterEndpoint): boolean {
-  return a.id === b.id && a.address === b.address && a.zone === b.zone && a.weight === b.weight
-    && a.priority === b.priority && a.health === b.health && a.capacity === b.capacity
-    && sameList(a.versions, b.versions) && sameLabels(a.labels, b.labels)
-    && a.load.queueDepth === b.load.queueDepth && a.load.inFlight === b.load.inFlight && a.load.latencyMs === b.load.latencyMs;
+  return (
+    a.id === b.id &&
+    a.address === b.address &&
+    a.zone === b.zone &&
+    a.weight === b.weight &&
+    a.priority === b.priority &&
+    a.health === b.health &&
+    a.capacity === b.capacity &&
+    sameList(a.versions, b.versions) &&
+    sameLabels(a.labels, b.labels) &&
+    a.load.queueDepth === b.load.queueDepth &&
+    a.load.inFlight === b.load.inFlight &&
+    a.load.latencyMs === b.load.latencyMs
+  );
 }
 
 /** The cluster changes that turn `prev` into `next` (either may be absent). */

@@ -65,17 +65,32 @@ export function loadFromProto(l: PbLoadOut | null | undefined): LoadSummary {
 /** A cluster endpoint to the wire. */
 export function endpointToProto(e: ClusterEndpoint): LbEndpoint {
   return {
-    id: e.id, address: e.address, zone: e.zone, weight: e.weight, priority: e.priority, health: e.health,
-    versions: [...e.versions], labels: { ...e.labels }, load: loadToProto(e.load), capacity: e.capacity,
+    id: e.id,
+    address: e.address,
+    zone: e.zone,
+    weight: e.weight,
+    priority: e.priority,
+    health: e.health,
+    versions: [...e.versions],
+    labels: { ...e.labels },
+    load: loadToProto(e.load),
+    capacity: e.capacity,
   };
 }
 
 /** A cluster endpoint from the wire. */
 export function endpointFromProto(p: LbEndpoint__Output): ClusterEndpoint {
   return {
-    id: p.id, address: p.address, zone: p.zone, weight: p.weight || 1, priority: p.priority,
-    health: healthFromProto(p.health) ?? 'HEALTHY', versions: p.versions, labels: p.labels,
-    load: loadFromProto(p.load), capacity: p.capacity,
+    id: p.id,
+    address: p.address,
+    zone: p.zone,
+    weight: p.weight || 1,
+    priority: p.priority,
+    health: healthFromProto(p.health) ?? 'HEALTHY',
+    versions: p.versions,
+    labels: p.labels,
+    load: loadFromProto(p.load),
+    capacity: p.capacity,
   };
 }
 

@@ -27,24 +27,37 @@ async function main(): Promise<void> {
 
     const features = featureRows(3);
     for (const version of [1, 2]) {
-      const r = await client.infer('ranker', { features: { datatype: 'FP32', shape: [3, 256], data: features } }, { version, deadline: 2_000 });
+      const r = await client.infer(
+        'ranker',
+        { features: { datatype: 'FP32', shape: [3, 256], data: features } },
+        { version, deadline: 2_000 },
+      );
       // data('score', 'FP32') is a Float32Array: no cast, checked at run time.
       const scores = [...r.data('score', 'FP32')].map((s) => s.toFixed(4));
       process.stdout.write(`ranker v${r.version} scores [${r.shape('score').join(', ')}]: ${scores.join(' ')}\n`);
     }
 
-    const r = await client.infer('recommend', {
-      user_id: { datatype: 'INT64', shape: [1], data: [42] },
-      candidate_ids: { datatype: 'INT64', shape: [6], data: BigInt64Array.of(101n, 102n, 103n, 104n, 105n, 106n) },
-    }, { deadline: 2_000 });
+    const r = await client.infer(
+      'recommend',
+      {
+        user_id: { datatype: 'INT64', shape: [1], data: [42] },
+        candidate_ids: { datatype: 'INT64', shape: [6], data: BigInt64Array.of(101n, 102n, 103n, 104n, 105n, 106n) },
+      },
+      { deadline: 2_000 },
+    );
     const ids = r.data('item_ids', 'INT64');
     const scores = r.data('scores', 'FP32');
     process.stdout.write(`recommend for user 42: ${[...ids].map((id, i) => `${id} (${scores[i].toFixed(4)})`).join(', ')}\n`);
 
     // A stream carries many calls at once; answers arrive in any order and each resolves its own promise.
     const stream = client.stream();
-    const rows = await Promise.all(Array.from({ length: 8 }, (_, i) =>
-      stream.infer('ranker', { features: { datatype: 'FP32', shape: [1, 256], data: features.subarray(0, 256).map((x) => x * (i + 1) / 8) } })));
+    const rows = await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        stream.infer('ranker', {
+          features: { datatype: 'FP32', shape: [1, 256], data: features.subarray(0, 256).map((x) => (x * (i + 1)) / 8) },
+        }),
+      ),
+    );
     await stream.close();
     process.stdout.write(`streamed 8 calls: ${rows.map((x) => x.data('score', 'FP32')[0].toFixed(4)).join(' ')}\n`);
 

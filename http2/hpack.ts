@@ -16,19 +16,67 @@ export class HpackError extends Error {
 
 const STATIC_TABLE: readonly (readonly [string, string])[] = [
   ['', ''], // index 0 is never valid; the filler keeps indices 1-based
-  [':authority', ''], [':method', 'GET'], [':method', 'POST'], [':path', '/'], [':path', '/index.html'],
-  [':scheme', 'http'], [':scheme', 'https'], [':status', '200'], [':status', '204'], [':status', '206'],
-  [':status', '304'], [':status', '400'], [':status', '404'], [':status', '500'], ['accept-charset', ''],
-  ['accept-encoding', 'gzip, deflate'], ['accept-language', ''], ['accept-ranges', ''], ['accept', ''],
-  ['access-control-allow-origin', ''], ['age', ''], ['allow', ''], ['authorization', ''], ['cache-control', ''],
-  ['content-disposition', ''], ['content-encoding', ''], ['content-language', ''], ['content-length', ''],
-  ['content-location', ''], ['content-range', ''], ['content-type', ''], ['cookie', ''], ['date', ''],
-  ['etag', ''], ['expect', ''], ['expires', ''], ['from', ''], ['host', ''], ['if-match', ''],
-  ['if-modified-since', ''], ['if-none-match', ''], ['if-range', ''], ['if-unmodified-since', ''],
-  ['last-modified', ''], ['link', ''], ['location', ''], ['max-forwards', ''], ['proxy-authenticate', ''],
-  ['proxy-authorization', ''], ['range', ''], ['referer', ''], ['refresh', ''], ['retry-after', ''],
-  ['server', ''], ['set-cookie', ''], ['strict-transport-security', ''], ['transfer-encoding', ''],
-  ['user-agent', ''], ['vary', ''], ['via', ''], ['www-authenticate', ''],
+  [':authority', ''],
+  [':method', 'GET'],
+  [':method', 'POST'],
+  [':path', '/'],
+  [':path', '/index.html'],
+  [':scheme', 'http'],
+  [':scheme', 'https'],
+  [':status', '200'],
+  [':status', '204'],
+  [':status', '206'],
+  [':status', '304'],
+  [':status', '400'],
+  [':status', '404'],
+  [':status', '500'],
+  ['accept-charset', ''],
+  ['accept-encoding', 'gzip, deflate'],
+  ['accept-language', ''],
+  ['accept-ranges', ''],
+  ['accept', ''],
+  ['access-control-allow-origin', ''],
+  ['age', ''],
+  ['allow', ''],
+  ['authorization', ''],
+  ['cache-control', ''],
+  ['content-disposition', ''],
+  ['content-encoding', ''],
+  ['content-language', ''],
+  ['content-length', ''],
+  ['content-location', ''],
+  ['content-range', ''],
+  ['content-type', ''],
+  ['cookie', ''],
+  ['date', ''],
+  ['etag', ''],
+  ['expect', ''],
+  ['expires', ''],
+  ['from', ''],
+  ['host', ''],
+  ['if-match', ''],
+  ['if-modified-since', ''],
+  ['if-none-match', ''],
+  ['if-range', ''],
+  ['if-unmodified-since', ''],
+  ['last-modified', ''],
+  ['link', ''],
+  ['location', ''],
+  ['max-forwards', ''],
+  ['proxy-authenticate', ''],
+  ['proxy-authorization', ''],
+  ['range', ''],
+  ['referer', ''],
+  ['refresh', ''],
+  ['retry-after', ''],
+  ['server', ''],
+  ['set-cookie', ''],
+  ['strict-transport-security', ''],
+  ['transfer-encoding', ''],
+  ['user-agent', ''],
+  ['vary', ''],
+  ['via', ''],
+  ['www-authenticate', ''],
 ];
 const STATIC_COUNT = 61;
 // Split into two flat arrays so an indexed field costs two element loads, not a tuple dereference.
@@ -113,7 +161,8 @@ export class HpackDecoder {
       const b = block[this.pos];
       let name: string;
       let value: string;
-      if (b & 0x80) { // 6.1 indexed field
+      if (b & 0x80) {
+        // 6.1 indexed field
         let index = b & 0x7f;
         if (index === 0x7f) index = this.readInt(block, 0x7f);
         else this.pos++;
@@ -126,19 +175,22 @@ export class HpackDecoder {
           name = this.names[slot];
           value = this.values[slot];
         }
-      } else if (b & 0x40) { // 6.2.1 literal with incremental indexing
+      } else if (b & 0x40) {
+        // 6.2.1 literal with incremental indexing
         const index = this.readInt(block, 0x3f);
         name = index === 0 ? this.readString(block) : this.nameAt(index);
         value = this.readString(block);
         this.insert(name, value);
-      } else if (b & 0x20) { // 6.3 dynamic table size update
+      } else if (b & 0x20) {
+        // 6.3 dynamic table size update
         if (sawField) throw new HpackError('dynamic table size update after a field');
         const size = this.readInt(block, 0x1f);
         if (size > this.maxTableSize) throw new HpackError(`dynamic table size ${size} over the advertised ${this.maxTableSize}`);
         this.capacity = size;
         this.evictTo(size);
         continue;
-      } else { // 6.2.2 without indexing, 6.2.3 never indexed: the same to a decoder that passes fields on
+      } else {
+        // 6.2.2 without indexing, 6.2.3 never indexed: the same to a decoder that passes fields on
         const index = this.readInt(block, 0x0f);
         name = index === 0 ? this.readString(block) : this.nameAt(index);
         value = this.readString(block, index === 4 || index === 5); // :path

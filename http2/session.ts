@@ -15,8 +15,24 @@
 import type * as net from 'node:net';
 import type { IncomingHttpHeaders } from 'node:http2';
 import {
-  DEFAULT_MAX_FRAME, DEFAULT_WINDOW, Flag, Frame, FRAME_HEADER, goawayFrame, H2Error, headersFrames, MAX_WINDOW, pingAckFrame, pingFrame, PREFACE,
-  rstStreamFrame, Setting, SETTINGS_ACK, settingsFrame, windowUpdateFrame, writeFrameHeader,
+  DEFAULT_MAX_FRAME,
+  DEFAULT_WINDOW,
+  Flag,
+  Frame,
+  FRAME_HEADER,
+  goawayFrame,
+  H2Error,
+  headersFrames,
+  MAX_WINDOW,
+  pingAckFrame,
+  pingFrame,
+  PREFACE,
+  rstStreamFrame,
+  Setting,
+  SETTINGS_ACK,
+  settingsFrame,
+  windowUpdateFrame,
+  writeFrameHeader,
 } from './frames';
 import { HpackDecoder, HpackError } from './hpack';
 import { H2Stream, type StreamSession } from './stream';
@@ -84,7 +100,10 @@ export interface SessionEvents {
 }
 
 class ConnectionError extends Error {
-  constructor(readonly code: H2Error, message: string) {
+  constructor(
+    readonly code: H2Error,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -142,7 +161,11 @@ export class H2Session implements StreamSession {
   private resetTokens: number;
   private resetRefilledAt = performance.now();
 
-  constructor(readonly socket: net.Socket, private readonly events: SessionEvents, private readonly limits: SessionLimits = DEFAULT_LIMITS) {
+  constructor(
+    readonly socket: net.Socket,
+    private readonly events: SessionEvents,
+    private readonly limits: SessionLimits = DEFAULT_LIMITS,
+  ) {
     this.resetTokens = limits.resetBurst;
     socket.setNoDelay(true);
     // A client host that vanished without FIN or RST (a partition) is found by the kernel, not kept forever.
@@ -151,11 +174,13 @@ export class H2Session implements StreamSession {
     socket.on('drain', () => this.onSocketDrain());
     socket.on('error', () => socket.destroy());
     socket.on('close', () => this.onSocketClose());
-    this.queue(settingsFrame([
-      [Setting.MAX_CONCURRENT_STREAMS, limits.maxConcurrentStreams],
-      [Setting.INITIAL_WINDOW_SIZE, limits.streamWindow],
-      [Setting.MAX_HEADER_LIST_SIZE, limits.maxHeaderListSize],
-    ]));
+    this.queue(
+      settingsFrame([
+        [Setting.MAX_CONCURRENT_STREAMS, limits.maxConcurrentStreams],
+        [Setting.INITIAL_WINDOW_SIZE, limits.streamWindow],
+        [Setting.MAX_HEADER_LIST_SIZE, limits.maxHeaderListSize],
+      ]),
+    );
     if (limits.connectionWindow > DEFAULT_WINDOW) this.queue(windowUpdateFrame(0, limits.connectionWindow - DEFAULT_WINDOW));
   }
 
@@ -393,7 +418,11 @@ export class H2Session implements StreamSession {
     try {
       if (!this.prefaceSeen) {
         const n = Math.min(buf.length, PREFACE.length);
-        if (buf.compare(PREFACE, 0, n, 0, n) !== 0) throw new ConnectionError(H2Error.PROTOCOL_ERROR, 'expected the HTTP/2 client preface (prior knowledge h2c; this port speaks gRPC)');
+        if (buf.compare(PREFACE, 0, n, 0, n) !== 0)
+          throw new ConnectionError(
+            H2Error.PROTOCOL_ERROR,
+            'expected the HTTP/2 client preface (prior knowledge h2c; this port speaks gRPC)',
+          );
         if (buf.length < PREFACE.length) {
           this.buffered = buf;
           return;
@@ -404,7 +433,8 @@ export class H2Session implements StreamSession {
       while (buf.length - off >= FRAME_HEADER) {
         const length = (buf[off] << 16) | (buf[off + 1] << 8) | buf[off + 2];
         // Our SETTINGS_MAX_FRAME_SIZE is the default: anything longer is a FRAME_SIZE_ERROR.
-        if (length > DEFAULT_MAX_FRAME) throw new ConnectionError(H2Error.FRAME_SIZE_ERROR, `frame of ${length} bytes; at most ${DEFAULT_MAX_FRAME}`);
+        if (length > DEFAULT_MAX_FRAME)
+          throw new ConnectionError(H2Error.FRAME_SIZE_ERROR, `frame of ${length} bytes; at most ${DEFAULT_MAX_FRAME}`);
         if (buf.length - off < FRAME_HEADER + length) break;
         const type = buf[off + 3];
         const flags = buf[off + 4];
@@ -430,8 +460,10 @@ export class H2Session implements StreamSession {
   }
 
   private onFrame(type: number, flags: number, id: number, buf: Buffer, start: number, end: number): void {
-    if (this.headerParts && type !== Frame.CONTINUATION) throw new ConnectionError(H2Error.PROTOCOL_ERROR, `frame type ${type} inside a header block`);
-    if (!this.settingsSeen && type !== Frame.SETTINGS) throw new ConnectionError(H2Error.PROTOCOL_ERROR, 'the first frame must be SETTINGS');
+    if (this.headerParts && type !== Frame.CONTINUATION)
+      throw new ConnectionError(H2Error.PROTOCOL_ERROR, `frame type ${type} inside a header block`);
+    if (!this.settingsSeen && type !== Frame.SETTINGS)
+      throw new ConnectionError(H2Error.PROTOCOL_ERROR, 'the first frame must be SETTINGS');
     switch (type) {
       case Frame.DATA:
         return this.onDataFrame(flags, id, buf, start, end);
@@ -449,7 +481,11 @@ export class H2Session implements StreamSession {
         if (id > this.lastStreamId) throw new ConnectionError(H2Error.PROTOCOL_ERROR, `RST_STREAM on idle stream ${id}`);
         const s = this.streams.get(id);
         if (!s) return;
-        if (!this.takeResetToken()) throw new ConnectionError(H2Error.ENHANCE_YOUR_CALM, `more than ${this.limits.resetBurst} streams reset by the client faster than ${this.limits.resetsPerSecond}/s`);
+        if (!this.takeResetToken())
+          throw new ConnectionError(
+            H2Error.ENHANCE_YOUR_CALM,
+            `more than ${this.limits.resetBurst} streams reset by the client faster than ${this.limits.resetsPerSecond}/s`,
+          );
         this.closeStream(s, buf.readUInt32BE(start));
         return;
       }
@@ -479,7 +515,10 @@ export class H2Session implements StreamSession {
   /** One client reset from the token bucket; false when it is empty. */
   private takeResetToken(): boolean {
     const now = performance.now();
-    this.resetTokens = Math.min(this.limits.resetBurst, this.resetTokens + ((now - this.resetRefilledAt) / 1000) * this.limits.resetsPerSecond);
+    this.resetTokens = Math.min(
+      this.limits.resetBurst,
+      this.resetTokens + ((now - this.resetRefilledAt) / 1000) * this.limits.resetsPerSecond,
+    );
     this.resetRefilledAt = now;
     if (this.resetTokens < 1) return false;
     this.resetTokens -= 1;
@@ -508,7 +547,8 @@ export class H2Session implements StreamSession {
     // Padding counts against flow control too. The connection window is credited as frames are read;
     // holding a client back is the stream window's job (a paused stream credits nothing).
     this.connRecvUnacked += length;
-    if (this.connRecvUnacked > this.limits.connectionWindow) throw new ConnectionError(H2Error.FLOW_CONTROL_ERROR, 'DATA beyond the connection window');
+    if (this.connRecvUnacked > this.limits.connectionWindow)
+      throw new ConnectionError(H2Error.FLOW_CONTROL_ERROR, 'DATA beyond the connection window');
     this.creditConnection();
     const s = this.streams.get(id);
     if (!s) {
@@ -541,9 +581,11 @@ export class H2Session implements StreamSession {
   }
 
   private onContinuation(flags: number, id: number, buf: Buffer, start: number, end: number): void {
-    if (!this.headerParts || id !== this.headerStream) throw new ConnectionError(H2Error.PROTOCOL_ERROR, 'CONTINUATION without HEADERS before it');
+    if (!this.headerParts || id !== this.headerStream)
+      throw new ConnectionError(H2Error.PROTOCOL_ERROR, 'CONTINUATION without HEADERS before it');
     this.headerPartsBytes += end - start;
-    if (this.headerPartsBytes > MAX_HEADER_BLOCK) throw new ConnectionError(H2Error.ENHANCE_YOUR_CALM, `header block over ${MAX_HEADER_BLOCK} bytes`);
+    if (this.headerPartsBytes > MAX_HEADER_BLOCK)
+      throw new ConnectionError(H2Error.ENHANCE_YOUR_CALM, `header block over ${MAX_HEADER_BLOCK} bytes`);
     this.headerParts.push(buf.subarray(start, end));
     if (!(flags & Flag.END_HEADERS)) return;
     const block = Buffer.concat(this.headerParts, this.headerPartsBytes);
@@ -617,15 +659,19 @@ export class H2Session implements StreamSession {
         this.peerWindow = value;
         for (const s of this.streams.values()) {
           s.sendWindow += delta;
-          if (s.sendWindow > MAX_WINDOW) throw new ConnectionError(H2Error.FLOW_CONTROL_ERROR, `stream ${s.id} window over 2^31-1 after SETTINGS_INITIAL_WINDOW_SIZE ${value}`);
+          if (s.sendWindow > MAX_WINDOW)
+            throw new ConnectionError(
+              H2Error.FLOW_CONTROL_ERROR,
+              `stream ${s.id} window over 2^31-1 after SETTINGS_INITIAL_WINDOW_SIZE ${value}`,
+            );
         }
       } else if (key === Setting.MAX_FRAME_SIZE) {
-        if (value < DEFAULT_MAX_FRAME || value > 0xffffff) throw new ConnectionError(H2Error.PROTOCOL_ERROR, `SETTINGS_MAX_FRAME_SIZE ${value} out of range`);
+        if (value < DEFAULT_MAX_FRAME || value > 0xffffff)
+          throw new ConnectionError(H2Error.PROTOCOL_ERROR, `SETTINGS_MAX_FRAME_SIZE ${value} out of range`);
         this.peerMaxFrame = value;
       } else if (key === Setting.ENABLE_PUSH && value > 1) {
         throw new ConnectionError(H2Error.PROTOCOL_ERROR, `SETTINGS_ENABLE_PUSH ${value}`);
-      }
-      else if (key === Setting.HEADER_TABLE_SIZE) this.tableSizeUpdate = true;
+      } else if (key === Setting.HEADER_TABLE_SIZE) this.tableSizeUpdate = true;
       // The rest limit the client's side.
     }
     this.queue(SETTINGS_ACK);

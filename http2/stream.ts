@@ -103,8 +103,14 @@ export class H2Stream extends EventEmitter {
    * headerBytes: the request's header list size as RFC 9113 6.5.2 counts it (name + value + 32 per
    * field), for the owner to hold against its limit.
    */
-  constructor(readonly session: StreamSession, readonly id: number, readonly headers: IncomingHttpHeaders, sendWindow: number, recvWindow: number,
-    readonly headerBytes = 0) {
+  constructor(
+    readonly session: StreamSession,
+    readonly id: number,
+    readonly headers: IncomingHttpHeaders,
+    sendWindow: number,
+    recvWindow: number,
+    readonly headerBytes = 0,
+  ) {
     super();
     this.sendWindow = sendWindow;
     this.recvWindow = recvWindow;

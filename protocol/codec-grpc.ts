@@ -40,8 +40,17 @@ export function decodeGrpcInputs(req: ModelInferRequest__Output): DecodedInput[]
 
 function hasContents(c: InferTensorContents__Output | null): boolean {
   if (!c) return false;
-  return c.bool_contents.length + c.int_contents.length + c.int64_contents.length + c.uint_contents.length +
-    c.uint64_contents.length + c.fp32_contents.length + c.fp64_contents.length + c.bytes_contents.length > 0;
+  return (
+    c.bool_contents.length +
+      c.int_contents.length +
+      c.int64_contents.length +
+      c.uint_contents.length +
+      c.uint64_contents.length +
+      c.fp32_contents.length +
+      c.fp64_contents.length +
+      c.bytes_contents.length >
+    0
+  );
 }
 
 /** Views (or copies, if unaligned) a raw little-endian buffer as the datatype's typed array. */
@@ -50,7 +59,9 @@ export function fromRaw(name: string, dt: Datatype, buf: Buffer, count: number):
   const Ctor = TYPED_ARRAY[dt];
   const size = Ctor.BYTES_PER_ELEMENT;
   if (buf.byteLength !== count * size) {
-    throw invalidArgument(`input '${name}' raw_input_contents has ${buf.byteLength} bytes; expected ${count * size} (${count} elements × ${size} bytes of ${dt})`);
+    throw invalidArgument(
+      `input '${name}' raw_input_contents has ${buf.byteLength} bytes; expected ${count * size} (${count} elements × ${size} bytes of ${dt})`,
+    );
   }
   if (buf.byteOffset % size === 0) return new Ctor(buf.buffer as ArrayBuffer, buf.byteOffset, count);
   const copy = new Uint8Array(buf.byteLength);
@@ -66,7 +77,8 @@ function decodeBytesRaw(name: string, buf: Buffer, count: number): string[] {
     if (off + 4 > buf.byteLength) throw invalidArgument(`input '${name}' BYTES element ${out.length} has a truncated length prefix`);
     const len = buf.readUInt32LE(off);
     off += 4;
-    if (off + len > buf.byteLength) throw invalidArgument(`input '${name}' BYTES element ${out.length} claims ${len} bytes but only ${buf.byteLength - off} remain`);
+    if (off + len > buf.byteLength)
+      throw invalidArgument(`input '${name}' BYTES element ${out.length} claims ${len} bytes but only ${buf.byteLength - off} remain`);
     out.push(buf.toString('utf8', off, off + len));
     off += len;
   }
@@ -81,10 +93,14 @@ function fromContents(name: string, dt: Datatype, c: InferTensorContents__Output
     case 'BOOL':
       if (!c?.bool_contents.length) throw none('bool_contents');
       return Uint8Array.from(c.bool_contents, (b) => (b ? 1 : 0));
-    case 'INT8': case 'INT16': case 'INT32':
+    case 'INT8':
+    case 'INT16':
+    case 'INT32':
       if (!c?.int_contents.length) throw none('int_contents');
       return typedFromNumbers(dt, c.int_contents);
-    case 'UINT8': case 'UINT16': case 'UINT32':
+    case 'UINT8':
+    case 'UINT16':
+    case 'UINT32':
       if (!c?.uint_contents.length) throw none('uint_contents');
       return typedFromNumbers(dt, c.uint_contents);
     case 'INT64':
@@ -116,8 +132,10 @@ function intParam(params: Record<string, InferParameter__Output>, key: string): 
   const p = params[key];
   if (!p) return undefined;
   switch (p.parameter_choice) {
-    case 'int64_param': return p.int64_param ?? 0;
-    case 'uint64_param': return p.uint64_param ?? 0;
+    case 'int64_param':
+      return p.int64_param ?? 0;
+    case 'uint64_param':
+      return p.uint64_param ?? 0;
     default:
       throw invalidArgument(`parameter '${key}' is a ${p.parameter_choice ?? 'unset value'}; expected int64_param`);
   }

@@ -44,7 +44,8 @@ function jsonParams(p: Record<string, unknown>): SchedulingParams {
   const int = (k: string): number | undefined => {
     const v = p[k];
     if (v === undefined) return undefined;
-    if (typeof v !== 'number' || !Number.isInteger(v)) throw invalidArgument(`parameter '${k}' is ${JSON.stringify(v)}; expected an integer`);
+    if (typeof v !== 'number' || !Number.isInteger(v))
+      throw invalidArgument(`parameter '${k}' is ${JSON.stringify(v)}; expected an integer`);
     return v;
   };
   return { priority: int('priority'), timeoutUs: int('timeout') };
@@ -66,8 +67,7 @@ function decodeJsonInput(t: unknown, i: number): DecodedInput {
 }
 
 function typedFromJson(where: string, dt: Datatype, flat: unknown[]): TensorData {
-  const bad = (k: number, want: string) =>
-    invalidArgument(`${where} data[${k}] is ${JSON.stringify(flat[k])}; expected ${want} for ${dt}`);
+  const bad = (k: number, want: string) => invalidArgument(`${where} data[${k}] is ${JSON.stringify(flat[k])}; expected ${want} for ${dt}`);
   if (dt === 'BYTES') {
     return flat.map((v, k) => {
       if (typeof v !== 'string') throw bad(k, 'a string');

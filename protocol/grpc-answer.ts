@@ -84,7 +84,11 @@ export function replyStatus(stream: AnswerStream, code: Status, details: string,
  */
 export function acceptGrpc(stream: AnswerStream, headers: IncomingHttpHeaders): boolean {
   const ct = headers['content-type'] ?? '';
-  if (headers[':method'] === 'POST' && (ct === 'application/grpc' || ct.startsWith('application/grpc+') || ct.startsWith('application/grpc;'))) return true;
+  if (
+    headers[':method'] === 'POST' &&
+    (ct === 'application/grpc' || ct.startsWith('application/grpc+') || ct.startsWith('application/grpc;'))
+  )
+    return true;
   stream.respond({ ':status': 415, 'content-type': 'text/plain' });
   stream.end(`this port speaks gRPC (POST, content-type application/grpc); got ${headers[':method']} ${ct || 'no content-type'}\n`);
   return false;

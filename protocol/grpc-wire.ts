@@ -54,7 +54,10 @@ function uncork(w: NodeJS.WritableStream & { uncork(): void }): void {
  * of them costs far less native time than one each. Returns write()'s answer:
  * false once the stream's buffer is full (wait for 'drain').
  */
-export function writeCoalesced(w: { write(b: Buffer): boolean; cork(): void; uncork(): void; writableCorked: number }, buf: Buffer): boolean {
+export function writeCoalesced(
+  w: { write(b: Buffer): boolean; cork(): void; uncork(): void; writableCorked: number },
+  buf: Buffer,
+): boolean {
   if (w.writableCorked === 0) {
     w.cork();
     process.nextTick(uncork, w);
@@ -104,7 +107,8 @@ export class MessageReader {
     while (buf.length - pos >= 5) {
       if (buf[pos] !== 0) return this.fail(Status.UNIMPLEMENTED, 'compressed messages are not supported; send grpc-encoding identity');
       const n = buf.readUInt32BE(pos + 1);
-      if (n > MAX_MESSAGE_BYTES) return this.fail(Status.RESOURCE_EXHAUSTED, `message of ${n} bytes exceeds the ${MAX_MESSAGE_BYTES}-byte limit`);
+      if (n > MAX_MESSAGE_BYTES)
+        return this.fail(Status.RESOURCE_EXHAUSTED, `message of ${n} bytes exceeds the ${MAX_MESSAGE_BYTES}-byte limit`);
       if (buf.length - pos - 5 < n) break;
       onMessage(buf.subarray(pos + 5, pos + 5 + n), ctx);
       pos += 5 + n;
@@ -152,7 +156,12 @@ export function deadlineFromTimeout(value: string | string[] | undefined, now: n
 /** A grpc-timeout header value for ms milliseconds (at most 8 digits, as the spec allows). */
 export function timeoutHeader(ms: number): string {
   let v = Math.max(0, Math.ceil(ms));
-  for (const [unit, per] of [['m', 1000], ['S', 60], ['M', 60], ['H', Infinity]] as const) {
+  for (const [unit, per] of [
+    ['m', 1000],
+    ['S', 60],
+    ['M', 60],
+    ['H', Infinity],
+  ] as const) {
     if (v < 1e8 || unit === 'H') return `${Math.min(v, 99_999_999)}${unit}`;
     v = Math.ceil(v / per);
   }
@@ -188,8 +197,20 @@ export function decodeGrpcMessage(v: string | string[] | undefined): string {
  * the client sent (tracing, tenant, shard key...) is.
  */
 export const HOP_BY_HOP: ReadonlySet<string> = new Set([
-  'te', 'content-type', 'user-agent', 'host', 'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding',
-  'upgrade', 'content-length', 'grpc-timeout', 'grpc-encoding', 'grpc-accept-encoding', 'http2-settings',
+  'te',
+  'content-type',
+  'user-agent',
+  'host',
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+  'content-length',
+  'grpc-timeout',
+  'grpc-encoding',
+  'grpc-accept-encoding',
+  'http2-settings',
 ]);
 
 /** Client request headers as the metadata to forward (pseudo and hop-by-hop headers dropped; -bin values decoded). */

@@ -17,7 +17,9 @@ export const LOAD_KEYS = { queueDepth: 'queue_depth', inFlight: 'in_flight', lat
 let orcaType: protobuf.Type | undefined;
 function orca(): protobuf.Type {
   // keepCase: our objects use the proto's snake_case names, as the generated types do.
-  orcaType ??= new protobuf.Root().loadSync(path.join(PROTO_DIR, 'orca_load_report.proto'), { keepCase: true }).lookupType('xds.data.orca.v3.OrcaLoadReport');
+  orcaType ??= new protobuf.Root()
+    .loadSync(path.join(PROTO_DIR, 'orca_load_report.proto'), { keepCase: true })
+    .lookupType('xds.data.orca.v3.OrcaLoadReport');
   return orcaType;
 }
 

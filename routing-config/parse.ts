@@ -9,7 +9,16 @@ import { ConfigDocument, Value, type Mapping } from '../common/config-check';
 import type { Logger } from '../common/log';
 import type { RoutingConfigVersion } from '../discovery/types';
 import { DEFAULT_POLICY, OBJECTIVE_POLICY_KEYS, POLICY_KEYS, readPolicy } from './policy';
-import type { EndpointModel, EndpointOverride, Route, RoutingConfig, RoutingPolicy, ShadowConfig, StaticEndpoint, VersionWeight } from './types';
+import type {
+  EndpointModel,
+  EndpointOverride,
+  Route,
+  RoutingConfig,
+  RoutingPolicy,
+  ShadowConfig,
+  StaticEndpoint,
+  VersionWeight,
+} from './types';
 
 /** Pickers the balancer ships; parseRoutingConfig accepts others when told their names. */
 export const BUILTIN_PICKERS: readonly string[] = ['p2c', 'round_robin', 'least_request'];
@@ -56,7 +65,12 @@ export function parseRoutingConfig(text: string, file: string, opts: ParseRoutin
     const m = v.map(MODEL_KEYS);
     const split = readSplit(m.get('split'));
     const shadow = readShadow(m.get('shadow')) ?? undefined;
-    const route = { model: name, ...(split && { split }), ...(shadow && { shadow }), policy: readPolicy(m, POLICY_KEYS, defaults, pickers) };
+    const route = {
+      model: name,
+      ...(split && { split }),
+      ...(shadow && { shadow }),
+      policy: readPolicy(m, POLICY_KEYS, defaults, pickers),
+    };
     checkShadow(route, m.get('shadow') ?? v);
     models.set(name, route);
   }
@@ -68,9 +82,11 @@ export function parseRoutingConfig(text: string, file: string, opts: ParseRoutin
   }
 
   const addresses = new Set<string>();
-  const endpoints = root.opt<readonly StaticEndpoint[]>('endpoints', [], (l) => l.list((v) => readEndpoint(v.map(ENDPOINT_KEYS), addresses), {
-    what: 'a list of static endpoints { address, zone, weight, models }',
-  }));
+  const endpoints = root.opt<readonly StaticEndpoint[]>('endpoints', [], (l) =>
+    l.list((v) => readEndpoint(v.map(ENDPOINT_KEYS), addresses), {
+      what: 'a list of static endpoints { address, zone, weight, models }',
+    }),
+  );
 
   const overrides = new Map<string, EndpointOverride>();
   for (const [address, v, keyV] of unique(named(root.get('endpoint_overrides'), 'a mapping of host:port to { weight, drain }'))) {
@@ -82,8 +98,11 @@ export function parseRoutingConfig(text: string, file: string, opts: ParseRoutin
   }
 
   return doc.finish<RoutingConfig>({
-    defaults, models: Object.fromEntries(models), objectives: Object.fromEntries(objectives),
-    endpoints, endpoint_overrides: Object.fromEntries(overrides),
+    defaults,
+    models: Object.fromEntries(models),
+    objectives: Object.fromEntries(objectives),
+    endpoints,
+    endpoint_overrides: Object.fromEntries(overrides),
   });
 }
 
@@ -149,7 +168,8 @@ function readSplit(v: Value | undefined): VersionWeight[] | undefined {
     const version = readVersion(keyV);
     const weight = w.int({ min: 0 });
     // 1 and "1" are different YAML keys but the same version.
-    if (version !== undefined && out.some((x) => x.version === version)) ok = keyV.fail('each version once', `version ${version} again`) ?? false;
+    if (version !== undefined && out.some((x) => x.version === version))
+      ok = keyV.fail('each version once', `version ${version} again`) ?? false;
     else if (version !== undefined && weight !== undefined) out.push({ version, weight });
     else ok = false;
   }
@@ -173,11 +193,27 @@ function checkShadow(route: Route, at: Value): void {
   const target = route.shadow?.version;
   if (target === undefined) return;
   const live = route.version === target || route.split?.some((x) => x.version === target && x.weight > 0);
-  if (live) at.fail(`a shadow version other than those receiving live calls (${route.version ?? route.split?.filter((x) => x.weight > 0).map((x) => x.version).join(', ')})`, `shadow version ${target}`);
+  if (live)
+    at.fail(
+      `a shadow version other than those receiving live calls (${
+        route.version ??
+        route.split
+          ?.filter((x) => x.weight > 0)
+          .map((x) => x.version)
+          .join(', ')
+      })`,
+      `shadow version ${target}`,
+    );
 }
 
 /** An objective: a model (configured or not), then version or split, else the model's split; shadow inherited unless set. */
-function readObjective(o: Mapping, v: Value, models: ReadonlyMap<string, Route>, defaults: RoutingPolicy, pickers: readonly string[]): Route | undefined {
+function readObjective(
+  o: Mapping,
+  v: Value,
+  models: ReadonlyMap<string, Route>,
+  defaults: RoutingPolicy,
+  pickers: readonly string[],
+): Route | undefined {
   const model = o.field('model').string();
   if (model === undefined) return undefined;
   const base: Route = models.get(model) ?? { model, policy: defaults };
@@ -188,9 +224,12 @@ function readObjective(o: Mapping, v: Value, models: ReadonlyMap<string, Route>,
   const split = splitV ? readSplit(splitV) : !versionV ? base.split : undefined;
   const shadowV = o.get('shadow');
   const own = readShadow(shadowV);
-  const shadow = own === null ? undefined : own ?? base.shadow;
+  const shadow = own === null ? undefined : (own ?? base.shadow);
   const route: Route = {
-    model, ...(version && { version }), ...(split && { split }), ...(shadow && { shadow }),
+    model,
+    ...(version && { version }),
+    ...(split && { split }),
+    ...(shadow && { shadow }),
     policy: readPolicy(o, OBJECTIVE_POLICY_KEYS, base.policy, pickers),
   };
   checkShadow(route, shadowV ?? versionV ?? splitV ?? v);
@@ -216,15 +255,24 @@ function readEndpoint(m: Mapping, seen: Set<string>): StaticEndpoint | undefined
   const modelsV = m.field('models');
   const models: EndpointModel[] = [];
   if (!modelsV.node) modelsV.fail('a mapping of the models it serves to their versions, e.g. { ranker: [1, 2] }');
-  for (const [name, v] of named(modelsV.node ? modelsV : undefined, 'a mapping of the models it serves to their versions, e.g. { ranker: [1, 2] }')) {
+  for (const [name, v] of named(
+    modelsV.node ? modelsV : undefined,
+    'a mapping of the models it serves to their versions, e.g. { ranker: [1, 2] }',
+  )) {
     const seenV = new Set<string>();
     // `recommend:` (no value) reads as a versionless model, like `recommend: []`.
-    const versions = v.node === null ? [] : v.list((x) => {
-      const ver = readVersion(x);
-      if (ver !== undefined && seenV.has(ver)) return x.fail('each version once', `version ${ver} again`);
-      if (ver !== undefined) seenV.add(ver);
-      return ver;
-    }, { what: 'a list of versions, e.g. [1, 2] ([] for a versionless model)' });
+    const versions =
+      v.node === null
+        ? []
+        : v.list(
+            (x) => {
+              const ver = readVersion(x);
+              if (ver !== undefined && seenV.has(ver)) return x.fail('each version once', `version ${ver} again`);
+              if (ver !== undefined) seenV.add(ver);
+              return ver;
+            },
+            { what: 'a list of versions, e.g. [1, 2] ([] for a versionless model)' },
+          );
     if (versions) models.push({ name, versions });
   }
   if (modelsV.node && isMap(modelsV.node) && modelsV.node.items.length === 0) modelsV.fail('at least one model', 'an empty mapping');

@@ -7,7 +7,15 @@
 import type { Mapping, Value } from '../common/config-check';
 import { Status } from '../protocol/status';
 import type {
-  CircuitBreakerConfig, OutlierDetectionConfig, P2cConfig, RetryConfig, RoutingPolicy, ShardConfig, StatusName, StreamRouting, ZoneAffinityConfig,
+  CircuitBreakerConfig,
+  OutlierDetectionConfig,
+  P2cConfig,
+  RetryConfig,
+  RoutingPolicy,
+  ShardConfig,
+  StatusName,
+  StreamRouting,
+  ZoneAffinityConfig,
 } from './types';
 
 const STREAM_ROUTINGS: readonly StreamRouting[] = ['per_message', 'per_stream'];
@@ -17,7 +25,9 @@ export const DEFAULT_POLICY: RoutingPolicy = {
   picker: 'p2c',
   stream_routing: 'per_message',
   p2c: {
-    choice_count: 2, in_flight_weight: 1, queue_depth_weight: 1,
+    choice_count: 2,
+    in_flight_weight: 1,
+    queue_depth_weight: 1,
     // Sidecars report on every response and in heartbeats; two seconds without one means the figure is history.
     queue_depth_max_age_ms: 2000,
     peak_ewma: { enabled: true, initial_rtt_ms: 30, decay_ms: 10_000 },
@@ -25,18 +35,35 @@ export const DEFAULT_POLICY: RoutingPolicy = {
   // 32 is half the 64-item batch the bundled models take: past it, the local queue is building.
   zone_affinity: { enabled: true, spillover_in_flight: 32 },
   outlier_detection: {
-    consecutive_failures: 5, interval_ms: 10_000, base_ejection_ms: 30_000, max_ejection_ms: 300_000,
-    max_ejection_percent: 10, panic_threshold_percent: 50,
+    consecutive_failures: 5,
+    interval_ms: 10_000,
+    base_ejection_ms: 30_000,
+    max_ejection_ms: 300_000,
+    max_ejection_percent: 10,
+    panic_threshold_percent: 50,
   },
   circuit_breaker: { max_in_flight: 1024 },
   retry: {
-    max_retries: 2, budget_percent: 20, min_retry_concurrency: 3,
-    retryable_statuses: ['UNAVAILABLE', 'RESOURCE_EXHAUSTED'], per_try_timeout_ms: 0, hedge_delay_ms: 0,
+    max_retries: 2,
+    budget_percent: 20,
+    min_retry_concurrency: 3,
+    retryable_statuses: ['UNAVAILABLE', 'RESOURCE_EXHAUSTED'],
+    per_try_timeout_ms: 0,
+    hedge_delay_ms: 0,
   },
 };
 
 /** Policy sections a model (and defaults) may set. */
-export const POLICY_KEYS = ['picker', 'stream_routing', 'p2c', 'zone_affinity', 'shard', 'outlier_detection', 'circuit_breaker', 'retry'] as const;
+export const POLICY_KEYS = [
+  'picker',
+  'stream_routing',
+  'p2c',
+  'zone_affinity',
+  'shard',
+  'outlier_detection',
+  'circuit_breaker',
+  'retry',
+] as const;
 /**
  * Policy sections an objective may set: only per-call decisions. p2c (its
  * EWMA), outlier detection and breakers configure state kept per endpoint of
@@ -103,7 +130,10 @@ function readP2c(s: Mapping, b: P2cConfig): P2cConfig {
   };
   // Every cost would be 1: picks would be random while looking load-aware.
   if (p.in_flight_weight === 0 && p.queue_depth_weight === 0 && !p.peak_ewma.enabled) {
-    s.value.fail('at least one load signal: a weight > 0 or peak_ewma enabled (picker round_robin ignores load on purpose)', 'no load signal');
+    s.value.fail(
+      'at least one load signal: a weight > 0 or peak_ewma enabled (picker round_robin ignores load on purpose)',
+      'no load signal',
+    );
   }
   return p;
 }
@@ -149,8 +179,10 @@ function readOutlier(s: Mapping, b: OutlierDetectionConfig): OutlierDetectionCon
     panic_threshold_percent: s.opt('panic_threshold_percent', b.panic_threshold_percent, (v) => v.number({ min: 0, max: 100 })),
   };
   if (o.base_ejection_ms > o.max_ejection_ms) {
-    (s.get('max_ejection_ms') ?? s.get('base_ejection_ms') ?? s.value)
-      .fail(`max_ejection_ms >= base_ejection_ms`, `base_ejection_ms ${o.base_ejection_ms} above max_ejection_ms ${o.max_ejection_ms}`);
+    (s.get('max_ejection_ms') ?? s.get('base_ejection_ms') ?? s.value).fail(
+      `max_ejection_ms >= base_ejection_ms`,
+      `base_ejection_ms ${o.base_ejection_ms} above max_ejection_ms ${o.max_ejection_ms}`,
+    );
   }
   return o;
 }
@@ -165,12 +197,17 @@ function readRetry(s: Mapping, b: RetryConfig): RetryConfig {
     max_retries: s.opt('max_retries', b.max_retries, (v) => v.int({ min: 0 })),
     budget_percent: s.opt('budget_percent', b.budget_percent, (v) => v.number({ min: 0, max: 100 })),
     min_retry_concurrency: s.opt('min_retry_concurrency', b.min_retry_concurrency, (v) => v.int({ min: 0 })),
-    retryable_statuses: s.opt('retryable_statuses', b.retryable_statuses, (l) => l.list((v) => {
-      const name = v.oneOf(STATUS_NAMES);
-      if (name !== undefined && seen.has(name)) return v.fail('each status once', `${v.describe()} again`);
-      if (name !== undefined) seen.add(name);
-      return name;
-    }, { what: 'a list of gRPC status names, e.g. [UNAVAILABLE]' })),
+    retryable_statuses: s.opt('retryable_statuses', b.retryable_statuses, (l) =>
+      l.list(
+        (v) => {
+          const name = v.oneOf(STATUS_NAMES);
+          if (name !== undefined && seen.has(name)) return v.fail('each status once', `${v.describe()} again`);
+          if (name !== undefined) seen.add(name);
+          return name;
+        },
+        { what: 'a list of gRPC status names, e.g. [UNAVAILABLE]' },
+      ),
+    ),
     per_try_timeout_ms: s.opt('per_try_timeout_ms', b.per_try_timeout_ms, (v) => v.int({ min: 0 })),
     hedge_delay_ms: s.opt('hedge_delay_ms', b.hedge_delay_ms, (v) => v.int({ min: 0 })),
   };

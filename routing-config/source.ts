@@ -86,7 +86,10 @@ export async function openRoutingConfigSource(opts: RoutingConfigSourceOptions):
   return new FileConfigSource(opts, read, { version: 1, config, json: JSON.stringify(config) });
 }
 
-interface FileRead { readonly text: string; readonly sig: string }
+interface FileRead {
+  readonly text: string;
+  readonly sig: string;
+}
 
 /** stat before read: if the file changes in between, the next poll sees a new signature and re-reads. */
 async function readWithStat(file: string): Promise<FileRead> {
@@ -115,7 +118,11 @@ class FileConfigSource implements RoutingConfigSource {
   private queued: { explicit: boolean; done: Promise<boolean> } | undefined;
   private closed = false;
 
-  constructor(private readonly opts: RoutingConfigSourceOptions, first: FileRead, private snapshot: RoutingConfigSnapshot) {
+  constructor(
+    private readonly opts: RoutingConfigSourceOptions,
+    first: FileRead,
+    private snapshot: RoutingConfigSnapshot,
+  ) {
     this.clock = opts.clock ?? systemClock;
     this.lastText = first.text;
     this.lastSig = first.sig;
@@ -165,11 +172,16 @@ class FileConfigSource implements RoutingConfigSource {
 
   private schedulePoll(): void {
     this.poll = this.clock.setTimeout(() => {
-      void stat(this.opts.file).then((s) => `${s.dev}:${s.ino}:${s.size}:${s.mtimeMs}`, (err: unknown) => `error:${errText(err)}`).then((sig) => {
-        if (this.closed) return;
-        if (sig !== this.lastSig) void this.request(false);
-        this.schedulePoll();
-      });
+      void stat(this.opts.file)
+        .then(
+          (s) => `${s.dev}:${s.ino}:${s.size}:${s.mtimeMs}`,
+          (err: unknown) => `error:${errText(err)}`,
+        )
+        .then((sig) => {
+          if (this.closed) return;
+          if (sig !== this.lastSig) void this.request(false);
+          this.schedulePoll();
+        });
     }, this.opts.pollMs ?? 1000);
   }
 
@@ -199,7 +211,8 @@ class FileConfigSource implements RoutingConfigSource {
     } catch (err) {
       this.lastSig = `error:${errText(err)}`;
       // Mid-swap or deleted: say so once, keep serving, and pick the file up when it is back.
-      if (this.lastReadError !== errText(err)) log.error('routing config unreadable; keeping the last good one', { file, version, error: errText(err) });
+      if (this.lastReadError !== errText(err))
+        log.error('routing config unreadable; keeping the last good one', { file, version, error: errText(err) });
       this.lastReadError = errText(err);
       return false;
     }

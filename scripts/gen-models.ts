@@ -43,11 +43,13 @@ export function rankerWeights(version: number): MlpWeights {
   const uniform = (limit: number) => (rand() * 2 - 1) * limit;
   const layers: DenseLayer[] = [];
   for (let l = 0; l + 1 < RANKER_WIDTHS.length; l++) {
-    const inputs = RANKER_WIDTHS[l], outputs = RANKER_WIDTHS[l + 1];
+    const inputs = RANKER_WIDTHS[l],
+      outputs = RANKER_WIDTHS[l + 1];
     // He-uniform weights keep activations' variance steady through the ReLUs, so
     // scores stay O(1) and float32 rounding is not amplified; biases use
     // PyTorch's default 1/sqrt(fan_in) range.
-    const wLimit = Math.sqrt(6 / inputs), bLimit = 1 / Math.sqrt(inputs);
+    const wLimit = Math.sqrt(6 / inputs),
+      bLimit = 1 / Math.sqrt(inputs);
     const weight = new Float32Array(inputs * outputs);
     for (let i = 0; i < weight.length; i++) weight[i] = uniform(wLimit);
     const bias = new Float32Array(outputs);
@@ -65,7 +67,8 @@ export function rankerModel(version: number): ModelSpec {
   let x = 'features';
   layers.forEach((layer, i) => {
     const last = i === layers.length - 1;
-    const w = `dense${i}.weight`, b = `dense${i}.bias`;
+    const w = `dense${i}.weight`,
+      b = `dense${i}.bias`;
     initializers.push({ name: w, dims: [layer.inputs, layer.outputs], data: layer.weight });
     initializers.push({ name: b, dims: [layer.outputs], data: layer.bias });
     const y = last ? 'score' : `dense${i}`;

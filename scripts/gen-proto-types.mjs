@@ -9,15 +9,29 @@ import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 const bin = require.resolve('@grpc/proto-loader/build/bin/proto-loader-gen-types.js');
 rmSync('proto/gen', { recursive: true, force: true });
-execFileSync(process.execPath, [
-  bin,
-  // Positional file names first: yargs reads every word after an array
-  // option such as --includeDirs as part of that array.
-  'inference.proto', 'orca_load_report.proto', 'discovery.proto',
-  '--keepCase', '--longs=Number', '--enums=String', '--defaults', '--oneofs',
-  '--grpcLib=@grpc/grpc-js', '--outDir=proto/gen', '--includeDirs=proto',
-  'inference.proto', 'orca_load_report.proto', 'discovery.proto',
-], { stdio: 'inherit' });
+execFileSync(
+  process.execPath,
+  [
+    bin,
+    // Positional file names first: yargs reads every word after an array
+    // option such as --includeDirs as part of that array.
+    'inference.proto',
+    'orca_load_report.proto',
+    'discovery.proto',
+    '--keepCase',
+    '--longs=Number',
+    '--enums=String',
+    '--defaults',
+    '--oneofs',
+    '--grpcLib=@grpc/grpc-js',
+    '--outDir=proto/gen',
+    '--includeDirs=proto',
+    'inference.proto',
+    'orca_load_report.proto',
+    'discovery.proto',
+  ],
+  { stdio: 'inherit' },
+);
 
 // The generator leaves imports and helper types some files never use; tsconfig's
 // noUnusedLocals would fail the build on them. Generated code is not ours to

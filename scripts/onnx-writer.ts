@@ -111,7 +111,10 @@ function nodeObject(n: NodeSpec): object {
 }
 
 // AttributeProto.AttributeType values, written alongside the value as IR >= 2 requires.
-const FLOAT = 1, INT = 2, STRING = 3, INTS = 7;
+const FLOAT = 1,
+  INT = 2,
+  STRING = 3,
+  INTS = 7;
 
 function attributeObject(name: string, v: AttributeValue): object {
   if (typeof v === 'string') return { name, type: STRING, s: Buffer.from(v, 'utf8') };
@@ -121,7 +124,8 @@ function attributeObject(name: string, v: AttributeValue): object {
 
 function initializerObject(t: InitializerSpec): object {
   const count = t.dims.reduce((a, b) => a * b, 1);
-  if (count !== t.data.length) throw new Error(`initializer ${t.name}: dims [${t.dims.join(', ')}] hold ${count} elements, data has ${t.data.length}`);
+  if (count !== t.data.length)
+    throw new Error(`initializer ${t.name}: dims [${t.dims.join(', ')}] hold ${count} elements, data has ${t.data.length}`);
   // raw_data is little-endian; on such hosts (all Node's tier-1 platforms) the array's bytes go in as they are.
   if (os.endianness() !== 'LE') throw new Error('onnx-writer: big-endian hosts are not supported');
   const raw = Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);

@@ -24,38 +24,56 @@ export class SidecarMetrics {
   readonly registry = new Registry();
   /** Requests finished, by model, version and gRPC status name. */
   readonly requests = new Counter({
-    name: 'infergate_sidecar_requests_total', help: 'Inference requests finished, by model, version and status',
-    labelNames: ['model', 'version', 'status'], registers: [this.registry],
+    name: 'infergate_sidecar_requests_total',
+    help: 'Inference requests finished, by model, version and status',
+    labelNames: ['model', 'version', 'status'],
+    registers: [this.registry],
   });
   /** End-to-end latency inside the sidecar. */
   readonly latency = new Histogram({
-    name: 'infergate_sidecar_request_seconds', help: 'Request latency inside the sidecar, arrival to response',
-    labelNames: ['model', 'version'], buckets: LATENCY_BUCKETS, registers: [this.registry],
+    name: 'infergate_sidecar_request_seconds',
+    help: 'Request latency inside the sidecar, arrival to response',
+    labelNames: ['model', 'version'],
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
   });
   /** Time spent queued before its batch started. */
   readonly queueTime = new Histogram({
-    name: 'infergate_sidecar_queue_seconds', help: 'Time a request waited in the batcher queue',
-    labelNames: ['model', 'version'], buckets: LATENCY_BUCKETS, registers: [this.registry],
+    name: 'infergate_sidecar_queue_seconds',
+    help: 'Time a request waited in the batcher queue',
+    labelNames: ['model', 'version'],
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
   });
   /** Compute time per batch. */
   readonly computeTime = new Histogram({
-    name: 'infergate_sidecar_compute_seconds', help: 'Model execution time per batch',
-    labelNames: ['model', 'version'], buckets: LATENCY_BUCKETS, registers: [this.registry],
+    name: 'infergate_sidecar_compute_seconds',
+    help: 'Model execution time per batch',
+    labelNames: ['model', 'version'],
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
   });
   /** Rows per executed batch. */
   readonly batchSize = new Histogram({
-    name: 'infergate_sidecar_batch_size', help: 'Rows per executed batch',
-    labelNames: ['model', 'version'], buckets: BATCH_BUCKETS, registers: [this.registry],
+    name: 'infergate_sidecar_batch_size',
+    help: 'Rows per executed batch',
+    labelNames: ['model', 'version'],
+    buckets: BATCH_BUCKETS,
+    registers: [this.registry],
   });
   /** Requests rejected before running, by reason. */
   readonly rejected = new Counter({
-    name: 'infergate_sidecar_rejected_total', help: 'Requests rejected before execution, by reason',
-    labelNames: ['model', 'version', 'reason'], registers: [this.registry],
+    name: 'infergate_sidecar_rejected_total',
+    help: 'Requests rejected before execution, by reason',
+    labelNames: ['model', 'version', 'reason'],
+    registers: [this.registry],
   });
   /** Breaker state per instance: 0 closed, 1 half-open, 2 open. */
   readonly breakerState = new Gauge({
-    name: 'infergate_sidecar_breaker_state', help: 'Circuit breaker state per model instance (0 closed, 1 half-open, 2 open)',
-    labelNames: ['model', 'version', 'instance'], registers: [this.registry],
+    name: 'infergate_sidecar_breaker_state',
+    help: 'Circuit breaker state per model instance (0 closed, 1 half-open, 2 open)',
+    labelNames: ['model', 'version', 'instance'],
+    registers: [this.registry],
   });
 
   constructor() {
@@ -64,18 +82,25 @@ export class SidecarMetrics {
 
   /** Adds gauges read from the schedulers at scrape time; call once the models are loaded. */
   watch(models: ScrapedModels): void {
-    const depth = (fn: 'queueDepth' | 'inFlight') => function (this: Gauge) {
-      for (const m of models.list()) {
-        for (const v of m.versions.values()) this.set({ model: m.config.name, version: v.version }, v.scheduler[fn]());
-      }
-    };
+    const depth = (fn: 'queueDepth' | 'inFlight') =>
+      function (this: Gauge) {
+        for (const m of models.list()) {
+          for (const v of m.versions.values()) this.set({ model: m.config.name, version: v.version }, v.scheduler[fn]());
+        }
+      };
     new Gauge({
-      name: 'infergate_sidecar_queue_depth', help: 'Requests waiting in the batcher queue',
-      labelNames: ['model', 'version'], registers: [this.registry], collect: depth('queueDepth'),
+      name: 'infergate_sidecar_queue_depth',
+      help: 'Requests waiting in the batcher queue',
+      labelNames: ['model', 'version'],
+      registers: [this.registry],
+      collect: depth('queueDepth'),
     });
     new Gauge({
-      name: 'infergate_sidecar_batches_in_flight', help: 'Batches executing now',
-      labelNames: ['model', 'version'], registers: [this.registry], collect: depth('inFlight'),
+      name: 'infergate_sidecar_batches_in_flight',
+      help: 'Batches executing now',
+      labelNames: ['model', 'version'],
+      registers: [this.registry],
+      collect: depth('inFlight'),
     });
   }
 }
@@ -119,6 +144,9 @@ export class VersionMetrics {
 
   /** Records a breaker state change for one instance. */
   breaker(instance: number, state: 'closed' | 'half_open' | 'open'): void {
-    this.m.breakerState.set({ model: this.model, version: this.version, instance: String(instance) }, state === 'closed' ? 0 : state === 'half_open' ? 1 : 2);
+    this.m.breakerState.set(
+      { model: this.model, version: this.version, instance: String(instance) },
+      state === 'closed' ? 0 : state === 'half_open' ? 1 : 2,
+    );
   }
 }

@@ -75,7 +75,9 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
       close: () => closeAll(grpcServer, httpServer!, metricsServer!, svc, loaded.close, opts.drainTimeoutMs ?? 30_000, clock),
     };
     opts.log.info('sidecar serving', {
-      grpc_port: sidecar.grpcPort, http_port: sidecar.httpPort, metrics_port: sidecar.metricsPort,
+      grpc_port: sidecar.grpcPort,
+      http_port: sidecar.httpPort,
+      metrics_port: sidecar.metricsPort,
       models: registry.list().map((m) => `${m.config.name}:${m.versionNames.join(',')}`),
     });
     return sidecar;
@@ -89,8 +91,13 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
 }
 
 async function closeAll(
-  grpcServer: GrpcServer, httpServer: http.Server, metricsServer: http.Server,
-  svc: InferService, freeModels: () => Promise<void>, drainTimeoutMs: number, clock: Clock,
+  grpcServer: GrpcServer,
+  httpServer: http.Server,
+  metricsServer: http.Server,
+  svc: InferService,
+  freeModels: () => Promise<void>,
+  drainTimeoutMs: number,
+  clock: Clock,
 ): Promise<void> {
   // Stop taking new calls first (GOAWAY); calls in flight finish.
   const grpcDone = grpcServer.close();

@@ -10,7 +10,9 @@ import { freePort } from './processes';
 /** Why etcd tests cannot run here, or undefined when they can. */
 export function etcdMissing(): string | undefined {
   const r = spawnSync('etcd', ['--version'], { encoding: 'utf8' });
-  return r.error || r.status !== 0 ? 'etcd is not installed (Debian: apt-get install etcd-server etcd-client; .ci/run does this)' : undefined;
+  return r.error || r.status !== 0
+    ? 'etcd is not installed (Debian: apt-get install etcd-server etcd-client; .ci/run does this)'
+    : undefined;
 }
 
 /** A running etcd. */
@@ -27,14 +29,36 @@ export async function startEtcd(): Promise<EtcdProcess> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'infergate-etcd-'));
   const url = `http://127.0.0.1:${clientPort}`;
   const peer = `http://127.0.0.1:${peerPort}`;
-  const proc: ChildProcess = spawn('etcd', [
-    '--name', 'test', '--data-dir', dir, '--log-level', 'error', '--logger', 'zap',
-    // Short raft timers lower etcd's minimum lease TTL (1.5 x election
-    // timeout, rounded up to whole seconds) from 2 s to 1 s: quicker expiry tests.
-    '--heartbeat-interval', '20', '--election-timeout', '200',
-    '--listen-client-urls', url, '--advertise-client-urls', url,
-    '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer, '--initial-cluster', `test=${peer}`,
-  ], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const proc: ChildProcess = spawn(
+    'etcd',
+    [
+      '--name',
+      'test',
+      '--data-dir',
+      dir,
+      '--log-level',
+      'error',
+      '--logger',
+      'zap',
+      // Short raft timers lower etcd's minimum lease TTL (1.5 x election
+      // timeout, rounded up to whole seconds) from 2 s to 1 s: quicker expiry tests.
+      '--heartbeat-interval',
+      '20',
+      '--election-timeout',
+      '200',
+      '--listen-client-urls',
+      url,
+      '--advertise-client-urls',
+      url,
+      '--listen-peer-urls',
+      peer,
+      '--initial-advertise-peer-urls',
+      peer,
+      '--initial-cluster',
+      `test=${peer}`,
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   let stderr = '';
   proc.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));

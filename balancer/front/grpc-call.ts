@@ -29,7 +29,13 @@ export function routeCall(bytes: Buffer, md: grpc.Metadata, deadline: number, st
     const { model, version } = peekRoute(bytes);
     const objective = md.get('objective')[0];
     return {
-      bytes, model, version, objective: objective === undefined ? undefined : String(objective), metadata: md, deadline, streamKey,
+      bytes,
+      model,
+      version,
+      objective: objective === undefined ? undefined : String(objective),
+      metadata: md,
+      deadline,
+      streamKey,
     };
   } catch (e) {
     if (e instanceof MalformedRequest) return { code: Status.INVALID_ARGUMENT, details: `malformed request: ${e.message}` };

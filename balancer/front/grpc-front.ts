@@ -25,8 +25,13 @@ import { UnaryMethods } from './unary-call';
 export type { FrontDeps } from './grpc-call';
 
 const METHODS = new Map<string, Kind>([
-  [METHOD.ModelInfer, 'infer'], [METHOD.ModelReady, 'ready'], [METHOD.ModelMetadata, 'metadata'], [METHOD.ServerLive, 'live'],
-  [METHOD.ServerReady, 'serverReady'], [METHOD.ServerMetadata, 'serverMetadata'], [METHOD.ModelStreamInfer, 'stream'],
+  [METHOD.ModelInfer, 'infer'],
+  [METHOD.ModelReady, 'ready'],
+  [METHOD.ModelMetadata, 'metadata'],
+  [METHOD.ServerLive, 'live'],
+  [METHOD.ServerReady, 'serverReady'],
+  [METHOD.ServerMetadata, 'serverMetadata'],
+  [METHOD.ModelStreamInfer, 'stream'],
 ]);
 
 /** The gRPC face: an HTTP/2 server and its sessions. */
@@ -68,7 +73,11 @@ export class Front {
     if (!acceptGrpc(stream, headers)) return;
     if (!kind) return replyStatus(stream, Status.UNIMPLEMENTED, `method ${path} is not served by the balancer`);
     if (stream.headerBytes > DEFAULT_LIMITS.maxHeaderListSize) {
-      return replyStatus(stream, Status.RESOURCE_EXHAUSTED, `request headers are ${stream.headerBytes} bytes (RFC 9113 count); at most ${DEFAULT_LIMITS.maxHeaderListSize} accepted`);
+      return replyStatus(
+        stream,
+        Status.RESOURCE_EXHAUSTED,
+        `request headers are ${stream.headerBytes} bytes (RFC 9113 count); at most ${DEFAULT_LIMITS.maxHeaderListSize} accepted`,
+      );
     }
     const md = metadataFromHeaders(headers);
     const deadline = deadlineFromTimeout(headers['grpc-timeout'], this.deps.clock.now());

@@ -55,7 +55,10 @@ export function opsHandlerFor(src: OpsSources): http.RequestListener {
         case '/status':
         case '/status.html': {
           const html = url === '/status.html' || prefersHtml(req.headers.accept);
-          Promise.resolve(src.status()).then((doc) => (html ? send(res, 200, 'text/html; charset=utf-8', statusHtml(doc)) : json(res, 200, doc)), fail);
+          Promise.resolve(src.status()).then(
+            (doc) => (html ? send(res, 200, 'text/html; charset=utf-8', statusHtml(doc)) : json(res, 200, doc)),
+            fail,
+          );
           return;
         }
         case '/healthz':

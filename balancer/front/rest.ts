@@ -32,7 +32,8 @@ export interface BalancerRestDeps {
   readonly maxBodyBytes?: number;
 }
 
-const ROUTES = 'GET /v2/health/live, GET /v2/health/ready, GET /v2, GET /v2/models/{model}[/versions/{version}], ' +
+const ROUTES =
+  'GET /v2/health/live, GET /v2/health/ready, GET /v2, GET /v2/models/{model}[/versions/{version}], ' +
   'GET /v2/models/{model}[/versions/{version}]/ready, POST /v2/models/{model}[/versions/{version}]/infer';
 
 // Headers that negotiate this HTTP hop, not the call; forwardedMetadata drops the ones gRPC shares with HTTP.
@@ -52,7 +53,7 @@ export function balancerRestHandler(deps: BalancerRestDeps): http.RequestListene
   const metadata = serverMetadata();
   return (req, res) => {
     try {
-      const method = req.method === 'HEAD' ? 'GET' : req.method ?? 'GET';
+      const method = req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET');
       const url = (req.url ?? '/').split('?')[0];
       const route = parseRoute(url);
       if (!route) return sendJson(res, 404, { error: `no route for ${req.method} ${url}; routes: ${ROUTES}` });
@@ -75,23 +76,33 @@ export function balancerRestHandler(deps: BalancerRestDeps): http.RequestListene
         case 'metadata': {
           const { model, version } = route;
           const bytes = svc.ModelMetadata.requestSerialize({ name: model, version });
-          return routed(res, (done) => router.forward(INFER_METHODS.metadata, call(req, bytes, model, version), done),
-            (b) => sendJson(res, 200, svc.ModelMetadata.responseDeserialize(b)));
+          return routed(
+            res,
+            (done) => router.forward(INFER_METHODS.metadata, call(req, bytes, model, version), done),
+            (b) => sendJson(res, 200, svc.ModelMetadata.responseDeserialize(b)),
+          );
         }
         case 'modelReady': {
           const { model, version } = route;
           const bytes = svc.ModelReady.requestSerialize({ name: model, version });
-          return routed(res, (done) => router.forward(INFER_METHODS.ready, call(req, bytes, model, version), done), (b) => {
-            const { ready } = svc.ModelReady.responseDeserialize(b);
-            sendJson(res, ready ? 200 : 503, { name: model, ready });
-          });
+          return routed(
+            res,
+            (done) => router.forward(INFER_METHODS.ready, call(req, bytes, model, version), done),
+            (b) => {
+              const { ready } = svc.ModelReady.responseDeserialize(b);
+              sendJson(res, ready ? 200 : 503, { name: model, ready });
+            },
+          );
         }
         case 'infer': {
           const { model, version } = route;
           return readBody(req, res, maxBody, (text) => {
             const bytes = encodeInferRequest(svc, model, version, text);
-            routed(res, (done) => router.infer(call(req, bytes, model, version), done),
-              (b) => sendJson(res, 200, inferResponseJson(svc.ModelInfer.responseDeserialize(b))));
+            routed(
+              res,
+              (done) => router.infer(call(req, bytes, model, version), done),
+              (b) => sendJson(res, 200, inferResponseJson(svc.ModelInfer.responseDeserialize(b))),
+            );
           });
         }
       }
@@ -123,7 +134,14 @@ function segment(s: string): string {
 /** The RouteCall for a REST request: model and version from the path, routing headers as gRPC metadata. */
 function call(req: http.IncomingMessage, bytes: Buffer, model: string, version: string) {
   const objective = req.headers.objective;
-  return { bytes, model, version, objective: typeof objective === 'string' && objective ? objective : undefined, metadata: requestMetadata(req), deadline: Infinity };
+  return {
+    bytes,
+    model,
+    version,
+    objective: typeof objective === 'string' && objective ? objective : undefined,
+    metadata: requestMetadata(req),
+    deadline: Infinity,
+  };
 }
 
 /** Request headers as gRPC metadata, so shard keys (x-tenant-id), tracing and the like work as over gRPC. */
@@ -167,7 +185,8 @@ function encodeInferRequest(svc: InferenceService, model: string, version: strin
   // Checked here, not left to the sidecar, whose raw_input_contents byte count message would puzzle a JSON client.
   for (const t of body.inputs) {
     const want = elementCount(t.shape);
-    if (t.data.length !== want) throw invalidArgument(`input '${t.name}' holds ${t.data.length} elements; shape [${t.shape.join(',')}] needs ${want}`);
+    if (t.data.length !== want)
+      throw invalidArgument(`input '${t.name}' holds ${t.data.length} elements; shape [${t.shape.join(',')}] needs ${want}`);
   }
   return svc.ModelInfer.requestSerialize({
     model_name: model,
@@ -246,4 +265,3 @@ function readBody(req: http.IncomingMessage, res: http.ServerResponse, limit: nu
   // The client left mid-body: there is nobody to answer.
   req.on('error', () => undefined);
 }
-

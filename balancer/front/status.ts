@@ -49,8 +49,13 @@ export interface BalancerStatus {
 }
 
 /** Builds the status document from live state at clock time now. */
-export function collectStatus(clusters: Clusters, budgets: readonly RouteBudgetStatus[], configVersion: number, ready: boolean,
-  now: number): BalancerStatus {
+export function collectStatus(
+  clusters: Clusters,
+  budgets: readonly RouteBudgetStatus[],
+  configVersion: number,
+  ready: boolean,
+  now: number,
+): BalancerStatus {
   const out: ClusterStatus[] = [];
   for (const c of clusters.byModel.values()) {
     const endpoints: EndpointStatus[] = [];
@@ -59,11 +64,22 @@ export function collectStatus(clusters: Clusters, budgets: readonly RouteBudgetS
       const ep = s.endpoint;
       const r = s.reported;
       endpoints.push({
-        id: ep.id, address: ep.address, zone: ep.zone, weight: ep.weight, health: ep.health, versions: ep.versions,
-        inFlight: s.inFlight, reportedQueueDepth: r ? r.queueDepth : null, reportedInFlight: r ? r.inFlight : null,
-        reportAgeMs: r ? Math.round(now - r.at) : null, ewmaMs: round3(s.ewma.peek()),
-        ejected: s.outlier.ejected, ejectedForMs: s.outlier.ejected ? Math.max(0, Math.round(s.outlier.ejectedUntil - now)) : null,
-        consecutiveFailures: s.outlier.consecutiveFailures, breakerInFlight: s.breaker.inFlight, breakerMax: s.breaker.max,
+        id: ep.id,
+        address: ep.address,
+        zone: ep.zone,
+        weight: ep.weight,
+        health: ep.health,
+        versions: ep.versions,
+        inFlight: s.inFlight,
+        reportedQueueDepth: r ? r.queueDepth : null,
+        reportedInFlight: r ? r.inFlight : null,
+        reportAgeMs: r ? Math.round(now - r.at) : null,
+        ewmaMs: round3(s.ewma.peek()),
+        ejected: s.outlier.ejected,
+        ejectedForMs: s.outlier.ejected ? Math.max(0, Math.round(s.outlier.ejectedUntil - now)) : null,
+        consecutiveFailures: s.outlier.consecutiveFailures,
+        breakerInFlight: s.breaker.inFlight,
+        breakerMax: s.breaker.max,
       });
     }
     out.push({ model: c.model, ejected: c.ejectedCount, endpoints });
@@ -83,8 +99,20 @@ export function escapeHtml(s: string): string {
 /** A table cell; every value goes through escapeHtml, numbers included, so nothing unescaped reaches the page. */
 const td = (v: string | number | boolean | null): string => `<td>${escapeHtml(v === null ? '-' : String(v))}</td>`;
 
-const ENDPOINT_COLUMNS = ['address', 'zone', 'weight', 'health', 'versions', 'in-flight', 'queue (reported)', 'report age ms',
-  'ewma ms', 'ejected for ms', 'failures in a row', 'breaker'];
+const ENDPOINT_COLUMNS = [
+  'address',
+  'zone',
+  'weight',
+  'health',
+  'versions',
+  'in-flight',
+  'queue (reported)',
+  'report age ms',
+  'ewma ms',
+  'ejected for ms',
+  'failures in a row',
+  'breaker',
+];
 
 /** The status document as a self-contained HTML page (no scripts, no external assets). */
 export function renderStatusHtml(st: BalancerStatus): string {
@@ -104,21 +132,38 @@ export function renderStatusPage(sections: ReadonlyArray<{ readonly heading: str
 }
 
 function statusSection(parts: string[], heading: string, st: BalancerStatus): void {
-  parts.push(`<h1>${escapeHtml(heading)}</h1><p>config version ${escapeHtml(String(st.configVersion))}; `,
-    st.ready ? 'ready' : '<span class="bad">not ready</span>', '</p>');
+  parts.push(
+    `<h1>${escapeHtml(heading)}</h1><p>config version ${escapeHtml(String(st.configVersion))}; `,
+    st.ready ? 'ready' : '<span class="bad">not ready</span>',
+    '</p>',
+  );
   for (const c of st.clusters) {
     parts.push(`<h2>${escapeHtml(c.model)}</h2><p>${escapeHtml(String(c.ejected))} ejected</p><table><tr>`);
     for (const h of ENDPOINT_COLUMNS) parts.push(`<th>${escapeHtml(h)}</th>`);
     parts.push('</tr>');
     for (const e of c.endpoints) {
-      parts.push(e.ejected || e.health !== 'HEALTHY' ? '<tr class="bad">' : '<tr>',
-        td(e.address), td(e.zone), td(e.weight), td(e.health), td(e.versions.join(' ')), td(e.inFlight), td(e.reportedQueueDepth),
-        td(e.reportAgeMs), td(e.ewmaMs), td(e.ejectedForMs), td(e.consecutiveFailures), td(`${e.breakerInFlight}/${e.breakerMax}`), '</tr>');
+      parts.push(
+        e.ejected || e.health !== 'HEALTHY' ? '<tr class="bad">' : '<tr>',
+        td(e.address),
+        td(e.zone),
+        td(e.weight),
+        td(e.health),
+        td(e.versions.join(' ')),
+        td(e.inFlight),
+        td(e.reportedQueueDepth),
+        td(e.reportAgeMs),
+        td(e.ewmaMs),
+        td(e.ejectedForMs),
+        td(e.consecutiveFailures),
+        td(`${e.breakerInFlight}/${e.breakerMax}`),
+        '</tr>',
+      );
     }
     parts.push('</table>');
   }
   parts.push('<h2>retry budgets</h2><table><tr><th>route</th><th>active calls</th><th>retries in flight</th><th>retry limit</th></tr>');
-  for (const b of st.retryBudgets) parts.push('<tr>', td(b.route), td(b.activeCalls), td(b.activeRetries), td(round3(b.retryLimit)), '</tr>');
+  for (const b of st.retryBudgets)
+    parts.push('<tr>', td(b.route), td(b.activeCalls), td(b.activeRetries), td(round3(b.retryLimit)), '</tr>');
   parts.push('</table>');
 }
 

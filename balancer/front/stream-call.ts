@@ -59,8 +59,17 @@ type CallStream = H2Stream & { [STREAM]: StreamCall };
 export function startStreamCall(h2: H2Stream, router: Router, clock: Clock, md: grpc.Metadata, deadline: number): void {
   const stream = h2 as CallStream;
   stream[STREAM] = {
-    stream, router, clock, md, deadline, reader: new MessageReader(), streamKey: streamKeyOf(md), open: new Set(), ended: false,
-    routing: undefined, pin: undefined,
+    stream,
+    router,
+    clock,
+    md,
+    deadline,
+    reader: new MessageReader(),
+    streamKey: streamKeyOf(md),
+    open: new Set(),
+    ended: false,
+    routing: undefined,
+    pin: undefined,
   };
   stream.on('data', onStreamData);
   stream.on('end', onStreamEnd);
@@ -70,7 +79,8 @@ export function startStreamCall(h2: H2Stream, router: Router, clock: Clock, md: 
 
 /** Reads a paused stream again once it has room on both sides: few enough open messages, and its answers flushed. */
 function resumeIfRoom(stream: CallStream): void {
-  if (stream.isPaused() && !stream.destroyed && !stream.writableNeedDrain && stream[STREAM].open.size <= MAX_STREAM_IN_FLIGHT / 2) stream.resume();
+  if (stream.isPaused() && !stream.destroyed && !stream.writableNeedDrain && stream[STREAM].open.size <= MAX_STREAM_IN_FLIGHT / 2)
+    stream.resume();
 }
 
 /** 'drain' of a client stream: answers that waited for a slow reader have gone out. */

@@ -52,8 +52,13 @@ export class PinnedStream {
   private timer: TimerHandle | undefined;
 
   /** Opens the upstream stream with the client's metadata and the remaining deadline (on clock, Infinity: none). */
-  constructor(private readonly client: H2Stream, private readonly route: PinnedRoute, metadata: grpc.Metadata, deadline: number,
-    private readonly clock: Clock) {
+  constructor(
+    private readonly client: H2Stream,
+    private readonly route: PinnedRoute,
+    metadata: grpc.Metadata,
+    deadline: number,
+    private readonly clock: Clock,
+  ) {
     const leftMs = Number.isFinite(deadline) ? deadline - clock.now() : Infinity;
     if (route.rewrite) {
       this.suffix = Buffer.concat([stringField(1, route.rewrite.model), stringField(2, route.rewrite.version)]);
@@ -78,11 +83,14 @@ export class PinnedStream {
     this.listen(up, conn, session);
     client.on('drain', () => up.resume());
     if (Number.isFinite(leftMs)) {
-      this.timer = clock.setTimeout(() => {
-        this.code ??= Status.DEADLINE_EXCEEDED;
-        this.details ||= `deadline exceeded on the stream to ${route.endpoint}`;
-        up.destroy(); // close() does nothing on a stream HTTP/2 already closed but whose reading is paused
-      }, Math.max(0, leftMs));
+      this.timer = clock.setTimeout(
+        () => {
+          this.code ??= Status.DEADLINE_EXCEEDED;
+          this.details ||= `deadline exceeded on the stream to ${route.endpoint}`;
+          up.destroy(); // close() does nothing on a stream HTTP/2 already closed but whose reading is paused
+        },
+        Math.max(0, leftMs),
+      );
     }
   }
 
@@ -148,8 +156,10 @@ export class PinnedStream {
       conn.release(session);
       if (this.timer) this.clock.clearTimeout(this.timer);
       if (this.cancelled) return this.finish(Status.CANCELLED, 'cancelled by the client');
-      this.finish(this.code ?? Status.UNAVAILABLE,
-        this.code === undefined ? `stream to ${this.route.endpoint} closed (HTTP/2 code ${up.rstCode})` : this.details);
+      this.finish(
+        this.code ?? Status.UNAVAILABLE,
+        this.code === undefined ? `stream to ${this.route.endpoint} closed (HTTP/2 code ${up.rstCode})` : this.details,
+      );
     });
   }
 

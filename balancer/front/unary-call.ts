@@ -50,7 +50,11 @@ function onUnaryEnd(this: UnaryStream): void {
   const call = this[UNARY];
   if (call.reader.error) return;
   if (call.messages !== 1 || call.reader.partial) {
-    return replyStatus(this, Status.INTERNAL, `a unary call carries exactly one message; got ${call.messages}${call.reader.partial ? ' and a partial one' : ''}`);
+    return replyStatus(
+      this,
+      Status.INTERNAL,
+      `a unary call carries exactly one message; got ${call.messages}${call.reader.partial ? ' and a partial one' : ''}`,
+    );
   }
   call.methods.answer(this, call, call.request!);
 }
@@ -71,7 +75,14 @@ export class UnaryMethods {
   /** Takes a unary call whose headers were accepted: reads its one message, then answers it. */
   start(stream: H2Stream, kind: UnaryKind, md: grpc.Metadata, deadline: number): void {
     (stream as UnaryStream)[UNARY] = {
-      methods: this, kind, md, deadline, reader: new MessageReader(), request: undefined, messages: 0, cancel: undefined,
+      methods: this,
+      kind,
+      md,
+      deadline,
+      reader: new MessageReader(),
+      request: undefined,
+      messages: 0,
+      cancel: undefined,
     };
     stream.on('data', onUnaryData);
     stream.on('end', onUnaryEnd);
@@ -88,7 +99,10 @@ export class UnaryMethods {
         return replyMessage(stream, Buffer.from([0x08, isReady(clusters, clock.now()) ? 0x01 : 0x00]));
       case 'serverMetadata': {
         const m = serverMetadata();
-        return replyMessage(stream, Buffer.concat([stringField(1, m.name), stringField(2, m.version), ...m.extensions.map((e) => stringField(3, e))]));
+        return replyMessage(
+          stream,
+          Buffer.concat([stringField(1, m.name), stringField(2, m.version), ...m.extensions.map((e) => stringField(3, e))]),
+        );
       }
       default:
         break;

@@ -48,7 +48,12 @@ export class FastCounter {
   readonly aggregator = 'sum';
   private readonly children = new Map<string, { labels: Labels; child: CounterChild }>();
 
-  constructor(registry: Registry, readonly name: string, readonly help: string, private readonly labelNames: readonly string[]) {
+  constructor(
+    registry: Registry,
+    readonly name: string,
+    readonly help: string,
+    private readonly labelNames: readonly string[],
+  ) {
     registry.registerMetric(this as never);
   }
 
@@ -100,8 +105,13 @@ export class FastHistogram {
   readonly aggregator = 'sum';
   private readonly children = new Map<string, { labels: Labels; child: HistogramChild }>();
 
-  constructor(registry: Registry, readonly name: string, readonly help: string, private readonly labelNames: readonly string[],
-    private readonly bounds: readonly number[]) {
+  constructor(
+    registry: Registry,
+    readonly name: string,
+    readonly help: string,
+    private readonly labelNames: readonly string[],
+    private readonly bounds: readonly number[],
+  ) {
     registry.registerMetric(this as never);
   }
 

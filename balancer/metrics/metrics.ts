@@ -23,14 +23,20 @@ export const UNKNOWN_MODEL = '_unknown';
  * stated here so that metrics, which routing records into, imports nothing of routing.
  */
 export interface ObservedClusters {
-  readonly byModel: ReadonlyMap<string, {
-    readonly model: string;
-    readonly ejectedCount: number;
-    readonly members: ReadonlyMap<string, {
-      readonly raw: { readonly address: string };
-      readonly state: { readonly breaker: { readonly inFlight: number; readonly max: number } };
-    }>;
-  }>;
+  readonly byModel: ReadonlyMap<
+    string,
+    {
+      readonly model: string;
+      readonly ejectedCount: number;
+      readonly members: ReadonlyMap<
+        string,
+        {
+          readonly raw: { readonly address: string };
+          readonly state: { readonly breaker: { readonly inFlight: number; readonly max: number } };
+        }
+      >;
+    }
+  >;
   readonly upstream: { connectedCounts(): Array<[string, number]> };
 }
 
@@ -45,26 +51,48 @@ export interface MetricsSources {
 export class BalancerMetrics {
   readonly registry = new Registry();
   /** Client calls finished, by model, version, the last endpoint tried ('' when none) and status. */
-  readonly requests = new FastCounter(this.registry, 'infergate_balancer_requests_total',
-    'Client calls finished, by model, version, last endpoint tried and gRPC status', ['model', 'version', 'endpoint', 'status']);
+  readonly requests = new FastCounter(
+    this.registry,
+    'infergate_balancer_requests_total',
+    'Client calls finished, by model, version, last endpoint tried and gRPC status',
+    ['model', 'version', 'endpoint', 'status'],
+  );
   /** Client-visible latency, retries included. */
-  readonly latency = new FastHistogram(this.registry, 'infergate_balancer_request_seconds',
-    'Client-visible call latency through the balancer, retries included', ['model', 'version'], LATENCY_BUCKETS);
+  readonly latency = new FastHistogram(
+    this.registry,
+    'infergate_balancer_request_seconds',
+    'Client-visible call latency through the balancer, retries included',
+    ['model', 'version'],
+    LATENCY_BUCKETS,
+  );
   /** One upstream attempt's latency. */
-  readonly upstreamLatency = new FastHistogram(this.registry, 'infergate_balancer_upstream_seconds',
-    'Latency of one upstream attempt, send to final status, by endpoint', ['endpoint'], LATENCY_BUCKETS);
+  readonly upstreamLatency = new FastHistogram(
+    this.registry,
+    'infergate_balancer_upstream_seconds',
+    'Latency of one upstream attempt, send to final status, by endpoint',
+    ['endpoint'],
+    LATENCY_BUCKETS,
+  );
   /** Retries sent, by the status of the attempt that failed (or connection_failure). */
   readonly retries = new Counter({
-    name: 'infergate_balancer_retries_total', help: 'Retry attempts sent, by model and the failed attempt\'s reason',
-    labelNames: ['model', 'reason'], registers: [this.registry],
+    name: 'infergate_balancer_retries_total',
+    help: "Retry attempts sent, by model and the failed attempt's reason",
+    labelNames: ['model', 'reason'],
+    registers: [this.registry],
   });
   /** Attempts sent to each endpoint (picks that got an in-flight slot). */
-  readonly picks = new FastCounter(this.registry, 'infergate_balancer_picks_total', 'Attempts sent to an endpoint (picks that got an in-flight slot)',
-    ['endpoint']);
+  readonly picks = new FastCounter(
+    this.registry,
+    'infergate_balancer_picks_total',
+    'Attempts sent to an endpoint (picks that got an in-flight slot)',
+    ['endpoint'],
+  );
   /** Outlier ejections. */
   readonly ejections = new Counter({
-    name: 'infergate_balancer_ejections_total', help: 'Outlier ejections, by model',
-    labelNames: ['model'], registers: [this.registry],
+    name: 'infergate_balancer_ejections_total',
+    help: 'Outlier ejections, by model',
+    labelNames: ['model'],
+    registers: [this.registry],
   });
 
   constructor() {
@@ -75,34 +103,45 @@ export class BalancerMetrics {
   watch(src: MetricsSources): void {
     const { clusters } = src;
     new Gauge({
-      name: 'infergate_balancer_ejected_endpoints', help: 'Endpoints ejected by outlier detection now, by model',
-      labelNames: ['model'], registers: [this.registry], aggregator: 'max',
+      name: 'infergate_balancer_ejected_endpoints',
+      help: 'Endpoints ejected by outlier detection now, by model',
+      labelNames: ['model'],
+      registers: [this.registry],
+      aggregator: 'max',
       collect() {
         this.reset();
         for (const c of clusters.byModel.values()) this.set({ model: c.model }, c.ejectedCount);
       },
     });
     new Gauge({
-      name: 'infergate_balancer_breaker_fullness', help: 'In-flight calls over the in-flight cap (1 = full), by model and endpoint',
-      labelNames: ['model', 'endpoint'], registers: [this.registry], aggregator: 'max',
+      name: 'infergate_balancer_breaker_fullness',
+      help: 'In-flight calls over the in-flight cap (1 = full), by model and endpoint',
+      labelNames: ['model', 'endpoint'],
+      registers: [this.registry],
+      aggregator: 'max',
       collect() {
         this.reset();
         for (const c of clusters.byModel.values()) {
-          for (const m of c.members.values()) this.set({ model: c.model, endpoint: m.raw.address }, m.state.breaker.inFlight / m.state.breaker.max);
+          for (const m of c.members.values())
+            this.set({ model: c.model, endpoint: m.raw.address }, m.state.breaker.inFlight / m.state.breaker.max);
         }
       },
     });
     new Gauge({
-      name: 'infergate_balancer_upstream_connections', help: 'Upstream channels connected (READY) now, by endpoint',
-      labelNames: ['endpoint'], registers: [this.registry],
+      name: 'infergate_balancer_upstream_connections',
+      help: 'Upstream channels connected (READY) now, by endpoint',
+      labelNames: ['endpoint'],
+      registers: [this.registry],
       collect() {
         this.reset();
         for (const [address, n] of clusters.upstream.connectedCounts()) this.set({ endpoint: address }, n);
       },
     });
     new Gauge({
-      name: 'infergate_balancer_config_version', help: 'Version of the routing config in force (0: none, the built-in policy)',
-      registers: [this.registry], aggregator: 'max',
+      name: 'infergate_balancer_config_version',
+      help: 'Version of the routing config in force (0: none, the built-in policy)',
+      registers: [this.registry],
+      aggregator: 'max',
       collect() {
         this.set(src.configVersion());
       },
@@ -146,7 +185,10 @@ export class RouteMetrics {
   private readonly byVersion = new Map<string, { latency: HistogramChild; byEndpoint: Map<string, CounterChild[]> }>();
   private readonly byReason = new Map<string, Counter.Internal>();
 
-  constructor(private readonly m: BalancerMetrics, readonly model: string) {}
+  constructor(
+    private readonly m: BalancerMetrics,
+    readonly model: string,
+  ) {}
 
   /** Records a finished client call: its status, the last endpoint tried ('' for none) and its latency. */
   finished(version: string, endpoint: string, code: Status, latencyMs: number): void {

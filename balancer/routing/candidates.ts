@@ -67,8 +67,13 @@ export type Candidates =
 
 /** True when an UPDATE changes what a snapshot holds (load-only updates do not). */
 export function affectsCandidates(a: ClusterEndpoint, b: ClusterEndpoint): boolean {
-  return a.health !== b.health || a.zone !== b.zone || a.weight !== b.weight
-    || a.versions.length !== b.versions.length || a.versions.some((v, i) => v !== b.versions[i]);
+  return (
+    a.health !== b.health ||
+    a.zone !== b.zone ||
+    a.weight !== b.weight ||
+    a.versions.length !== b.versions.length ||
+    a.versions.some((v, i) => v !== b.versions[i])
+  );
 }
 
 type Ok = Extract<Candidates, { kind: 'ok' }>;
@@ -94,7 +99,10 @@ const ok = (endpoints: readonly EndpointState[], panic: boolean, spilled: boolea
 export class ClusterSnapshot {
   private readonly groups = new Map<string, Group>();
 
-  private constructor(private readonly model: string, private readonly size: number) {}
+  private constructor(
+    private readonly model: string,
+    private readonly size: number,
+  ) {}
 
   /** Builds the lists; zone: the balancer's zone ('' = none); panicPercent: outlier_detection.panic_threshold_percent. */
   static build(model: string, states: Iterable<EndpointState>, zone: string, panicPercent: number): ClusterSnapshot {
@@ -133,7 +141,10 @@ export class ClusterSnapshot {
   }
 
   private full(): Candidates {
-    return { kind: 'none', reason: `every candidate endpoint of model '${this.model}' is at its in-flight cap (circuit_breaker.max_in_flight)` };
+    return {
+      kind: 'none',
+      reason: `every candidate endpoint of model '${this.model}' is at its in-flight cap (circuit_breaker.max_in_flight)`,
+    };
   }
 }
 
@@ -153,8 +164,16 @@ function group(model: string, version: string, members: readonly EndpointState[]
   const what = version === '' ? `model '${model}'` : `model '${model}' version '${version}'`;
   let reason = `no endpoint of ${what}`;
   if (members.length > 0 && serving.length === 0) reason = `every endpoint of ${what} is draining`;
-  else if (serving.length > 0) reason = `no healthy endpoint of ${what}: ${serving.filter((s) => s.outlier.ejected).length} ejected, ${serving.filter((s) => s.endpoint.health !== 'HEALTHY').length} unhealthy`;
-  return { serving, panic, all, local: ok(local, false, false), localSpilled: all && local.length > 0 ? { ...all, spilled: true } : undefined, reason };
+  else if (serving.length > 0)
+    reason = `no healthy endpoint of ${what}: ${serving.filter((s) => s.outlier.ejected).length} ejected, ${serving.filter((s) => s.endpoint.health !== 'HEALTHY').length} unhealthy`;
+  return {
+    serving,
+    panic,
+    all,
+    local: ok(local, false, false),
+    localSpilled: all && local.length > 0 ? { ...all, spilled: true } : undefined,
+    reason,
+  };
 }
 
 /** c itself when no endpoint in it is full; else a fresh list without the full ones (or none). */

@@ -37,8 +37,13 @@ export class ModelCluster {
   private detector: OutlierDetector<EndpointState>;
   private readonly ejections: Counter.Internal | undefined;
 
-  constructor(readonly model: string, private policy: RoutingPolicy, private readonly zone: string, private readonly clock: Clock,
-    private readonly metrics?: BalancerMetrics) {
+  constructor(
+    readonly model: string,
+    private policy: RoutingPolicy,
+    private readonly zone: string,
+    private readonly clock: Clock,
+    private readonly metrics?: BalancerMetrics,
+  ) {
     this.ejections = metrics?.ejections.labels(model);
     this.detector = this.newDetector();
     this.snap = ClusterSnapshot.build(model, [], zone, policy.outlier_detection.panic_threshold_percent);
@@ -119,7 +124,10 @@ export class ModelCluster {
 
   private add(ep: ClusterEndpoint, pool: UpstreamPool, config: RoutingConfig | undefined): void {
     const state = new EndpointState(applyOverride(ep, config?.endpoint_overrides[ep.address]), {
-      clock: this.clock, peakEwma: this.policy.p2c.peak_ewma, breaker: this.policy.circuit_breaker, detector: this.detector,
+      clock: this.clock,
+      peakEwma: this.policy.p2c.peak_ewma,
+      breaker: this.policy.circuit_breaker,
+      detector: this.detector,
       observer: this.metrics?.endpoint(ep.address),
     });
     const m: ClusterMember = { raw: ep, state, pool };
@@ -137,8 +145,12 @@ export class ModelCluster {
   }
 
   private rebuild(): void {
-    this.snap = ClusterSnapshot.build(this.model, [...this.members.values()].map((m) => m.state), this.zone,
-      this.policy.outlier_detection.panic_threshold_percent);
+    this.snap = ClusterSnapshot.build(
+      this.model,
+      [...this.members.values()].map((m) => m.state),
+      this.zone,
+      this.policy.outlier_detection.panic_threshold_percent,
+    );
   }
 }
 
@@ -148,8 +160,13 @@ export class Clusters {
   readonly byModel = new Map<string, ModelCluster>();
   private config: RoutingConfig | undefined;
 
-  constructor(private readonly pools: UpstreamPools, private readonly zone: string, private readonly clock: Clock, private readonly log: Logger,
-    private readonly metrics?: BalancerMetrics) {}
+  constructor(
+    private readonly pools: UpstreamPools,
+    private readonly zone: string,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+    private readonly metrics?: BalancerMetrics,
+  ) {}
 
   /** The upstream pools (for connection counts). */
   get upstream(): UpstreamPools {

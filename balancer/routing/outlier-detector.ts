@@ -68,7 +68,10 @@ export class OutlierDetector<M extends OutlierMember> {
   private active = 0;
   private listener: ((m: M, e: OutlierEvent) => void) | undefined;
 
-  constructor(private config: OutlierDetectionConfig, private readonly clock: Clock) {}
+  constructor(
+    private config: OutlierDetectionConfig,
+    private readonly clock: Clock,
+  ) {}
 
   /** Starts tracking an endpoint (on INSERT); it counts toward max_ejection_percent from now. */
   add(m: M): void {

@@ -17,8 +17,7 @@ import type { RetryConfig } from '../../routing-config/types';
 
 /** A retry decision; on retry, a budget slot is held until retryEnded(). */
 export type RetryDecision =
-  | { readonly retry: true }
-  | { readonly retry: false; readonly reason: 'not_retryable' | 'max_retries' | 'budget' };
+  { readonly retry: true } | { readonly retry: false; readonly reason: 'not_retryable' | 'max_retries' | 'budget' };
 
 const RETRY: RetryDecision = { retry: true };
 const NOT_RETRYABLE: RetryDecision = { retry: false, reason: 'not_retryable' };

@@ -21,8 +21,14 @@ export interface PickRoute {
 }
 
 /** An endpoint with an in-flight slot taken, or why there is none. */
-export function pick(cluster: ModelCluster, rs: PickRoute, version: string | undefined, shardKey: string | undefined,
-  tried: EndpointState[], now: number): EndpointState | string {
+export function pick(
+  cluster: ModelCluster,
+  rs: PickRoute,
+  version: string | undefined,
+  shardKey: string | undefined,
+  tried: EndpointState[],
+  now: number,
+): EndpointState | string {
   const c = cluster.snapshot.select({ version, shardKey }, rs.policy, now);
   if (c.kind === 'none') return c.reason;
   const full: EndpointState[] = [];

@@ -54,8 +54,12 @@ export class Router {
   /** Calls for models discovery never listed share one label set (see UNKNOWN_MODEL). */
   private readonly unknownModel: RouteMetrics | undefined;
 
-  constructor(private readonly clusters: Clusters, private readonly clock: Clock, private readonly random: Random,
-    private readonly metrics?: BalancerMetrics) {
+  constructor(
+    private readonly clusters: Clusters,
+    private readonly clock: Clock,
+    private readonly random: Random,
+    private readonly metrics?: BalancerMetrics,
+  ) {
     this.unknownModel = metrics?.route(UNKNOWN_MODEL);
   }
 
@@ -73,7 +77,11 @@ export class Router {
   /** Every route's retry budget now. */
   budgets(): RouteBudgetStatus[] {
     return [...this.routes].map(([route, s]) => ({
-      route, model: s.route.model, activeCalls: s.budget.activeCalls, activeRetries: s.budget.activeRetries, retryLimit: s.budget.limit(),
+      route,
+      model: s.route.model,
+      activeCalls: s.budget.activeCalls,
+      activeRetries: s.budget.activeRetries,
+      retryLimit: s.budget.limit(),
     }));
   }
 
@@ -88,8 +96,17 @@ export class Router {
     const bytes = withRoute(call.bytes, call.model, call.version, rs.route.model, version ?? '');
     const shadow = rs.splitter.shadow(version);
     if (shadow !== undefined) this.shadowCopy(rs, call, shadow);
-    return this.send(rs, INFER_METHODS.infer, bytes, version, this.shardKey(rs.policy, call), call.metadata, call.streamKey, call.deadline,
-      done);
+    return this.send(
+      rs,
+      INFER_METHODS.infer,
+      bytes,
+      version,
+      this.shardKey(rs.policy, call),
+      call.metadata,
+      call.streamKey,
+      call.deadline,
+      done,
+    );
   }
 
   /** How a client stream whose first message is call is balanced (its route's stream_routing). */
@@ -125,7 +142,8 @@ export class Router {
     }
     const endpoint = member.raw.address;
     return {
-      pool: member.pool, endpoint,
+      pool: member.pool,
+      endpoint,
       rewrite: model !== call.model || version !== call.version ? { model, version } : undefined,
       ended: (code, orca) => {
         picked.onStreamEnded(code, orca ? orcaLoad(orca) : undefined);
@@ -136,12 +154,30 @@ export class Router {
 
   /** Forwards a model-level call (ModelReady, ModelMetadata) to an endpoint serving the model. */
   forward(method: UpstreamMethod, call: RouteCall, done: (o: RouteOutcome) => void): CancelFn {
-    return this.send(this.modelState(call.model), method, call.bytes, call.version || undefined, undefined, call.metadata, undefined,
-      call.deadline, done);
+    return this.send(
+      this.modelState(call.model),
+      method,
+      call.bytes,
+      call.version || undefined,
+      undefined,
+      call.metadata,
+      undefined,
+      call.deadline,
+      done,
+    );
   }
 
-  private send(rs: RouteState, method: UpstreamMethod, bytes: Buffer, version: string | undefined, shardKey: string | undefined,
-    md: grpc.Metadata, streamKey: string | undefined, deadline: number, done: (o: RouteOutcome) => void): CancelFn {
+  private send(
+    rs: RouteState,
+    method: UpstreamMethod,
+    bytes: Buffer,
+    version: string | undefined,
+    shardKey: string | undefined,
+    md: grpc.Metadata,
+    streamKey: string | undefined,
+    deadline: number,
+    done: (o: RouteOutcome) => void,
+  ): CancelFn {
     const model = rs.route.model;
     const cluster = this.clusters.get(model);
     const callStart = this.clock.now();
@@ -205,9 +241,14 @@ export class Router {
       // call hands to the sidecar (grpc-timeout), or the endpoint's load report is due. Retries go
       // unary: when a stream fails, every message on it is retried, and a message that broke it
       // (one the sidecar cannot decode) then fails on its own instead of breaking another stream.
-      const viaStream = method === INFER_METHODS.infer && retriesDone === 0 && (streamKey !== undefined || !Number.isFinite(dl))
-        && !picked.wantsLoadReport(start);
-      cancelAttempt = viaStream ? member.pool.stream(streamKey ?? streamKeyOf(md), bytes, md, dl, ended) : member.pool.call(method, bytes, md, dl, ended);
+      const viaStream =
+        method === INFER_METHODS.infer &&
+        retriesDone === 0 &&
+        (streamKey !== undefined || !Number.isFinite(dl)) &&
+        !picked.wantsLoadReport(start);
+      cancelAttempt = viaStream
+        ? member.pool.stream(streamKey ?? streamKeyOf(md), bytes, md, dl, ended)
+        : member.pool.call(method, bytes, md, dl, ended);
     };
     attempt();
     return () => {
@@ -226,7 +267,8 @@ export class Router {
     const start = this.clock.now();
     const bytes = withRoute(call.bytes, call.model, call.version, rs.route.model, version);
     member.pool.call(INFER_METHODS.infer, bytes, call.metadata, call.deadline, (r) =>
-      picked.onCallEnded(r.code === Status.OK, r.code, this.clock.now() - start, r.orca ? orcaLoad(r.orca) : undefined));
+      picked.onCallEnded(r.code === Status.OK, r.code, this.clock.now() - start, r.orca ? orcaLoad(r.orca) : undefined),
+    );
   }
 
   /** The call's shard key: a header, or a request parameter read from the bytes without decoding the tensors. */
@@ -261,9 +303,17 @@ export class Router {
     if (!s) {
       const p = route.policy;
       s = {
-        route, policy: p, splitter: new VersionSplitter(route, this.random),
-        cache: new PickerCache(p.picker, { clock: this.clock, random: this.random, metric: metricFor(p.p2c), choiceCount: p.p2c.choice_count }),
-        budget: new RetryBudget(p.retry), metrics: this.metrics?.route(route.model),
+        route,
+        policy: p,
+        splitter: new VersionSplitter(route, this.random),
+        cache: new PickerCache(p.picker, {
+          clock: this.clock,
+          random: this.random,
+          metric: metricFor(p.p2c),
+          choiceCount: p.p2c.choice_count,
+        }),
+        budget: new RetryBudget(p.retry),
+        metrics: this.metrics?.route(route.model),
       };
       this.routes.set(key, s);
     }

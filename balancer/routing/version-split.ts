@@ -19,7 +19,10 @@ export class VersionSplitter {
   /** cumulative[i] = sum of weights 0..i. */
   private readonly cumulative: Float64Array;
 
-  constructor(private readonly route: SplitRoute, private readonly random: Random) {
+  constructor(
+    private readonly route: SplitRoute,
+    private readonly random: Random,
+  ) {
     const split = route.split ?? [];
     this.versions = split.map((s) => s.version);
     this.cumulative = new Float64Array(split.length);

@@ -105,8 +105,15 @@ function failSoon(done: (r: UpstreamResult) => void, authority: string, e: unkno
 }
 
 /** Sends one unary call on conn; deadline: on clock (Infinity: none); done is called once, asynchronously. Returns a cancel function. */
-export function unaryCall(conn: H2Connection, method: string, req: Buffer, metadata: grpc.Metadata,
-  deadline: number, done: (r: UpstreamResult) => void, clock: Clock): () => void {
+export function unaryCall(
+  conn: H2Connection,
+  method: string,
+  req: Buffer,
+  metadata: grpc.Metadata,
+  deadline: number,
+  done: (r: UpstreamResult) => void,
+  clock: Clock,
+): () => void {
   const authority = conn.authority;
   const leftMs = Number.isFinite(deadline) ? deadline - clock.now() : Infinity;
   let stream: UnaryStream;
@@ -123,7 +130,17 @@ export function unaryCall(conn: H2Connection, method: string, req: Buffer, metad
     return failSoon(done, authority, e);
   }
   stream[CTX] = {
-    done, conn, session, authority, reader: new MessageReader(), clock, response: undefined, code: undefined, details: '', orca: undefined, timer: undefined,
+    done,
+    conn,
+    session,
+    authority,
+    reader: new MessageReader(),
+    clock,
+    response: undefined,
+    code: undefined,
+    details: '',
+    orca: undefined,
+    timer: undefined,
   };
   stream.on('response', onUnaryResponse);
   stream.on('data', onUnaryData);
@@ -191,8 +208,9 @@ export class H2MessageStream extends EventEmitter {
       acquired.off('goaway', onGoaway);
       conn.release(acquired);
       const code = this.reader.error?.code ?? this.status.code ?? Status.UNAVAILABLE;
-      const details = this.reader.error?.message
-        ?? (this.status.code === undefined ? `stream to ${this.authority} closed (HTTP/2 code ${st.rstCode})` : this.status.details);
+      const details =
+        this.reader.error?.message ??
+        (this.status.code === undefined ? `stream to ${this.authority} closed (HTTP/2 code ${st.rstCode})` : this.status.details);
       this.emit('status', { code, details });
     });
   }

@@ -42,7 +42,10 @@ export class H2Connection {
   private readonly port: number;
 
   /** authority: host:port ([v6]:port for IPv6); clock: the ping timers'. */
-  constructor(readonly authority: string, private readonly clock: Clock = systemClock) {
+  constructor(
+    readonly authority: string,
+    private readonly clock: Clock = systemClock,
+  ) {
     const i = authority.lastIndexOf(':');
     this.host = authority.slice(0, i).replace(/^\[(.*)\]$/, '$1');
     this.port = Number(authority.slice(i + 1));

@@ -47,7 +47,11 @@ export class UpstreamPool {
   private streamSeq = 0;
 
   /** address: host:port; connections: how many to keep (>= 1); clock: what deadlines are read on. */
-  constructor(readonly address: string, connections = 2, private readonly clock: Clock = systemClock) {
+  constructor(
+    readonly address: string,
+    connections = 2,
+    private readonly clock: Clock = systemClock,
+  ) {
     this.conns = Array.from({ length: Math.max(1, connections) }, () => new H2Connection(address, clock));
   }
 
@@ -76,8 +80,9 @@ export class UpstreamPool {
       if (this.streams.size >= MAX_STREAM_KEYS) return this.call(INFER_METHODS.infer, req, metadata, deadline, done);
       const prefix = `ig${(this.streamSeq++).toString(36)}.`;
       e = {
-        streams: this.conns.map((c, i) => new UpstreamStream(
-          () => new H2MessageStream(c, STREAM_METHOD, metadata), `${prefix}${i}.`, this.clock)),
+        streams: this.conns.map(
+          (c, i) => new UpstreamStream(() => new H2MessageStream(c, STREAM_METHOD, metadata), `${prefix}${i}.`, this.clock),
+        ),
         next: 0,
       };
       this.streams.set(key, e);
@@ -116,7 +121,10 @@ export class UpstreamPools {
   private readonly pools = new Map<string, { pool: UpstreamPool; refs: number }>();
   private readonly retired = new Set<UpstreamPool>();
 
-  constructor(private readonly channelsPerEndpoint = 2, private readonly clock: Clock = systemClock) {}
+  constructor(
+    private readonly channelsPerEndpoint = 2,
+    private readonly clock: Clock = systemClock,
+  ) {}
 
   /** The pool for address, creating it; pair with release(). */
   acquire(address: string): UpstreamPool {
@@ -133,10 +141,12 @@ export class UpstreamPools {
     this.pools.delete(address);
     // Give calls already sent time to finish before the channels go.
     this.retired.add(e.pool);
-    this.clock.unref(this.clock.setTimeout(() => {
-      this.retired.delete(e.pool);
-      e.pool.close();
-    }, RETIRE_AFTER_MS));
+    this.clock.unref(
+      this.clock.setTimeout(() => {
+        this.retired.delete(e.pool);
+        e.pool.close();
+      }, RETIRE_AFTER_MS),
+    );
   }
 
   /** The pool for address, if any endpoint uses it. */

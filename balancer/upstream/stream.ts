@@ -64,8 +64,11 @@ export class UpstreamStream {
   private idle: TimerHandle | undefined;
 
   /** open: starts a new ModelStreamInfer call with this stream's metadata; prefix makes correlation keys unique per stream. */
-  constructor(private readonly open: () => MessageStream, private readonly prefix: string,
-    private readonly clock: Clock = systemClock) {}
+  constructor(
+    private readonly open: () => MessageStream,
+    private readonly prefix: string,
+    private readonly clock: Clock = systemClock,
+  ) {}
 
   /** Messages sent and not yet answered. */
   get size(): number {
@@ -87,14 +90,23 @@ export class UpstreamStream {
     // The router peeked this request already, so it is well-formed.
     const p: Pending = { done, id: lastBytesField(req, 3) ?? EMPTY, call, timer: undefined };
     if (Number.isFinite(deadline)) {
-      p.timer = this.clock.setTimeout(() => this.settle(key, {
-        code: Status.DEADLINE_EXCEEDED, details: 'deadline exceeded waiting for the sidecar', response: undefined, orca: undefined, connectionFailure: false,
-      }), Math.max(0, deadline - this.clock.now()));
+      p.timer = this.clock.setTimeout(
+        () =>
+          this.settle(key, {
+            code: Status.DEADLINE_EXCEEDED,
+            details: 'deadline exceeded waiting for the sidecar',
+            response: undefined,
+            orca: undefined,
+            connectionFailure: false,
+          }),
+        Math.max(0, deadline - this.clock.now()),
+      );
     }
     this.pending.set(key, p);
     call.writeWithId(req, key);
     // Settle, not just forget: the router releases the endpoint's in-flight slot when the attempt ends.
-    return () => this.settle(key, { code: Status.CANCELLED, details: 'cancelled', response: undefined, orca: undefined, connectionFailure: false });
+    return () =>
+      this.settle(key, { code: Status.CANCELLED, details: 'cancelled', response: undefined, orca: undefined, connectionFailure: false });
   }
 
   /** Ends the stream; messages pending fail as connection failures (retryable elsewhere). */

@@ -31,7 +31,8 @@ function failure(r: LoadResult): string | undefined {
 }
 
 /** The step's lateness, for the log and the table. */
-const lateness = (r: LoadResult) => `${(100 * r.generator.lateFraction).toFixed(1)} % > 1 ms late, lag p99 ${fmtMs(r.generator.lagP99Ms ?? 0)} ms`;
+const lateness = (r: LoadResult) =>
+  `${(100 * r.generator.lateFraction).toFixed(1)} % > 1 ms late, lag p99 ${fmtMs(r.generator.lagP99Ms ?? 0)} ms`;
 
 /** CPU seconds a process has used (Linux /proc; utime + stime at 100 ticks/s). */
 function cpuSeconds(pid: number): number {
@@ -62,7 +63,13 @@ interface Ceiling {
   readonly serverCores: number;
 }
 
-async function search(server: { port: number; pid: number }, mode: LoadMode, workers: number, seconds: number, all: LoadResult[]): Promise<Ceiling> {
+async function search(
+  server: { port: number; pid: number },
+  mode: LoadMode,
+  workers: number,
+  seconds: number,
+  all: LoadResult[],
+): Promise<Ceiling> {
   const port = server.port;
   let serverCores = 0;
   let lo: LoadResult | undefined;
@@ -74,14 +81,24 @@ async function search(server: { port: number; pid: number }, mode: LoadMode, wor
     const cpu0 = cpuSeconds(server.pid);
     const wall0 = performance.now();
     const r = await runLoad({
-      target: `127.0.0.1:${port}`, label: `${mode} ×${workers} @${rate}/s`, model: 'ranker', mode, rate,
-      durationMs: seconds * 1000, warmupMs: 1000, connections: 2, workers, drainMs: 3000,
+      target: `127.0.0.1:${port}`,
+      label: `${mode} ×${workers} @${rate}/s`,
+      model: 'ranker',
+      mode,
+      rate,
+      durationMs: seconds * 1000,
+      warmupMs: 1000,
+      connections: 2,
+      workers,
+      drainMs: 3000,
     });
     const cores = (cpuSeconds(server.pid) - cpu0) / ((performance.now() - wall0) / 1000);
     all.push(r);
     const f = failure(r);
-    process.stderr.write(`ceiling: ${mode}, ${workers} worker(s), ${rate}/s: ${f ?? 'keeps up'} (p99 ${fmtMs(r.latencyMs.p99)} ms, ` +
-      `generator ${r.generator.cpuCores.toFixed(2)} cores, server ${cores.toFixed(2)}, ${lateness(r)})\n`);
+    process.stderr.write(
+      `ceiling: ${mode}, ${workers} worker(s), ${rate}/s: ${f ?? 'keeps up'} (p99 ${fmtMs(r.latencyMs.p99)} ms, ` +
+        `generator ${r.generator.cpuCores.toFixed(2)} cores, server ${cores.toFixed(2)}, ${lateness(r)})\n`,
+    );
     if (!f && r.generator.lateFraction <= 0.01 && r.offeredRate! > (onTime?.offeredRate ?? 0)) onTime = r;
     if (f) [hi, why] = [r, f];
     else [lo, serverCores] = [r, cores];
@@ -95,8 +112,14 @@ async function search(server: { port: number; pid: number }, mode: LoadMode, wor
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { seconds: { type: 'string', default: '3' }, modes: { type: 'string', default: 'unary,stream' },
-    workers: { type: 'string', default: '1,2' }, json: { type: 'string' } } });
+  const { values } = parseArgs({
+    options: {
+      seconds: { type: 'string', default: '3' },
+      modes: { type: 'string', default: 'unary,stream' },
+      workers: { type: 'string', default: '1,2' },
+      json: { type: 'string' },
+    },
+  });
   const seconds = Number(values.seconds);
   const server = await startServer();
   const all: LoadResult[] = [];
@@ -108,12 +131,16 @@ async function main(): Promise<void> {
   } finally {
     server.stop();
   }
-  const lines = ['| mode | workers | keeps up to req/s | p99 ms there | generator / server cores there | late sends there | next step | why it failed | on time (<= 1 % > 1 ms late) up to req/s |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |'];
+  const lines = [
+    '| mode | workers | keeps up to req/s | p99 ms there | generator / server cores there | late sends there | next step | why it failed | on time (<= 1 % > 1 ms late) up to req/s |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+  ];
   for (const c of rows) {
     const b = c.best;
-    lines.push(`| ${c.mode} | ${c.workers} | ${b ? fmtRate(b.offeredRate!) : '-'} | ${b ? fmtMs(b.latencyMs.p99) : '-'} | ${b ? `${b.generator.cpuCores.toFixed(2)} / ${c.serverCores.toFixed(2)}` : '-'} | ` +
-      `${b ? lateness(b) : '-'} | ${c.failedAt ? fmtRate(c.failedAt.offeredRate!) : '(none failed)'} | ${c.why} | ${c.onTime ? fmtRate(c.onTime.offeredRate!) : 'none tried'} |`);
+    lines.push(
+      `| ${c.mode} | ${c.workers} | ${b ? fmtRate(b.offeredRate!) : '-'} | ${b ? fmtMs(b.latencyMs.p99) : '-'} | ${b ? `${b.generator.cpuCores.toFixed(2)} / ${c.serverCores.toFixed(2)}` : '-'} | ` +
+        `${b ? lateness(b) : '-'} | ${c.failedAt ? fmtRate(c.failedAt.offeredRate!) : '(none failed)'} | ${c.why} | ${c.onTime ? fmtRate(c.onTime.offeredRate!) : 'none tried'} |`,
+    );
   }
   process.stdout.write(`${lines.join('\n')}\n`);
   if (values.json) await writeJsonReport(buildReport(all, { scenario: 'generator-ceiling', notes: lines }), values.json);

@@ -17,7 +17,10 @@ export class Connections {
   private readonly live: Array<http2.ClientHttp2Session | undefined>;
   private readonly all = new Set<http2.ClientHttp2Session>();
 
-  constructor(private readonly authority: string, n: number) {
+  constructor(
+    private readonly authority: string,
+    n: number,
+  ) {
     this.live = new Array(n).fill(undefined);
   }
 
@@ -42,16 +45,21 @@ export class Connections {
 
   /** Connects every connection; resolves once each is up or failed (at most 5 s). */
   async open(): Promise<void> {
-    await Promise.all(this.live.map((_, i) => new Promise<void>((resolve) => {
-      const s = this.get(i);
-      const t = setTimeout(resolve, 5000);
-      const fin = (): void => {
-        clearTimeout(t);
-        resolve();
-      };
-      s.once('connect', fin);
-      s.once('close', fin);
-    })));
+    await Promise.all(
+      this.live.map(
+        (_, i) =>
+          new Promise<void>((resolve) => {
+            const s = this.get(i);
+            const t = setTimeout(resolve, 5000);
+            const fin = (): void => {
+              clearTimeout(t);
+              resolve();
+            };
+            s.once('connect', fin);
+            s.once('close', fin);
+          }),
+      ),
+    );
   }
 
   /** Destroys every session, old ones included. */

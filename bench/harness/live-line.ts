@@ -15,8 +15,10 @@ export function liveWanted(stream: { isTTY?: boolean } = process.stderr, env: No
 /** The text of one tick's line (no control characters). */
 export function formatTick(t: TickStats): string {
   const pct = t.sent > 0 ? ` (${((100 * t.errors) / Math.max(1, t.ok + t.errors)).toFixed(1)} %)` : '';
-  return `${t.label}  ${(t.elapsedMs / 1000).toFixed(0)}/${(t.totalMs / 1000).toFixed(0)} s  ` +
-    `${t.ok + t.errors} answers/s  sent ${t.sent}/s  p50 ${t.p50Ms.toFixed(2)} ms  p99 ${t.p99Ms.toFixed(2)} ms  errors ${t.errors}${pct}`;
+  return (
+    `${t.label}  ${(t.elapsedMs / 1000).toFixed(0)}/${(t.totalMs / 1000).toFixed(0)} s  ` +
+    `${t.ok + t.errors} answers/s  sent ${t.sent}/s  p50 ${t.p50Ms.toFixed(2)} ms  p99 ${t.p99Ms.toFixed(2)} ms  errors ${t.errors}${pct}`
+  );
 }
 
 /**

@@ -47,7 +47,8 @@ function check(o: LoadOptions): void {
   const open = o.rate !== undefined;
   if (open === (o.concurrency !== undefined)) throw new Error('give exactly one of rate (open loop) and concurrency (closed loop)');
   if (open && !(o.rate! > 0)) throw new Error(`rate must be > 0, got ${o.rate}`);
-  if (!open && !(Number.isInteger(o.concurrency) && o.concurrency! >= 1)) throw new Error(`concurrency must be an integer >= 1, got ${o.concurrency}`);
+  if (!open && !(Number.isInteger(o.concurrency) && o.concurrency! >= 1))
+    throw new Error(`concurrency must be an integer >= 1, got ${o.concurrency}`);
   if (!(o.durationMs > 0) || !(o.warmupMs >= 0)) throw new Error('durationMs must be > 0 and warmupMs >= 0');
   if (!(Number.isInteger(o.workers) && o.workers >= 1) || !(Number.isInteger(o.connections) && o.connections >= 1)) {
     throw new Error('workers and connections must be integers >= 1');
@@ -62,12 +63,25 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
   const label = opts.label ?? opts.target;
   const payload = opts.mode === 'rest' ? restBody(opts.payload) : grpcRequest(opts.model, opts.version, opts.payload);
   const configs: WorkerConfig[] = Array.from({ length: W }, (_, w) => ({
-    worker: w, workers: W, mode: opts.mode, target: opts.target, restPath: restPath(opts.model, opts.version), payload,
-    connections: opts.connections, rate: opts.rate, concurrency: opts.concurrency === undefined ? undefined : share(opts.concurrency, w, W),
-    warmupMs: opts.warmupMs, durationMs: opts.durationMs, drainMs,
+    worker: w,
+    workers: W,
+    mode: opts.mode,
+    target: opts.target,
+    restPath: restPath(opts.model, opts.version),
+    payload,
+    connections: opts.connections,
+    rate: opts.rate,
+    concurrency: opts.concurrency === undefined ? undefined : share(opts.concurrency, w, W),
+    warmupMs: opts.warmupMs,
+    durationMs: opts.durationMs,
+    drainMs,
   }));
   const seconds: SecondAcc[] = Array.from({ length: Math.max(1, Math.ceil(opts.durationMs / 1000)) }, () => ({
-    reports: 0, sent: 0, ok: 0, errors: 0, hist: newHistogram(),
+    reports: 0,
+    sent: 0,
+    ok: 0,
+    errors: 0,
+    hist: newHistogram(),
   }));
   const dones: DoneMessage[] = [];
   let ticked = 0;
@@ -92,7 +106,10 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
   try {
     await new Promise<void>((resolve, reject) => {
       let ready = 0;
-      const limit = setTimeout(() => reject(new Error(`load workers did not finish in time (${label})`)), opts.warmupMs + opts.durationMs + drainMs + 15_000);
+      const limit = setTimeout(
+        () => reject(new Error(`load workers did not finish in time (${label})`)),
+        opts.warmupMs + opts.durationMs + drainMs + 15_000,
+      );
       const fail = (e: Error): void => {
         clearTimeout(limit);
         reject(e);
@@ -136,7 +153,12 @@ function assemble(opts: LoadOptions, label: string, dones: DoneMessage[], second
   const hist = newHistogram();
   const lagHist = newHistogram();
   const errors: Record<string, number> = {};
-  let sent = 0, ok = 0, late = 0, maxLagMs = 0, lastSendMs = -1, elu = 0;
+  let sent = 0,
+    ok = 0,
+    late = 0,
+    maxLagMs = 0,
+    lastSendMs = -1,
+    elu = 0;
   for (const d of dones) {
     addEncoded(hist, d.histogram);
     addEncoded(lagHist, d.lagHistogram);
@@ -165,12 +187,21 @@ function assemble(opts: LoadOptions, label: string, dones: DoneMessage[], second
     limited = lagP99Ms > lateToleranceMs(latency.p99) || sendRatio < SEND_RATE_LIMIT;
   }
   return {
-    label, target: opts.target, mode: opts.mode, loop: open ? 'open' : 'closed',
+    label,
+    target: opts.target,
+    mode: opts.mode,
+    loop: open ? 'open' : 'closed',
     offeredRate: opts.rate ?? null,
     concurrency: opts.concurrency ?? (opts.mode === 'rest' ? opts.connections * opts.workers : null),
     achievedRate: answers / (opts.durationMs / 1000),
-    durationMs: opts.durationMs, sent, ok, errors, errorRate: sent > 0 ? errorCount / sent : 0,
-    latencyMs: latency, histogram: encodeHistogram(hist), percentileCurve: percentileCurve(hist),
+    durationMs: opts.durationMs,
+    sent,
+    ok,
+    errors,
+    errorRate: sent > 0 ? errorCount / sent : 0,
+    latencyMs: latency,
+    histogram: encodeHistogram(hist),
+    percentileCurve: percentileCurve(hist),
     series: seconds.map((s, i) => point(i, s)),
     generator: { maxLagMs, lateFraction, ...(open && { lagP99Ms }), limited, cpuCores: Math.min(cpuCores, os.cpus().length) },
   };

@@ -43,10 +43,13 @@ export class Recorder {
     const arm = (): void => {
       if (this.finished || this.cur >= this.lastIndex) return;
       const wait = this.measureStart + (this.cur + 1) * 1000 - performance.now();
-      this.timer = setTimeout(() => {
-        this.roll(performance.now());
-        arm();
-      }, Math.max(1, wait + 1));
+      this.timer = setTimeout(
+        () => {
+          this.roll(performance.now());
+          arm();
+        },
+        Math.max(1, wait + 1),
+      );
     };
     arm();
   }
@@ -88,8 +91,17 @@ export class Recorder {
     }
     this.flush();
     return {
-      type: 'done', histogram: encodeHistogram(this.total), sent: this.sent, ok: this.ok, errors: this.errors,
-      maxLagMs: this.maxLagMs, late: this.late, lagHistogram: encodeHistogram(this.lag), unsent, lastSendMs: this.lastSend < 0 ? -1 : this.lastSend - this.measureStart, elu,
+      type: 'done',
+      histogram: encodeHistogram(this.total),
+      sent: this.sent,
+      ok: this.ok,
+      errors: this.errors,
+      maxLagMs: this.maxLagMs,
+      late: this.late,
+      lagHistogram: encodeHistogram(this.lag),
+      unsent,
+      lastSendMs: this.lastSend < 0 ? -1 : this.lastSend - this.measureStart,
+      elu,
     };
   }
 
@@ -104,7 +116,14 @@ export class Recorder {
   }
 
   private flush(): void {
-    this.post({ type: 'second', index: this.cur, sent: this.curSent, ok: this.curOk, errors: this.curErrors, histogram: encodeHistogram(this.second) });
+    this.post({
+      type: 'second',
+      index: this.cur,
+      sent: this.curSent,
+      ok: this.curOk,
+      errors: this.curErrors,
+      histogram: encodeHistogram(this.second),
+    });
     this.second.reset();
     this.curSent = this.curOk = this.curErrors = 0;
   }

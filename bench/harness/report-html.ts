@@ -18,7 +18,11 @@ svg line.g{stroke:#eee}section.target{border-top:1px solid #ccc;margin-top:16px}
 /** The percentile-curve chart of one or more results. */
 function curveChart(results: readonly LoadResult[], cls: string, title: string, colors: readonly string[]): string {
   return lineChart({
-    title, cls, xLabel: 'percentile', yLabel: 'latency, ms', xScale: 'percentile',
+    title,
+    cls,
+    xLabel: 'percentile',
+    yLabel: 'latency, ms',
+    xScale: 'percentile',
     lines: results.map((r, i) => ({ name: r.label, color: colors[i % colors.length], points: r.percentileCurve })),
   });
 }
@@ -26,28 +30,38 @@ function curveChart(results: readonly LoadResult[], cls: string, title: string, 
 /** One target's section: what it was, its verdict and its three charts. */
 function targetSection(r: LoadResult, color: string): string {
   const s = r.series;
-  const loop = r.loop === 'open'
-    ? `open loop at ${r.offeredRate} req/s; latency from each scheduled send`
-    : `closed loop${r.concurrency !== null ? `, ${r.concurrency} callers` : ''}${r.offeredRate !== null ? `, capped at ${r.offeredRate} req/s` : ''}; latency from the actual send (hides stalls)`;
+  const loop =
+    r.loop === 'open'
+      ? `open loop at ${r.offeredRate} req/s; latency from each scheduled send`
+      : `closed loop${r.concurrency !== null ? `, ${r.concurrency} callers` : ''}${r.offeredRate !== null ? `, capped at ${r.offeredRate} req/s` : ''}; latency from the actual send (hides stalls)`;
   const errs = errorText(r);
   return `<section class="target" data-label="${esc(r.label)}">
 <h2>${esc(r.label)}</h2>
 <p>${esc(r.mode)} to ${esc(r.target)}, ${esc(loop)}. ${r.sent} sent, ${r.ok} OK${errs ? `, errors: ${esc(errs)}` : ''}.</p>
-<p class="${r.generator.limited ? 'warn' : 'muted'}">generator: ${esc(generatorText(r))}${r.generator.limited ? ' — these figures are the load generator\'s limit, not the server\'s' : ''}</p>
+<p class="${r.generator.limited ? 'warn' : 'muted'}">generator: ${esc(generatorText(r))}${r.generator.limited ? " — these figures are the load generator's limit, not the server's" : ''}</p>
 ${curveChart([r], 'chart percentile', `${r.label}: latency by percentile`, [color])}
 ${lineChart({
-    title: `${r.label}: throughput per second`, cls: 'chart throughput', xLabel: 's', yLabel: 'per second',
-    // Sent first: it is usually equal to answered, and answered must stay visible on top of it.
-    lines: [
-      { name: 'sent', color: '#999', points: s.map((p) => [p.t, p.sent]) },
-      { name: 'errors', color: '#d62728', points: s.map((p) => [p.t, p.errors]) },
-      { name: 'answered OK', color, points: s.map((p) => [p.t, p.ok]) },
-    ],
-  })}
+  title: `${r.label}: throughput per second`,
+  cls: 'chart throughput',
+  xLabel: 's',
+  yLabel: 'per second',
+  // Sent first: it is usually equal to answered, and answered must stay visible on top of it.
+  lines: [
+    { name: 'sent', color: '#999', points: s.map((p) => [p.t, p.sent]) },
+    { name: 'errors', color: '#d62728', points: s.map((p) => [p.t, p.errors]) },
+    { name: 'answered OK', color, points: s.map((p) => [p.t, p.ok]) },
+  ],
+})}
 ${lineChart({
-    title: `${r.label}: latency per second`, cls: 'chart p99', xLabel: 's', yLabel: 'ms',
-    lines: [{ name: 'p50', color: '#999', points: s.map((p) => [p.t, p.p50Ms]) }, { name: 'p99', color, points: s.map((p) => [p.t, p.p99Ms]) }],
-  })}
+  title: `${r.label}: latency per second`,
+  cls: 'chart p99',
+  xLabel: 's',
+  yLabel: 'ms',
+  lines: [
+    { name: 'p50', color: '#999', points: s.map((p) => [p.t, p.p50Ms]) },
+    { name: 'p99', color, points: s.map((p) => [p.t, p.p99Ms]) },
+  ],
+})}
 </section>`;
 }
 
@@ -56,7 +70,10 @@ export function renderHtml(report: Report): string {
   const rows = tableRows(report);
   const title = `infergate bench${report.scenario ? `: ${report.scenario}` : ''}`;
   const table = `<table><thead><tr>${TABLE_HEAD.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${rows
-    .map((cells, i) => `<tr${report.results[i].generator.limited ? ' class="limited"' : ''}>${cells.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`)
+    .map(
+      (cells, i) =>
+        `<tr${report.results[i].generator.limited ? ' class="limited"' : ''}>${cells.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`,
+    )
     .join('')}</tbody></table>`;
   const notes = report.notes?.length ? `<ul>${report.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` : '';
   const m = report.machine;

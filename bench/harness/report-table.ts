@@ -43,19 +43,38 @@ export function loopText(r: LoadResult): string {
 /** The generator's verdict for one phase. */
 export function generatorText(r: LoadResult): string {
   const g = r.generator;
-  const lag = r.loop === 'open'
-    ? `, lag p99 ${fmtMs(g.lagP99Ms ?? 0)} / max ${fmtMs(g.maxLagMs)} ms, ${(100 * g.lateFraction).toFixed(1)} % > 1 ms`
-    : '';
+  const lag =
+    r.loop === 'open'
+      ? `, lag p99 ${fmtMs(g.lagP99Ms ?? 0)} / max ${fmtMs(g.maxLagMs)} ms, ${(100 * g.lateFraction).toFixed(1)} % > 1 ms`
+      : '';
   return `${g.limited ? 'LIMITED' : 'ok'} (${g.cpuCores.toFixed(2)} cores${lag})`;
 }
 
 /** Errors as "UNAVAILABLE 12, unfinished 3" (largest first); "" when none. */
 export function errorText(r: LoadResult): string {
-  return Object.entries(r.errors).sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${n}`).join(', ');
+  return Object.entries(r.errors)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, n]) => `${k} ${n}`)
+    .join(', ');
 }
 
-const HEAD = ['phase', 'target', 'mode', 'loop', 'offered/s', 'achieved/s', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'errors',
-  'achieved vs first', 'p99 vs first', 'generator'];
+const HEAD = [
+  'phase',
+  'target',
+  'mode',
+  'loop',
+  'offered/s',
+  'achieved/s',
+  'p50 ms',
+  'p90 ms',
+  'p99 ms',
+  'p99.9 ms',
+  'max ms',
+  'errors',
+  'achieved vs first',
+  'p99 vs first',
+  'generator',
+];
 
 /** One row per phase, the cells of HEAD. */
 export function tableRows(report: Report): string[][] {
@@ -64,10 +83,20 @@ export function tableRows(report: Report): string[][] {
     const b = bases[i];
     const same = b === r;
     return [
-      r.label, r.target, r.mode, loopText(r), r.offeredRate === null ? '' : fmtRate(r.offeredRate), fmtRate(r.achievedRate),
-      fmtMs(r.latencyMs.p50), fmtMs(r.latencyMs.p90), fmtMs(r.latencyMs.p99), fmtMs(r.latencyMs.p999), fmtMs(r.latencyMs.max),
+      r.label,
+      r.target,
+      r.mode,
+      loopText(r),
+      r.offeredRate === null ? '' : fmtRate(r.offeredRate),
+      fmtRate(r.achievedRate),
+      fmtMs(r.latencyMs.p50),
+      fmtMs(r.latencyMs.p90),
+      fmtMs(r.latencyMs.p99),
+      fmtMs(r.latencyMs.p999),
+      fmtMs(r.latencyMs.max),
       `${(100 * r.errorRate).toFixed(2)} %`,
-      same ? '(first)' : fmtRatio(r.achievedRate, b.achievedRate), same ? '' : fmtRatio(r.latencyMs.p99, b.latencyMs.p99),
+      same ? '(first)' : fmtRatio(r.achievedRate, b.achievedRate),
+      same ? '' : fmtRatio(r.latencyMs.p99, b.latencyMs.p99),
       generatorText(r),
     ];
   });
@@ -95,8 +124,10 @@ export function formatReportTable(report: Report): string {
   }
   const limited = report.results.filter((r) => r.generator.limited);
   if (limited.length) {
-    notes.push(`LIMITED (${limited.map((r) => r.label).join(', ')}): the load generator could not keep its own schedule or was saturated; ` +
-      'those figures are the generator\'s limit, not the server\'s. Add --workers, or run the generator on another machine.');
+    notes.push(
+      `LIMITED (${limited.map((r) => r.label).join(', ')}): the load generator could not keep its own schedule or was saturated; ` +
+        "those figures are the generator's limit, not the server's. Add --workers, or run the generator on another machine.",
+    );
   }
   const head = report.scenario ? [`scenario ${report.scenario} (${report.createdAt})`] : [];
   return [...head, ...out, ...(notes.length ? ['', ...notes] : [])].join('\n');

@@ -7,8 +7,27 @@
 /** A schema node (the subset above). */
 export type Schema = { readonly [k: string]: unknown } | boolean;
 
-const KNOWN = new Set(['$schema', '$id', '$defs', 'title', 'description', 'type', 'const', 'enum', 'properties', 'required', 'additionalProperties',
-  'items', 'prefixItems', 'minItems', 'maxItems', 'minimum', 'maximum', 'pattern', '$ref']);
+const KNOWN = new Set([
+  '$schema',
+  '$id',
+  '$defs',
+  'title',
+  'description',
+  'type',
+  'const',
+  'enum',
+  'properties',
+  'required',
+  'additionalProperties',
+  'items',
+  'prefixItems',
+  'minItems',
+  'maxItems',
+  'minimum',
+  'maximum',
+  'pattern',
+  '$ref',
+]);
 
 function typeOf(v: unknown): string {
   if (v === null) return 'null';
@@ -42,12 +61,14 @@ export function validate(schema: Schema, value: unknown): string[] {
       if (!types.some((t) => hasType(v, t))) return void errors.push(`${at}: expected ${types.join(' or ')}, got ${typeOf(v)}`);
     }
     if ('const' in s && JSON.stringify(v) !== JSON.stringify(s.const)) errors.push(`${at}: expected ${JSON.stringify(s.const)}`);
-    if (Array.isArray(s.enum) && !s.enum.some((e) => JSON.stringify(e) === JSON.stringify(v))) errors.push(`${at}: expected one of ${JSON.stringify(s.enum)}`);
+    if (Array.isArray(s.enum) && !s.enum.some((e) => JSON.stringify(e) === JSON.stringify(v)))
+      errors.push(`${at}: expected one of ${JSON.stringify(s.enum)}`);
     if (typeof v === 'number') {
       if (typeof s.minimum === 'number' && v < s.minimum) errors.push(`${at}: ${v} is below ${s.minimum}`);
       if (typeof s.maximum === 'number' && v > s.maximum) errors.push(`${at}: ${v} is above ${s.maximum}`);
     }
-    if (typeof v === 'string' && typeof s.pattern === 'string' && !new RegExp(s.pattern, 'u').test(v)) errors.push(`${at}: does not match ${s.pattern}`);
+    if (typeof v === 'string' && typeof s.pattern === 'string' && !new RegExp(s.pattern, 'u').test(v))
+      errors.push(`${at}: does not match ${s.pattern}`);
     if (Array.isArray(v)) {
       if (typeof s.minItems === 'number' && v.length < s.minItems) errors.push(`${at}: fewer than ${s.minItems} items`);
       if (typeof s.maxItems === 'number' && v.length > s.maxItems) errors.push(`${at}: more than ${s.maxItems} items`);

@@ -60,8 +60,12 @@ const num = (x: number) => (Math.round(x * 10) / 10).toString();
 
 /** The chart as an <svg> element string. */
 export function lineChart(spec: ChartSpec): string {
-  const W = spec.width ?? 640, H = spec.height ?? 300;
-  const L = 64, R = 16, T = 28, B = 44;
+  const W = spec.width ?? 640,
+    H = spec.height ?? 300;
+  const L = 64,
+    R = 16,
+    T = 28,
+    B = 44;
   const pct = spec.xScale === 'percentile';
   const xs = spec.lines.flatMap((l) => l.points.map((p) => (pct ? nines(p[0]) : p[0])));
   const ys = spec.lines.flatMap((l) => l.points.map((p) => p[1]));
@@ -74,26 +78,43 @@ export function lineChart(spec: ChartSpec): string {
   const parts: string[] = [`<svg class="${esc(spec.cls)}" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img">`];
   parts.push(`<title>${esc(spec.title)}</title>`, `<text x="${L}" y="16" class="t">${esc(spec.title)}</text>`);
   for (let y = 0; y <= yMax + 1e-9; y += yStep) {
-    parts.push(`<line x1="${L}" x2="${W - R}" y1="${num(py(y))}" y2="${num(py(y))}" class="g"/>`,
-      `<text x="${L - 6}" y="${num(py(y) + 4)}" text-anchor="end">${esc(Number(y.toPrecision(6)).toString())}</text>`);
+    parts.push(
+      `<line x1="${L}" x2="${W - R}" y1="${num(py(y))}" y2="${num(py(y))}" class="g"/>`,
+      `<text x="${L - 6}" y="${num(py(y) + 4)}" text-anchor="end">${esc(Number(y.toPrecision(6)).toString())}</text>`,
+    );
   }
   const xTicks: Array<[number, string]> = pct
-    ? [[0, '0%'], [nines(50), '50%'], [1, '90%'], [2, '99%'], [3, '99.9%'], [4, '99.99%'], [5, '99.999%']]
+    ? [
+        [0, '0%'],
+        [nines(50), '50%'],
+        [1, '90%'],
+        [2, '99%'],
+        [3, '99.9%'],
+        [4, '99.99%'],
+        [5, '99.999%'],
+      ]
     : Array.from({ length: Math.floor((xMax - xMin) / niceStep(xMax - xMin)) + 1 }, (_, i) => {
-      const x = xMin + i * niceStep(xMax - xMin);
-      return [x, String(Number(x.toPrecision(6)))] as [number, string];
-    });
+        const x = xMin + i * niceStep(xMax - xMin);
+        return [x, String(Number(x.toPrecision(6)))] as [number, string];
+      });
   for (const [x, label] of xTicks) {
-    parts.push(`<line x1="${num(px(x))}" x2="${num(px(x))}" y1="${T}" y2="${H - B}" class="g"/>`,
-      `<text x="${num(px(x))}" y="${H - B + 16}" text-anchor="middle">${esc(label)}</text>`);
+    parts.push(
+      `<line x1="${num(px(x))}" x2="${num(px(x))}" y1="${T}" y2="${H - B}" class="g"/>`,
+      `<text x="${num(px(x))}" y="${H - B + 16}" text-anchor="middle">${esc(label)}</text>`,
+    );
   }
-  parts.push(`<text x="${(L + W - R) / 2}" y="${H - 6}" text-anchor="middle">${esc(spec.xLabel)}</text>`,
-    `<text transform="translate(14 ${(T + H - B) / 2}) rotate(-90)" text-anchor="middle">${esc(spec.yLabel)}</text>`);
+  parts.push(
+    `<text x="${(L + W - R) / 2}" y="${H - 6}" text-anchor="middle">${esc(spec.xLabel)}</text>`,
+    `<text transform="translate(14 ${(T + H - B) / 2}) rotate(-90)" text-anchor="middle">${esc(spec.yLabel)}</text>`,
+  );
   spec.lines.forEach((l, i) => {
     const pts = l.points.map((p) => `${num(px(pct ? nines(p[0]) : p[0]))},${num(py(p[1]))}`).join(' ');
     parts.push(`<polyline fill="none" stroke="${l.color}" stroke-width="2" points="${pts}"><title>${esc(l.name)}</title></polyline>`);
     const ly = T + 4 + i * 16;
-    parts.push(`<rect x="${L + 8}" y="${ly}" width="12" height="3" fill="${l.color}"/>`, `<text x="${L + 24}" y="${ly + 5}">${esc(l.name)}</text>`);
+    parts.push(
+      `<rect x="${L + 8}" y="${ly}" width="12" height="3" fill="${l.color}"/>`,
+      `<text x="${L + 24}" y="${ly + 5}">${esc(l.name)}</text>`,
+    );
   });
   parts.push('</svg>');
   return parts.join('');

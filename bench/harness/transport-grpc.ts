@@ -33,8 +33,23 @@ export interface Transport {
 
 /** gRPC status names by code. */
 export const STATUS_NAMES = [
-  'OK', 'CANCELLED', 'UNKNOWN', 'INVALID_ARGUMENT', 'DEADLINE_EXCEEDED', 'NOT_FOUND', 'ALREADY_EXISTS', 'PERMISSION_DENIED',
-  'RESOURCE_EXHAUSTED', 'FAILED_PRECONDITION', 'ABORTED', 'OUT_OF_RANGE', 'UNIMPLEMENTED', 'INTERNAL', 'UNAVAILABLE', 'DATA_LOSS', 'UNAUTHENTICATED',
+  'OK',
+  'CANCELLED',
+  'UNKNOWN',
+  'INVALID_ARGUMENT',
+  'DEADLINE_EXCEEDED',
+  'NOT_FOUND',
+  'ALREADY_EXISTS',
+  'PERMISSION_DENIED',
+  'RESOURCE_EXHAUSTED',
+  'FAILED_PRECONDITION',
+  'ABORTED',
+  'OUT_OF_RANGE',
+  'UNIMPLEMENTED',
+  'INTERNAL',
+  'UNAVAILABLE',
+  'DATA_LOSS',
+  'UNAUTHENTICATED',
 ] as const;
 
 const UNARY_HEADERS = { ':method': 'POST', ':path': METHOD.ModelInfer, 'content-type': 'application/grpc', te: 'trailers' };
@@ -75,7 +90,7 @@ export function frame(msg: Buffer): Buffer {
 function outcomeOf(code: number, http: number): string | undefined {
   if (http !== 200 && http !== 0) return `http_${http}`;
   if (code < 0) return 'transport';
-  return code === 0 ? undefined : STATUS_NAMES[code] ?? `status_${code}`;
+  return code === 0 ? undefined : (STATUS_NAMES[code] ?? `status_${code}`);
 }
 
 /** Per-call state rides on the stream object, so a call allocates no closure or record of its own. */
@@ -101,7 +116,12 @@ export class GrpcUnary implements Transport {
   private closed = false;
 
   /** request: a serialized ModelInferRequest, framed once here and written as is by every call. */
-  constructor(target: string, request: Buffer, private readonly connections: number, private readonly done: Done) {
+  constructor(
+    target: string,
+    request: Buffer,
+    private readonly connections: number,
+    private readonly done: Done,
+  ) {
     this.conns = new Connections(target, connections);
     this.framed = frame(request);
   }
@@ -171,7 +191,12 @@ export class GrpcStream implements Transport {
   private closed = false;
 
   /** request: a serialized ModelInferRequest; an id field is appended per message (a decoder keeps the last). */
-  constructor(target: string, request: Buffer, connections: number, private readonly done: Done) {
+  constructor(
+    target: string,
+    request: Buffer,
+    connections: number,
+    private readonly done: Done,
+  ) {
     this.conns = new Connections(target, connections);
     this.slots = Array.from({ length: connections }, () => ({ call: undefined, pending: new Map(), rest: undefined, code: -1, http: 0 }));
     this.template = frame(Buffer.concat([request, bytesField(3, Buffer.alloc(ID_LEN, 0x30))]));

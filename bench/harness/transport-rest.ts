@@ -41,21 +41,24 @@ export function runRest(cfg: WorkerConfig, rec: Recorder, t0: number): Promise<R
   }
   return new Promise((resolve, reject) => {
     const begin = (): void => {
-      const instance = autocannon({
-        url: `http://${cfg.target}${cfg.restPath}`,
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: Buffer.from(cfg.payload),
-        connections,
-        pipelining: 1,
-        duration: (cfg.warmupMs + cfg.durationMs) / 1000,
-        // autocannon takes whole seconds; it stops waiting for an answer after this.
-        timeout: Math.max(1, Math.ceil(cfg.drainMs / 1000)),
-        ...(rate ? { overallRate: rate } : {}),
-      }, (err, result) => {
-        if (err) reject(err instanceof Error ? err : new Error(String(err)));
-        else resolve({ answered: result.requests.total });
-      });
+      const instance = autocannon(
+        {
+          url: `http://${cfg.target}${cfg.restPath}`,
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: Buffer.from(cfg.payload),
+          connections,
+          pipelining: 1,
+          duration: (cfg.warmupMs + cfg.durationMs) / 1000,
+          // autocannon takes whole seconds; it stops waiting for an answer after this.
+          timeout: Math.max(1, Math.ceil(cfg.drainMs / 1000)),
+          ...(rate ? { overallRate: rate } : {}),
+        },
+        (err, result) => {
+          if (err) reject(err instanceof Error ? err : new Error(String(err)));
+          else resolve({ answered: result.requests.total });
+        },
+      );
       instance.on('response', (_client: unknown, statusCode: number, _bytes: number, responseTime: number) => {
         const now = performance.now();
         const sentAt = now - responseTime;

@@ -75,7 +75,8 @@ class Behaviour {
   /** Runs answer now, or when the stall ends. */
   answer(fn: () => void): void {
     const wait = this.stallUntil - performance.now();
-    if (wait > 0) setTimeout(fn, wait).unref(); // a stalled call must not keep a closed server's process alive
+    if (wait > 0)
+      setTimeout(fn, wait).unref(); // a stalled call must not keep a closed server's process alive
     else fn();
   }
 
@@ -110,24 +111,35 @@ function handleStream(b: Behaviour, o: TrivialOptions, stream: http2.ServerHttp2
   }
   const fail = b.arrive();
   stream.on('data', () => undefined);
-  stream.on('end', () => b.answer(() => {
-    if (stream.destroyed || stream.closed) return; // the client gave up (or its connection went) while the call was held
-    if (fail && o.failIn !== 'trailers') {
-      // Trailers-only: status in the one HEADERS block, as servers answer calls they reject up front.
-      stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(code), 'grpc-message': 'failing as told' }, { endStream: true });
-      return;
-    }
-    stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
-    stream.on('wantTrailers', () => stream.sendTrailers(fail ? { 'grpc-status': String(code), 'grpc-message': 'failing as told' } : { 'grpc-status': '0' }));
-    stream.end(UNARY_ANSWER);
-  }));
+  stream.on('end', () =>
+    b.answer(() => {
+      if (stream.destroyed || stream.closed) return; // the client gave up (or its connection went) while the call was held
+      if (fail && o.failIn !== 'trailers') {
+        // Trailers-only: status in the one HEADERS block, as servers answer calls they reject up front.
+        stream.respond(
+          { ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(code), 'grpc-message': 'failing as told' },
+          { endStream: true },
+        );
+        return;
+      }
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+      stream.on('wantTrailers', () =>
+        stream.sendTrailers(fail ? { 'grpc-status': String(code), 'grpc-message': 'failing as told' } : { 'grpc-status': '0' }),
+      );
+      stream.end(UNARY_ANSWER);
+    }),
+  );
 }
 
 function expose(b: Behaviour, port: number, close: () => Promise<void>): TrivialServer {
   return {
     port,
-    get calls() { return b.calls; },
-    get failed() { return b.failed; },
+    get calls() {
+      return b.calls;
+    },
+    get failed() {
+      return b.failed;
+    },
     arrivals: b.arrivals,
     stall: (ms) => b.stall(ms),
     close,
@@ -145,13 +157,20 @@ export async function startTrivialGrpc(o: TrivialOptions = {}, port = 0): Promis
     s.on('close', () => sessions.delete(s));
   });
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-  return expose(b, (server.address() as AddressInfo).port, () => new Promise((resolve) => {
-    for (const s of sessions) s.destroy();
-    server.close(() => resolve());
-  }));
+  return expose(
+    b,
+    (server.address() as AddressInfo).port,
+    () =>
+      new Promise((resolve) => {
+        for (const s of sessions) s.destroy();
+        server.close(() => resolve());
+      }),
+  );
 }
 
-const REST_OK = Buffer.from(JSON.stringify({ model_name: 'ranker', outputs: [{ name: 'score', datatype: 'FP32', shape: [1, 1], data: [0] }] }));
+const REST_OK = Buffer.from(
+  JSON.stringify({ model_name: 'ranker', outputs: [{ name: 'score', datatype: 'FP32', shape: [1, 1], data: [0] }] }),
+);
 const REST_FAIL = Buffer.from(JSON.stringify({ error: 'trivial server: failing as told' }));
 
 /** A REST server on 127.0.0.1 (port 0: any free port). */
@@ -160,20 +179,29 @@ export async function startTrivialRest(o: TrivialOptions = {}, port = 0): Promis
   const server = http.createServer((req, res) => {
     const fail = b.arrive();
     req.on('data', () => undefined);
-    req.on('end', () => b.answer(() => {
-      res.writeHead(fail ? 503 : 200, { 'content-type': 'application/json' });
-      res.end(fail ? REST_FAIL : REST_OK);
-    }));
+    req.on('end', () =>
+      b.answer(() => {
+        res.writeHead(fail ? 503 : 200, { 'content-type': 'application/json' });
+        res.end(fail ? REST_FAIL : REST_OK);
+      }),
+    );
   });
   server.keepAliveTimeout = 60_000;
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-  return expose(b, (server.address() as AddressInfo).port, () => new Promise((resolve) => {
-    server.closeAllConnections();
-    server.close(() => resolve());
-  }));
+  return expose(
+    b,
+    (server.address() as AddressInfo).port,
+    () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  );
 }
 
 if (require.main === module) {
   const [kind = 'grpc', p = '0'] = process.argv.slice(2);
-  void (kind === 'rest' ? startTrivialRest({}, Number(p)) : startTrivialGrpc({}, Number(p))).then((s) => process.stdout.write(`${s.port}\n`));
+  void (kind === 'rest' ? startTrivialRest({}, Number(p)) : startTrivialGrpc({}, Number(p))).then((s) =>
+    process.stdout.write(`${s.port}\n`),
+  );
 }

@@ -37,7 +37,10 @@ async function runGrpc(): Promise<void> {
   const payload = Buffer.from(cfg.payload.buffer, cfg.payload.byteOffset, cfg.payload.byteLength);
   let onDone: Done = () => undefined;
   const done: Done = (start, outcome) => onDone(start, outcome);
-  const transport: Transport = cfg.mode === 'stream' ? new GrpcStream(cfg.target, payload, cfg.connections, done) : new GrpcUnary(cfg.target, payload, cfg.connections, done);
+  const transport: Transport =
+    cfg.mode === 'stream'
+      ? new GrpcStream(cfg.target, payload, cfg.connections, done)
+      : new GrpcUnary(cfg.target, payload, cfg.connections, done);
   await transport.connect();
   post({ type: 'ready' });
   const t0 = localTime((await started()).t0HrMs);
@@ -94,21 +97,33 @@ async function runGrpc(): Promise<void> {
     else if (sendingDone && t.inFlight === 0) finish();
   };
 
-  setTimeout(() => {
-    elu0 = performance.eventLoopUtilization();
-    rec.startClock();
-  }, Math.max(0, measureStart - performance.now()));
+  setTimeout(
+    () => {
+      elu0 = performance.eventLoopUtilization();
+      rec.startClock();
+    },
+    Math.max(0, measureStart - performance.now()),
+  );
   if (sched) {
-    const pacer = new Pacer(sched, t0, (_i, due, lag) => send(due, due + lag, lag), (left) => {
-      unsent = left;
-      sendingEnded();
-    }, () => t.inFlight > 0);
+    const pacer = new Pacer(
+      sched,
+      t0,
+      (_i, due, lag) => send(due, due + lag, lag),
+      (left) => {
+        unsent = left;
+        sendingEnded();
+      },
+      () => t.inFlight > 0,
+    );
     pacer.start();
   } else {
-    setTimeout(() => {
-      for (let i = 0; i < (cfg.concurrency ?? 0); i++) send(performance.now(), performance.now(), 0);
-      if (!cfg.concurrency) sendingEnded();
-    }, Math.max(0, t0 - performance.now()));
+    setTimeout(
+      () => {
+        for (let i = 0; i < (cfg.concurrency ?? 0); i++) send(performance.now(), performance.now(), 0);
+        if (!cfg.concurrency) sendingEnded();
+      },
+      Math.max(0, t0 - performance.now()),
+    );
     setTimeout(sendingEnded, Math.max(0, measureEnd - performance.now()));
   }
 }
@@ -122,10 +137,13 @@ async function runRestWorker(): Promise<void> {
   const measureStart = t0 + cfg.warmupMs;
   const rec = new Recorder(measureStart, cfg.durationMs, post);
   let elu0: ReturnType<typeof performance.eventLoopUtilization> | undefined;
-  setTimeout(() => {
-    elu0 = performance.eventLoopUtilization();
-    rec.startClock();
-  }, Math.max(0, measureStart - performance.now()));
+  setTimeout(
+    () => {
+      elu0 = performance.eventLoopUtilization();
+      rec.startClock();
+    },
+    Math.max(0, measureStart - performance.now()),
+  );
   await runRest(cfg, rec, t0);
   post(rec.finish(0, 0, elu0 ? performance.eventLoopUtilization(elu0).utilization : 0));
 }

@@ -17,7 +17,13 @@ export interface LoopResult {
 }
 
 /** Runs `concurrency` closed loops for `seconds` over the clients; unary or one stream per loop. */
-export function closedLoop(clients: RawClient[], req: Buffer, mode: 'unary' | 'stream', concurrency: number, seconds: number): Promise<LoopResult> {
+export function closedLoop(
+  clients: RawClient[],
+  req: Buffer,
+  mode: 'unary' | 'stream',
+  concurrency: number,
+  seconds: number,
+): Promise<LoopResult> {
   const h = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3 });
   let requests = 0;
   let errors = 0;
@@ -29,8 +35,12 @@ export function closedLoop(clients: RawClient[], req: Buffer, mode: 'unary' | 's
       if (--live > 0) return;
       const secs = (performance.now() - start) / 1000;
       resolve({
-        requests, errors, seconds: secs,
-        p50Ms: h.getValueAtPercentile(50) / 1000, p99Ms: h.getValueAtPercentile(99) / 1000, maxMs: h.maxValue / 1000,
+        requests,
+        errors,
+        seconds: secs,
+        p50Ms: h.getValueAtPercentile(50) / 1000,
+        p99Ms: h.getValueAtPercentile(99) / 1000,
+        maxMs: h.maxValue / 1000,
       });
     };
     for (let i = 0; i < concurrency; i++) {

@@ -58,18 +58,21 @@ function killTree(c: ChildProcess): void {
 
 /** Stops every process started through this module: SIGTERM, then SIGKILL to the group after graceMs. */
 export async function stopAll(graceMs = 5000): Promise<void> {
-  await Promise.all([...live].map(async (c) => {
-    await stop(c, graceMs);
-    // A master that died by SIGKILL leaves its workers; the group kill reaches them.
-    if (leaders.has(c)) killTree(c);
-  }));
+  await Promise.all(
+    [...live].map(async (c) => {
+      await stop(c, graceMs);
+      // A master that died by SIGKILL leaves its workers; the group kill reaches them.
+      if (leaders.has(c)) killTree(c);
+    }),
+  );
 }
 
 /** A process and its direct children's CPU seconds (nginx's master and worker). */
 function treeCpu(pid: number): number {
   let total = cpuSeconds(pid);
   try {
-    for (const kid of readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean)) total += cpuSeconds(Number(kid));
+    for (const kid of readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean))
+      total += cpuSeconds(Number(kid));
   } catch {
     // no children list (kernel without it, or the process just exited): its own time is what there is
   }
@@ -109,7 +112,8 @@ export function otherLoad(): { cores(): number } {
 export async function waitPort(port: number, child: ChildProcess, timeoutMs = 10_000): Promise<void> {
   const until = Date.now() + timeoutMs;
   for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${child.spawnfile} exited (${child.exitCode ?? child.signalCode}) before listening on ${port}`);
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new Error(`${child.spawnfile} exited (${child.exitCode ?? child.signalCode}) before listening on ${port}`);
     const ok = await new Promise<boolean>((resolve) => {
       const s = net.connect(port, '127.0.0.1', () => (s.destroy(), resolve(true)));
       s.once('error', () => resolve(false));
@@ -130,8 +134,31 @@ export async function startFleet(faultDelays: number[], verbose = false): Promis
   for (const delay of faultDelays) {
     const [g, h, m] = [await freePort(), await freePort(), await freePort()];
     const fault = delay > 0 ? ['--fault-delay-ms', String(delay)] : [];
-    const child = track(startCli(['sidecar', '--models', BUNDLED_MODELS, '--host', '127.0.0.1', '--grpc-port', String(g), '--http-port', String(h),
-      '--metrics-port', String(m), '--discovery', `127.0.0.1:${dg}`, '--advertise', `127.0.0.1:${g}`, '--drain-timeout-ms', '1000', ...fault], verbose));
+    const child = track(
+      startCli(
+        [
+          'sidecar',
+          '--models',
+          BUNDLED_MODELS,
+          '--host',
+          '127.0.0.1',
+          '--grpc-port',
+          String(g),
+          '--http-port',
+          String(h),
+          '--metrics-port',
+          String(m),
+          '--discovery',
+          `127.0.0.1:${dg}`,
+          '--advertise',
+          `127.0.0.1:${g}`,
+          '--drain-timeout-ms',
+          '1000',
+          ...fault,
+        ],
+        verbose,
+      ),
+    );
     sidecars.push({ child, grpcPort: g, metricsPort: m, faultDelayMs: delay });
     ready.push(`http://127.0.0.1:${h}/v2/health/ready`);
   }
@@ -155,7 +182,13 @@ export async function sidecarServed(s: SidecarProc): Promise<Record<string, numb
  * The infergate balancer as a CLI process, ready once it lists every sidecar for ranker; routingYaml:
  * its own routing config (--config), named `name` in results.
  */
-export async function startInfergate(discoveryPort: number, sidecars: number, verbose = false, routingYaml?: string, name = 'infergate'): Promise<Target> {
+export async function startInfergate(
+  discoveryPort: number,
+  sidecars: number,
+  verbose = false,
+  routingYaml?: string,
+  name = 'infergate',
+): Promise<Target> {
   const [g, h, m] = [await freePort(), await freePort(), await freePort()];
   const config: string[] = [];
   if (routingYaml !== undefined) {
@@ -163,8 +196,27 @@ export async function startInfergate(discoveryPort: number, sidecars: number, ve
     writeFileSync(file, routingYaml);
     config.push('--config', file);
   }
-  const child = track(startCli(['balancer', '--host', '127.0.0.1', '--discovery', `127.0.0.1:${discoveryPort}`, '--grpc-port', String(g),
-    '--http-port', String(h), '--metrics-port', String(m), '--drain-timeout-ms', '1000', ...config], verbose));
+  const child = track(
+    startCli(
+      [
+        'balancer',
+        '--host',
+        '127.0.0.1',
+        '--discovery',
+        `127.0.0.1:${discoveryPort}`,
+        '--grpc-port',
+        String(g),
+        '--http-port',
+        String(h),
+        '--metrics-port',
+        String(m),
+        '--drain-timeout-ms',
+        '1000',
+        ...config,
+      ],
+      verbose,
+    ),
+  );
   await waitReady(`http://127.0.0.1:${m}/readyz`);
   const until = Date.now() + 30_000;
   for (;;) {
@@ -200,7 +252,9 @@ export async function startNginx(upstreams: number[], verbose = false): Promise<
   const dir = tempDir('nginx');
   const port = await freePort();
   const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `  ${t}_temp_path ${dir}/${t};`).join('\n');
-  writeFileSync(path.join(dir, 'nginx.conf'), `worker_processes 1;
+  writeFileSync(
+    path.join(dir, 'nginx.conf'),
+    `worker_processes 1;
 pid ${dir}/nginx.pid;
 error_log ${dir}/error.log warn;
 events { worker_connections 8192; }
@@ -227,7 +281,8 @@ ${upstreams.map((p) => `    server 127.0.0.1:${p};`).join('\n')}
     }
   }
 }
-`);
+`,
+  );
   const child = spawnPeer('nginx', ['-p', dir, '-c', path.join(dir, 'nginx.conf'), '-g', 'daemon off;'], verbose);
   await waitPort(port, child);
   return { name: 'nginx', port, cpuSeconds: () => treeCpu(child.pid!) };
@@ -237,7 +292,9 @@ ${upstreams.map((p) => `    server 127.0.0.1:${p};`).join('\n')}
 export async function startHaproxy(upstreams: number[], verbose = false): Promise<Target> {
   const dir = tempDir('haproxy');
   const port = await freePort();
-  writeFileSync(path.join(dir, 'haproxy.cfg'), `global
+  writeFileSync(
+    path.join(dir, 'haproxy.cfg'),
+    `global
   nbthread 1
   maxconn 4000
 defaults
@@ -251,7 +308,8 @@ frontend fe
 backend sidecars
   balance random(2)
 ${upstreams.map((p, i) => `  server s${i} 127.0.0.1:${p} proto h2`).join('\n')}
-`);
+`,
+  );
   // -db: stay in the foreground, one process, no master.
   const child = spawnPeer('haproxy', ['-db', '-f', path.join(dir, 'haproxy.cfg')], verbose);
   await waitPort(port, child);

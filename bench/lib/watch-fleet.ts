@@ -24,7 +24,10 @@ export class WatchFleet {
   /** Messages received, all watchers. */
   messages = 0;
 
-  constructor(address: string, readonly size: number) {
+  constructor(
+    address: string,
+    readonly size: number,
+  ) {
     const { Discovery } = loadDiscoveryProto();
     for (let i = 0; i < size; i++) {
       // A local subchannel pool: otherwise grpc-js multiplexes every client onto one connection.
@@ -36,27 +39,32 @@ export class WatchFleet {
 
   /** Opens every stream; resolves once each has applied its snapshot. */
   async start(): Promise<void> {
-    await Promise.all(this.clients.map((c, i) => new Promise<void>((resolve, reject) => {
-      const call = c.Watch({ watcher_id: `bench-${i}` });
-      this.calls.push(call);
-      let first = true;
-      call.on('data', (m: WatchResponse__Output) => {
-        const { view, changes } = applyWatchResponse(this.views[i], m);
-        const now = performance.now();
-        this.views[i] = view;
-        this.messages++;
-        if (first) resolve();
-        first = false;
-        const p = this.probe;
-        if (p && p.seenAt[i] === undefined && changes.some(p.match)) {
-          p.seenAt[i] = now;
-          if (--p.left === 0) p.done();
-        }
-      });
-      call.on('error', (e: grpc.ServiceError) => {
-        if (e.code !== grpc.status.CANCELLED) reject(e);
-      });
-    })));
+    await Promise.all(
+      this.clients.map(
+        (c, i) =>
+          new Promise<void>((resolve, reject) => {
+            const call = c.Watch({ watcher_id: `bench-${i}` });
+            this.calls.push(call);
+            let first = true;
+            call.on('data', (m: WatchResponse__Output) => {
+              const { view, changes } = applyWatchResponse(this.views[i], m);
+              const now = performance.now();
+              this.views[i] = view;
+              this.messages++;
+              if (first) resolve();
+              first = false;
+              const p = this.probe;
+              if (p && p.seenAt[i] === undefined && changes.some(p.match)) {
+                p.seenAt[i] = now;
+                if (--p.left === 0) p.done();
+              }
+            });
+            call.on('error', (e: grpc.ServiceError) => {
+              if (e.code !== grpc.status.CANCELLED) reject(e);
+            });
+          }),
+      ),
+    );
   }
 
   /**

@@ -42,7 +42,8 @@ const MIN_RATE = 1;
 /** Whether one step meets the SLO, and a few words saying why not. */
 export function verdict(r: LoadResult, sloP99Ms: number, maxErrorRate: number): { pass: boolean; why: string } {
   const offered = r.offeredRate ?? 0;
-  if (r.errorRate > maxErrorRate) return { pass: false, why: `errors ${(100 * r.errorRate).toFixed(2)} % > ${(100 * maxErrorRate).toFixed(2)} %` };
+  if (r.errorRate > maxErrorRate)
+    return { pass: false, why: `errors ${(100 * r.errorRate).toFixed(2)} % > ${(100 * maxErrorRate).toFixed(2)} %` };
   if (!(r.latencyMs.p99 < sloP99Ms)) return { pass: false, why: `p99 ${r.latencyMs.p99.toFixed(1)} ms >= ${sloP99Ms} ms` };
   if (r.achievedRate < KEEPS_UP * offered) return { pass: false, why: `answered ${r.achievedRate.toFixed(0)}/s of ${offered}/s offered` };
   return { pass: true, why: `p99 ${r.latencyMs.p99.toFixed(1)} ms, errors ${(100 * r.errorRate).toFixed(2)} %` };
@@ -52,8 +53,11 @@ export function verdict(r: LoadResult, sloP99Ms: number, maxErrorRate: number): 
 const tidy = (rate: number) => (rate >= 10 ? Math.round(rate) : Math.round(rate * 10) / 10);
 
 /** Runs the search with runAt offering one open-loop step at a rate; onStep sees each step's verdict. */
-export async function searchMaxRate(o: SearchOptions, runAt: (rate: number) => Promise<LoadResult>,
-  onStep: (r: LoadResult, v: { pass: boolean; why: string }) => void = () => {}): Promise<FindMaxOutcome> {
+export async function searchMaxRate(
+  o: SearchOptions,
+  runAt: (rate: number) => Promise<LoadResult>,
+  onStep: (r: LoadResult, v: { pass: boolean; why: string }) => void = () => {},
+): Promise<FindMaxOutcome> {
   const maxErr = o.maxErrorRate ?? 0.001;
   const maxRate = o.maxRate ?? Infinity;
   const precision = o.precision ?? 0.05;
@@ -64,7 +68,8 @@ export async function searchMaxRate(o: SearchOptions, runAt: (rate: number) => P
   let hi: number | undefined;
   let hiLimited = false;
   let rate = tidy(Math.min(o.startRate ?? 100, maxRate));
-  const bracket = () => `the knee is between ${lo}/s (passed) and ${hi}/s (failed)${hiLimited ? '; the generator was limited at the failing rate, so the knee may be its own' : ''}`;
+  const bracket = () =>
+    `the knee is between ${lo}/s (passed) and ${hi}/s (failed)${hiLimited ? '; the generator was limited at the failing rate, so the knee may be its own' : ''}`;
   while (tried.length < maxSteps) {
     const r = await runAt(rate);
     tried.push(r);
@@ -73,7 +78,11 @@ export async function searchMaxRate(o: SearchOptions, runAt: (rate: number) => P
     if (v.pass) {
       [lo, best] = [rate, r];
       if (r.generator.limited) {
-        return { best, tried, reason: `stopped at ${rate}/s: the load generator could not keep its schedule (max lag ${r.generator.maxLagMs.toFixed(0)} ms), so higher rates would measure the generator, not the target` };
+        return {
+          best,
+          tried,
+          reason: `stopped at ${rate}/s: the load generator could not keep its schedule (max lag ${r.generator.maxLagMs.toFixed(0)} ms), so higher rates would measure the generator, not the target`,
+        };
       }
       if (hi === undefined) {
         if (rate >= maxRate) return { best, tried, reason: `reached maxRate ${maxRate}/s with the SLO still met: the knee is above it` };
@@ -99,11 +108,18 @@ const SETTLE_MS = 500;
 /** The highest rate whose p99 stays under the SLO with few enough errors; resolves with every phase tried and the best. */
 export async function findMax(opts: FindMaxOptions): Promise<FindMaxOutcome> {
   const name = opts.load.label ?? opts.load.target;
-  const outcome = await searchMaxRate(opts, async (rate) => {
-    const r = await runLoad({ ...opts.load, rate, label: `${name} @${rate}/s` });
-    await new Promise((res) => setTimeout(res, SETTLE_MS));
-    return r;
-  }, (r, v) => process.stderr.write(`find-max: ${r.offeredRate}/s: ${v.pass ? 'meets' : 'fails'} the SLO (${v.why}; answered ${r.achievedRate.toFixed(0)}/s)\n`));
+  const outcome = await searchMaxRate(
+    opts,
+    async (rate) => {
+      const r = await runLoad({ ...opts.load, rate, label: `${name} @${rate}/s` });
+      await new Promise((res) => setTimeout(res, SETTLE_MS));
+      return r;
+    },
+    (r, v) =>
+      process.stderr.write(
+        `find-max: ${r.offeredRate}/s: ${v.pass ? 'meets' : 'fails'} the SLO (${v.why}; answered ${r.achievedRate.toFixed(0)}/s)\n`,
+      ),
+  );
   process.stderr.write(`find-max: ${outcome.best ? `best ${outcome.best.offeredRate}/s` : 'no rate met the SLO'}; ${outcome.reason}\n`);
   return outcome;
 }

@@ -37,10 +37,12 @@ export function spawnInfergate(args: string[], verbose = false): ChildProcess {
 
 /** SIGTERM to every process started here (each drains), then SIGKILL to its group after graceMs. */
 export async function stopInfergates(graceMs = 5000): Promise<void> {
-  await Promise.all([...live].map(async (c) => {
-    await stop(c, graceMs);
-    killGroup(c);
-  }));
+  await Promise.all(
+    [...live].map(async (c) => {
+      await stop(c, graceMs);
+      killGroup(c);
+    }),
+  );
 }
 
 /** The direct children's pids of a process (a --workers primary's workers, nginx's worker); [] when unreadable. */

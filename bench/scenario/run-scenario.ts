@@ -32,17 +32,27 @@ export function effectivePhases(sc: Scenario, opts: Pick<ScenarioRunOptions, 'du
 
 /** Upper bound on a scenario's load time, s (every step of every phase, no early stop), for the start-up line. */
 export function plannedSeconds(phases: readonly PhaseSpec[]): number {
-  return phases.reduce((a, p) => a + p.primeMs / 1000 + (p.steps?.length ?? 1) * (p.warmupMs + p.durationMs) / 1000, 0);
+  return phases.reduce((a, p) => a + p.primeMs / 1000 + ((p.steps?.length ?? 1) * (p.warmupMs + p.durationMs)) / 1000, 0);
 }
 
-const uptime = () => os.loadavg().map((x) => x.toFixed(2)).join(' ');
+const uptime = () =>
+  os
+    .loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
 
 /**
  * Runs every phase in order; a phase whose target is not running (a skipped peer) is noted and passed over, and
  * a phase that fails is noted and ends (the phases after it still run). Resolves with the failed phases' labels.
  */
-async function runPhases(sc: Scenario, phases: readonly PhaseSpec[], topo: RunningTopology, quiet: boolean,
-  results: LoadResult[], notes: string[]): Promise<string[]> {
+async function runPhases(
+  sc: Scenario,
+  phases: readonly PhaseSpec[],
+  topo: RunningTopology,
+  quiet: boolean,
+  results: LoadResult[],
+  notes: string[],
+): Promise<string[]> {
   const { runPhase, saturation } = await phaseRun();
   const failed: string[] = [];
   for (const p of phases) {
@@ -84,7 +94,9 @@ export async function runScenario(file: string, opts: ScenarioRunOptions): Promi
   const sc = await loadScenario(file);
   const phases = effectivePhases(sc, opts);
   const models = [...new Set(phases.map((p) => p.model))];
-  process.stderr.write(`scenario ${sc.name}: ${phases.length} phase(s), at most ${plannedSeconds(phases).toFixed(0)} s of load after start-up\n`);
+  process.stderr.write(
+    `scenario ${sc.name}: ${phases.length} phase(s), at most ${plannedSeconds(phases).toFixed(0)} s of load after start-up\n`,
+  );
   const notes: string[] = sc.description ? [sc.description] : [];
   const results: LoadResult[] = [];
   const load0 = uptime();
@@ -97,12 +109,17 @@ export async function runScenario(file: string, opts: ScenarioRunOptions): Promi
   } finally {
     await stopTopology();
   }
-  notes.push(`machine: load average (1, 5, 15 min) ${load0} at start, ${uptime()} at end; the machine may be shared, see each phase's "other load"`);
+  notes.push(
+    `machine: load average (1, 5, 15 min) ${load0} at start, ${uptime()} at end; the machine may be shared, see each phase's "other load"`,
+  );
   const report = buildReport(results, { scenario: sc.name, notes });
   if (opts.json) await writeJsonReport(report, opts.json);
   if (opts.html) await writeHtmlReport(report, opts.html);
   // The table shows the load engine's figures; the notes carry what the scenario measured around them (CPU, spread, skips).
   process.stdout.write(`${formatReportTable(report)}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n`);
-  if (failed.length) throw new Error(`scenario ${sc.name}: ${failed.length} phase(s) failed (${failed.join(', ')}); the report holds the rest and the reasons`);
+  if (failed.length)
+    throw new Error(
+      `scenario ${sc.name}: ${failed.length} phase(s) failed (${failed.join(', ')}); the report holds the rest and the reasons`,
+    );
   return report;
 }

@@ -124,24 +124,37 @@ export function targetName(target: string, t: TopologySpec): string {
 }
 
 function readTopology(m: Mapping): TopologySpec {
-  const sidecars = m.field('sidecars').list((v) => {
-    const s = v.map(SIDECAR_KEYS);
-    return {
-      faultDelayMs: s.opt('fault_delay_ms', 0, (x) => x.int({ min: 0, max: MAX_MS })),
-      faultAbortPercent: s.opt('fault_abort_percent', 0, (x) => x.number({ min: 0, max: 100 })),
-    };
-  }, { nonEmpty: true, what: 'a list of sidecars ({} for a healthy one)' }) ?? [];
+  const sidecars =
+    m.field('sidecars').list(
+      (v) => {
+        const s = v.map(SIDECAR_KEYS);
+        return {
+          faultDelayMs: s.opt('fault_delay_ms', 0, (x) => x.int({ min: 0, max: MAX_MS })),
+          faultAbortPercent: s.opt('fault_abort_percent', 0, (x) => x.number({ min: 0, max: 100 })),
+        };
+      },
+      { nonEmpty: true, what: 'a list of sidecars ({} for a healthy one)' },
+    ) ?? [];
   const bv = m.get('balancer');
   const readBalancer = (v: Value) => ({ workers: v.map(['workers']).opt('workers', 1, (x) => x.int({ min: 1, max: 64 })) });
   // A mapping is the common case (one balancer); a list compares balancers, e.g. --workers 1 against 2.
-  const balancers = !bv ? [] : isSeq(bv.node) ? bv.list(readBalancer, { nonEmpty: true, what: 'a list of balancers' }) ?? [] : [readBalancer(bv)];
+  const balancers = !bv
+    ? []
+    : isSeq(bv.node)
+      ? (bv.list(readBalancer, { nonEmpty: true, what: 'a list of balancers' }) ?? [])
+      : [readBalancer(bv)];
   const seen = new Set<string>();
-  const peers = m.opt<PeerName[]>('peers', [], (v) => v.list((p) => {
-    const name = p.oneOf(PEERS);
-    if (name && seen.has(name)) return p.fail('each peer once', `${name} again`);
-    if (name) seen.add(name);
-    return name;
-  }, { what: `a list of peers (${PEERS.join(', ')})` }));
+  const peers = m.opt<PeerName[]>('peers', [], (v) =>
+    v.list(
+      (p) => {
+        const name = p.oneOf(PEERS);
+        if (name && seen.has(name)) return p.fail('each peer once', `${name} again`);
+        if (name) seen.add(name);
+        return name;
+      },
+      { what: `a list of peers (${PEERS.join(', ')})` },
+    ),
+  );
   return { sidecars, balancers, peers };
 }
 
@@ -160,7 +173,9 @@ function readDuration(v: Value, min: number): number | undefined {
 function readInherited(m: Mapping, base: Inherited): Inherited {
   const version = m.opt<string | undefined>('version', base.version, (v) => {
     const raw = v.raw();
-    return (typeof raw === 'number' || typeof raw === 'string') && /^[1-9][0-9]*$/.test(String(raw)) ? String(raw) : v.fail('a positive integer version, e.g. 1');
+    return (typeof raw === 'number' || typeof raw === 'string') && /^[1-9][0-9]*$/.test(String(raw))
+      ? String(raw)
+      : v.fail('a positive integer version, e.g. 1');
   });
   const drainMs = m.opt<number | undefined>('drain', base.drainMs, (v) => readDuration(v, 0));
   return {
@@ -193,7 +208,8 @@ function readTarget(v: Value, t: TopologySpec, mode: LoadMode): string | undefin
   const count = kind === 'sidecar' ? t.sidecars.length : t.balancers.length;
   // No sidecars means topology.sidecars was invalid, already reported: one mistake, one error.
   if (kind === 'sidecar' && count === 0) return undefined;
-  if (index >= count) return v.fail(count === 0 ? 'a target the topology starts (no topology.balancer)' : `${kind}:0 to ${kind}:${count - 1}`);
+  if (index >= count)
+    return v.fail(count === 0 ? 'a target the topology starts (no topology.balancer)' : `${kind}:0 to ${kind}:${count - 1}`);
   return `${kind}:${index}`;
 }
 
@@ -204,18 +220,32 @@ function readPhase(v: Value, defaults: Inherited, t: TopologySpec): PhaseSpec | 
   const rate = m.opt<number | undefined>('rate', undefined, (x) => x.number({ min: 0.1, max: MAX_RATE }));
   const concurrency = m.opt<number | undefined>('concurrency', undefined, (x) => x.int({ min: 1, max: 10_000 }));
   let prev = 0;
-  const steps = m.opt<number[] | undefined>('steps', undefined, (x) => x.list((s) => {
-    const r = s.number({ min: 0.1, max: MAX_RATE });
-    if (r !== undefined && r <= prev) return s.fail(`a rate above the step before (${prev})`);
-    return (prev = r ?? prev), r;
-  }, { nonEmpty: true, what: 'a list of ascending rates' }));
+  const steps = m.opt<number[] | undefined>('steps', undefined, (x) =>
+    x.list(
+      (s) => {
+        const r = s.number({ min: 0.1, max: MAX_RATE });
+        if (r !== undefined && r <= prev) return s.fail(`a rate above the step before (${prev})`);
+        return ((prev = r ?? prev), r);
+      },
+      { nonEmpty: true, what: 'a list of ascending rates' },
+    ),
+  );
   const given = ['rate', 'concurrency', 'steps'].filter((k) => m.get(k));
-  if (given.length !== 1 && !m.broken) v.fail('exactly one of rate, concurrency, steps', given.length ? given.join(' and ') : 'none of them');
+  if (given.length !== 1 && !m.broken)
+    v.fail('exactly one of rate, concurrency, steps', given.length ? given.join(' and ') : 'none of them');
   const stopV = m.get('stop_at_saturation');
   if (stopV && !m.get('steps')) stopV.fail('stop_at_saturation only with steps');
   const stopAtSaturation = m.opt('stop_at_saturation', true, (x) => x.bool());
   if (target === undefined || given.length !== 1 || (rate ?? concurrency ?? steps) === undefined) return undefined;
   const what = rate !== undefined ? `${rate}/s` : concurrency !== undefined ? `c${concurrency}` : 'steps';
   const label = m.opt('label', `${targetName(target, t)} ${own.mode} ${what}`, (x) => x.string());
-  return { ...own, label, target, ...(rate !== undefined && { rate }), ...(concurrency !== undefined && { concurrency }), ...(steps && { steps }), stopAtSaturation };
+  return {
+    ...own,
+    label,
+    target,
+    ...(rate !== undefined && { rate }),
+    ...(concurrency !== undefined && { concurrency }),
+    ...(steps && { steps }),
+    stopAtSaturation,
+  };
 }

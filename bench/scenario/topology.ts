@@ -44,23 +44,53 @@ export function hasBinary(cmd: string): boolean {
 
 const get = async <T>(url: string): Promise<T> => (await fetch(url)).json() as Promise<T>;
 
-interface StatusDoc { clusters?: { model: string; endpoints: unknown[] }[]; workers?: { clusters: { model: string; endpoints: unknown[] }[] }[] }
+interface StatusDoc {
+  clusters?: { model: string; endpoints: unknown[] }[];
+  workers?: { clusters: { model: string; endpoints: unknown[] }[] }[];
+}
 
 /** Starts a balancer and waits until every worker lists every sidecar for each model (or times out). */
-async function startBalancer(index: number, workers: number, discoveryPort: number, sidecars: number, models: readonly string[],
-  verbose: boolean): Promise<RunningTarget> {
+async function startBalancer(
+  index: number,
+  workers: number,
+  discoveryPort: number,
+  sidecars: number,
+  models: readonly string[],
+  verbose: boolean,
+): Promise<RunningTarget> {
   const [g, h, m] = [await freePort(), await freePort(), await freePort()];
-  const child = spawnInfergate(['balancer', '--host', '127.0.0.1', '--discovery', `127.0.0.1:${discoveryPort}`, '--grpc-port', String(g),
-    '--http-port', String(h), '--metrics-port', String(m), '--workers', String(workers), '--drain-timeout-ms', '1000'], verbose);
+  const child = spawnInfergate(
+    [
+      'balancer',
+      '--host',
+      '127.0.0.1',
+      '--discovery',
+      `127.0.0.1:${discoveryPort}`,
+      '--grpc-port',
+      String(g),
+      '--http-port',
+      String(h),
+      '--metrics-port',
+      String(m),
+      '--workers',
+      String(workers),
+      '--drain-timeout-ms',
+      '1000',
+    ],
+    verbose,
+  );
   await waitReady(`http://127.0.0.1:${m}/readyz`, 60_000);
   // /readyz holds once each model has one endpoint; a phase measured before the rest arrive would skew to it.
   const until = Date.now() + 30_000;
   for (;;) {
     const st = await get<StatusDoc>(`http://127.0.0.1:${m}/status`);
     const views = st.workers?.map((w) => w.clusters) ?? [st.clusters ?? []];
-    const full = views.length >= workers && views.every((cs) => models.every((md) => (cs.find((c) => c.model === md)?.endpoints.length ?? 0) >= sidecars));
+    const full =
+      views.length >= workers &&
+      views.every((cs) => models.every((md) => (cs.find((c) => c.model === md)?.endpoints.length ?? 0) >= sidecars));
     if (full) break;
-    if (Date.now() > until) throw new Error(`balancer ${index} (--workers ${workers}) did not list ${sidecars} endpoints for ${models.join(', ')} within 30 s`);
+    if (Date.now() > until)
+      throw new Error(`balancer ${index} (--workers ${workers}) did not list ${sidecars} endpoints for ${models.join(', ')} within 30 s`);
     await new Promise((r) => setTimeout(r, 100));
   }
   return { name: `infergate:${index}`, grpc: `127.0.0.1:${g}`, http: `127.0.0.1:${h}`, cpuSeconds: () => treeCpuSeconds(child.pid!) };
@@ -81,17 +111,47 @@ export async function startTopology(spec: TopologySpec, models: readonly string[
     const ready: string[] = [];
     for (const [i, s] of spec.sidecars.entries()) {
       const [g, h, m] = [await freePort(), await freePort(), await freePort()];
-      const faults = [...(s.faultDelayMs > 0 ? ['--fault-delay-ms', String(s.faultDelayMs)] : []),
-        ...(s.faultAbortPercent > 0 ? ['--fault-abort-percent', String(s.faultAbortPercent)] : [])];
-      const child = spawnInfergate(['sidecar', '--models', BUNDLED_MODELS, '--host', '127.0.0.1', '--grpc-port', String(g), '--http-port', String(h),
-        '--metrics-port', String(m), '--discovery', `127.0.0.1:${dg}`, '--advertise', `127.0.0.1:${g}`, '--drain-timeout-ms', '1000', ...faults], verbose);
+      const faults = [
+        ...(s.faultDelayMs > 0 ? ['--fault-delay-ms', String(s.faultDelayMs)] : []),
+        ...(s.faultAbortPercent > 0 ? ['--fault-abort-percent', String(s.faultAbortPercent)] : []),
+      ];
+      const child = spawnInfergate(
+        [
+          'sidecar',
+          '--models',
+          BUNDLED_MODELS,
+          '--host',
+          '127.0.0.1',
+          '--grpc-port',
+          String(g),
+          '--http-port',
+          String(h),
+          '--metrics-port',
+          String(m),
+          '--discovery',
+          `127.0.0.1:${dg}`,
+          '--advertise',
+          `127.0.0.1:${g}`,
+          '--drain-timeout-ms',
+          '1000',
+          ...faults,
+        ],
+        verbose,
+      );
       sidecars.push({ child, grpcPort: g, metricsPort: m, faultDelayMs: s.faultDelayMs });
-      targets.set(`sidecar:${i}`, { name: `sidecar:${i}`, grpc: `127.0.0.1:${g}`, http: `127.0.0.1:${h}`, cpuSeconds: () => treeCpuSeconds(child.pid!) });
+      targets.set(`sidecar:${i}`, {
+        name: `sidecar:${i}`,
+        grpc: `127.0.0.1:${g}`,
+        http: `127.0.0.1:${h}`,
+        cpuSeconds: () => treeCpuSeconds(child.pid!),
+      });
       ready.push(`http://127.0.0.1:${h}/v2/health/ready`);
     }
     // Started together, waited for together: model loading overlaps.
     await Promise.all(ready.map((url) => waitReady(url, 60_000)));
-    notes.push(`topology: discovery, ${sidecars.length} sidecar${sidecars.length === 1 ? '' : 's'} (${spec.sidecars.map(describeSidecar).join(', ')})`);
+    notes.push(
+      `topology: discovery, ${sidecars.length} sidecar${sidecars.length === 1 ? '' : 's'} (${spec.sidecars.map(describeSidecar).join(', ')})`,
+    );
     for (const [i, b] of spec.balancers.entries()) {
       targets.set(`infergate:${i}`, await startBalancer(i, b.workers, dg, sidecars.length, models, verbose));
       notes.push(`infergate${spec.balancers.length > 1 ? `:${i}` : ''}: the balancer on its defaults, --workers ${b.workers}`);
@@ -101,15 +161,25 @@ export async function startTopology(spec: TopologySpec, models: readonly string[
         notes.push(`${peer}: skipped, binary not found on PATH; its phases were not run`);
         continue;
       }
-      const start: Record<PeerName, (ports: number[], verbose: boolean) => ReturnType<typeof startNginx>> = { nginx: startNginx, haproxy: startHaproxy };
-      const t = await start[peer](sidecars.map((s) => s.grpcPort), verbose);
+      const start: Record<PeerName, (ports: number[], verbose: boolean) => ReturnType<typeof startNginx>> = {
+        nginx: startNginx,
+        haproxy: startHaproxy,
+      };
+      const t = await start[peer](
+        sidecars.map((s) => s.grpcPort),
+        verbose,
+      );
       targets.set(peer, { name: peer, grpc: `127.0.0.1:${t.port}`, cpuSeconds: () => t.cpuSeconds() });
-      notes.push(peer === 'nginx'
-        ? 'nginx: one worker, grpc_pass, upstream `random two least_conn`, keepalive 512 (bench/lib/peers.ts)'
-        : 'haproxy: nbthread 1, h2 both sides, `balance random(2)` (bench/lib/peers.ts)');
+      notes.push(
+        peer === 'nginx'
+          ? 'nginx: one worker, grpc_pass, upstream `random two least_conn`, keepalive 512 (bench/lib/peers.ts)'
+          : 'haproxy: nbthread 1, h2 both sides, `balance random(2)` (bench/lib/peers.ts)',
+      );
     }
     return {
-      targets, sidecars, notes,
+      targets,
+      sidecars,
+      notes,
       served: () => Promise.all(sidecars.map(async (s) => Object.values(await sidecarServed(s)).reduce((a, b) => a + b, 0))),
       sidecarsCpuSeconds: () => sidecars.reduce((a, s) => a + treeCpuSeconds(s.child.pid!), 0),
     };
@@ -120,7 +190,10 @@ export async function startTopology(spec: TopologySpec, models: readonly string[
 }
 
 function describeSidecar(s: { faultDelayMs: number; faultAbortPercent: number }): string {
-  const f = [s.faultDelayMs > 0 && `--fault-delay-ms ${s.faultDelayMs}`, s.faultAbortPercent > 0 && `--fault-abort-percent ${s.faultAbortPercent}`].filter(Boolean);
+  const f = [
+    s.faultDelayMs > 0 && `--fault-delay-ms ${s.faultDelayMs}`,
+    s.faultAbortPercent > 0 && `--fault-abort-percent ${s.faultAbortPercent}`,
+  ].filter(Boolean);
   return f.length ? f.join(' ') : 'healthy';
 }
 

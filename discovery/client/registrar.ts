@@ -66,7 +66,10 @@ export class Registrar {
   private readonly stateCbs = new Set<(s: RegistrarState) => void>();
 
   constructor(private readonly opts: RegistrarOptions) {
-    this.addresses = opts.discovery.split(',').map((s) => s.trim()).filter(Boolean);
+    this.addresses = opts.discovery
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     if (this.addresses.length === 0) throw new Error('discovery address is empty; expected host:port[,host:port...]');
     this.clock = opts.clock ?? systemClock;
     this.backoff = new Backoff(opts.backoff, opts.random ?? systemRandom);
@@ -162,9 +165,17 @@ export class Registrar {
   private register(): Promise<void> {
     const o = this.opts;
     const req = {
-      address: o.advertise, zone: o.zone ?? '', labels: { ...o.labels }, models: o.models.map((m) => ({ name: m.name, versions: [...m.versions] })),
-      weight: o.weight ?? 1, capacity: o.capacity ?? 0, priority: o.priority ?? 0, ttl_ms: o.ttlMs ?? 0,
-      endpoint_id: this.endpointId, status: this.status(), load: loadToProto(this.load()),
+      address: o.advertise,
+      zone: o.zone ?? '',
+      labels: { ...o.labels },
+      models: o.models.map((m) => ({ name: m.name, versions: [...m.versions] })),
+      weight: o.weight ?? 1,
+      capacity: o.capacity ?? 0,
+      priority: o.priority ?? 0,
+      ttl_ms: o.ttlMs ?? 0,
+      endpoint_id: this.endpointId,
+      status: this.status(),
+      load: loadToProto(this.load()),
     };
     return new Promise((resolve) => {
       this.client().Register(req, this.callOptions(), (err, res) => {
@@ -184,7 +195,12 @@ export class Registrar {
         this.intervalMs = res.heartbeat_interval_ms || Math.max(50, res.ttl_ms / 3);
         this.lastAck = this.clock.now();
         this.recovered();
-        o.log.info('registered with discovery', { lease: res.lease_id, endpoint_id: res.endpoint_id, ttl_ms: res.ttl_ms, status: req.status });
+        o.log.info('registered with discovery', {
+          lease: res.lease_id,
+          endpoint_id: res.endpoint_id,
+          ttl_ms: res.ttl_ms,
+          status: req.status,
+        });
         this.setState('registered');
         this.schedule(this.intervalMs);
         resolve();
@@ -223,7 +239,9 @@ export class Registrar {
     this.next++;
     if (this.failing) return; // one log line per outage, not per retry
     this.failing = true;
-    this.opts.log.warn(`discovery ${what} failed; retrying with backoff`, { reason: err ? `${Status[err.code] ?? err.code}: ${err.details}` : 'no response' });
+    this.opts.log.warn(`discovery ${what} failed; retrying with backoff`, {
+      reason: err ? `${Status[err.code] ?? err.code}: ${err.details}` : 'no response',
+    });
   }
 
   private recovered(): void {

@@ -48,7 +48,11 @@ export function applyWatchResponse(view: DiscoveryView, msg: WatchResponse__Outp
       for (const e of c.endpoints) eps.set(e.id, endpointFromProto(e));
       if (eps.size > 0) next.set(c.cluster_name, eps);
     }
-    return { view: { epoch: msg.epoch, version: msg.version, clusters: next, config }, changes: diffViews(view.clusters, next), configChanged };
+    return {
+      view: { epoch: msg.epoch, version: msg.version, clusters: next, config },
+      changes: diffViews(view.clusters, next),
+      configChanged,
+    };
   }
   const clusters = new Map(view.clusters);
   const touched = new Map<string, Map<string, ClusterEndpoint>>();

@@ -58,7 +58,10 @@ export class DiscoveryWatcher {
   private readonly stateCbs = new Set<(s: WatcherState) => void>();
 
   constructor(private readonly opts: WatcherOptions) {
-    this.addresses = opts.discovery.split(',').map((s) => s.trim()).filter(Boolean);
+    this.addresses = opts.discovery
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     if (this.addresses.length === 0) throw new Error('discovery address is empty; expected host:port[,host:port...]');
     this.clock = opts.clock ?? systemClock;
     this.backoff = new Backoff(opts.backoff, opts.random ?? systemRandom);
@@ -114,8 +117,11 @@ export class DiscoveryWatcher {
     if (!client) this.clients.set(address, (client = discoveryClient(address)));
     const v = this.current;
     const call = client.Watch({
-      epoch: v.epoch, last_version: v.version, clusters: [...(this.opts.clusters ?? [])],
-      config_version: v.config?.version ?? 0, watcher_id: this.opts.watcherId ?? '',
+      epoch: v.epoch,
+      last_version: v.version,
+      clusters: [...(this.opts.clusters ?? [])],
+      config_version: v.config?.version ?? 0,
+      watcher_id: this.opts.watcherId ?? '',
     });
     this.call = call;
     let ended = false;
@@ -134,7 +140,9 @@ export class DiscoveryWatcher {
         this.setState('synced');
       }
     });
-    call.on('error', (e: grpc.ServiceError) => end(e.code === Status.CANCELLED ? 'cancelled' : `${Status[e.code] ?? e.code}: ${e.details}`));
+    call.on('error', (e: grpc.ServiceError) =>
+      end(e.code === Status.CANCELLED ? 'cancelled' : `${Status[e.code] ?? e.code}: ${e.details}`),
+    );
     call.on('end', () => end('stream ended'));
   }
 
@@ -142,7 +150,11 @@ export class DiscoveryWatcher {
     if (this.st === 'stopped') return;
     const delay = this.backoff.next();
     if (this.st !== 'disconnected') {
-      this.opts.log.warn('discovery watch lost; keeping the last view and reconnecting', { address, reason: why, version: this.current.version });
+      this.opts.log.warn('discovery watch lost; keeping the last view and reconnecting', {
+        address,
+        reason: why,
+        version: this.current.version,
+      });
       this.setState('disconnected');
     }
     this.next++;

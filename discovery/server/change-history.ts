@@ -4,7 +4,10 @@
 import { coalesce, wants } from '../cluster-changes';
 import type { ClusterChange } from '../types';
 
-interface Batch { readonly version: number; readonly changes: readonly ClusterChange[] }
+interface Batch {
+  readonly version: number;
+  readonly changes: readonly ClusterChange[];
+}
 
 /** Change batches by view version, the newest `size` kept. */
 export class ChangeHistory {

@@ -39,9 +39,16 @@ export class ConfigOverlay {
     const statics = new Map<string, EndpointRecord>();
     for (const e of endpoints) {
       statics.set(e.address, {
-        id: e.address, address: e.address, zone: e.zone, labels: {},
+        id: e.address,
+        address: e.address,
+        zone: e.zone,
+        labels: {},
         models: e.models.map((m) => ({ name: m.name, versions: [...m.versions] })),
-        weight: e.weight, capacity: 0, priority: 0, health: 'HEALTHY', load: NO_LOAD,
+        weight: e.weight,
+        capacity: 0,
+        priority: 0,
+        health: 'HEALTHY',
+        load: NO_LOAD,
       });
     }
     const overrides = new Map<string, EndpointOverride>();

@@ -24,7 +24,9 @@ export function loadMoved(prev: LoadSummary, next: LoadSummary, stale: boolean):
   const differs = prev.queueDepth !== next.queueDepth || prev.inFlight !== next.inFlight || prev.latencyMs !== next.latencyMs;
   if (!differs) return false;
   if (stale) return true;
-  return moved(prev.queueDepth, next.queueDepth, MIN_COUNT_DELTA)
-    || moved(prev.inFlight, next.inFlight, MIN_COUNT_DELTA)
-    || moved(prev.latencyMs, next.latencyMs, MIN_LATENCY_DELTA_MS);
+  return (
+    moved(prev.queueDepth, next.queueDepth, MIN_COUNT_DELTA) ||
+    moved(prev.inFlight, next.inFlight, MIN_COUNT_DELTA) ||
+    moved(prev.latencyMs, next.latencyMs, MIN_LATENCY_DELTA_MS)
+  );
 }

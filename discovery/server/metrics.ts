@@ -22,12 +22,45 @@ export class DiscoveryMetrics {
     this.registrations = new Counter({ name: 'discovery_registrations_total', help: 'Register calls.', labelNames: ['result'], registers });
     this.heartbeats = new Counter({ name: 'discovery_heartbeats_total', help: 'Heartbeat calls.', labelNames: ['result'], registers });
     this.deregistrations = new Counter({ name: 'discovery_deregistrations_total', help: 'Deregister calls.', registers });
-    this.heartbeatWrites = new Counter({ name: 'discovery_heartbeat_writes_total', help: 'Heartbeats that rewrote the record (status or load moved).', registers });
-    new Gauge({ name: 'discovery_endpoints', help: 'Endpoints in the view.', registers, collect() { this.set(hub.endpointCount()); } });
-    new Gauge({ name: 'discovery_watchers', help: 'Open watch streams.', registers, collect() { this.set(hub.watchers().length); } });
-    new Gauge({ name: 'discovery_view_version', help: 'Version of the view watchers see (store revision × 1000 + config reloads since).', registers, collect() { this.set(hub.revision); } });
+    this.heartbeatWrites = new Counter({
+      name: 'discovery_heartbeat_writes_total',
+      help: 'Heartbeats that rewrote the record (status or load moved).',
+      registers,
+    });
+    new Gauge({
+      name: 'discovery_endpoints',
+      help: 'Endpoints in the view.',
+      registers,
+      collect() {
+        this.set(hub.endpointCount());
+      },
+    });
+    new Gauge({
+      name: 'discovery_watchers',
+      help: 'Open watch streams.',
+      registers,
+      collect() {
+        this.set(hub.watchers().length);
+      },
+    });
+    new Gauge({
+      name: 'discovery_view_version',
+      help: 'Version of the view watchers see (store revision × 1000 + config reloads since).',
+      registers,
+      collect() {
+        this.set(hub.revision);
+      },
+    });
     const fromHub = (name: string, help: string, read: () => number) =>
-      new Counter({ name, help, registers, collect() { this.reset(); this.inc(read()); } });
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          this.reset();
+          this.inc(read());
+        },
+      });
     fromHub('discovery_watch_snapshots_total', 'Full snapshots sent to watchers.', () => hub.stats.snapshots);
     fromHub('discovery_watch_resumes_total', 'Watches resumed from a version without a snapshot.', () => hub.stats.resumes);
     fromHub('discovery_watch_messages_total', 'Messages sent to watchers.', () => hub.stats.messages);

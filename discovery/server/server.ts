@@ -70,15 +70,25 @@ export async function startDiscovery(opts: DiscoveryOptions): Promise<DiscoveryS
     'grpc.keepalive_time_ms': 30_000,
     'grpc.keepalive_timeout_ms': 10_000,
   });
-  server.addService(loadDiscoveryProto().Discovery.service, discoveryHandlers({
-    store, hub, metrics, log: opts.log, clock, defaultTtlMs: opts.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS, minTtlMs: opts.minLeaseTtlMs,
-    maxQueuedPerWatcher: opts.maxQueuedPerWatcher,
-  }));
+  server.addService(
+    loadDiscoveryProto().Discovery.service,
+    discoveryHandlers({
+      store,
+      hub,
+      metrics,
+      log: opts.log,
+      clock,
+      defaultTtlMs: opts.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS,
+      minTtlMs: opts.minLeaseTtlMs,
+      maxQueuedPerWatcher: opts.maxQueuedPerWatcher,
+    }),
+  );
   const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
   let admin: http.Server | undefined;
   try {
     const grpcPort = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(`${host}:${opts.grpcPort}`, grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+      server.bindAsync(`${host}:${opts.grpcPort}`, grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+    );
     admin = http.createServer(adminHandler({ hub, metrics, config: () => hub.currentConfig() }));
     await new Promise<void>((resolve, reject) => {
       admin!.once('error', reject);
@@ -88,7 +98,11 @@ export async function startDiscovery(opts: DiscoveryOptions): Promise<DiscoveryS
     opts.log.info('discovery serving', { grpc_port: grpcPort, http_port: httpPort, epoch: hub.epoch, version: hub.revision });
     const adminServer = admin;
     return {
-      grpcPort, httpPort, hub, store, metrics,
+      grpcPort,
+      httpPort,
+      hub,
+      store,
+      metrics,
       close: async () => {
         unwatchConfig?.();
         hub.close();

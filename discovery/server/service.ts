@@ -48,12 +48,16 @@ export function discoveryHandlers(o: ServiceOptions): DiscoveryHandlers {
   // When each endpoint's load was last written by this replica.
   const lastLoadWrite = new Map<string, number>();
 
-  const unary = <Req, Res>(name: string, fn: (req: Req) => Promise<Res>) =>
+  const unary =
+    <Req, Res>(name: string, fn: (req: Req) => Promise<Res>) =>
     (call: grpc.ServerUnaryCall<Req, Res>, cb: grpc.sendUnaryData<Res>) => {
-      fn(call.request).then((res) => cb(null, res), (e: unknown) => {
-        if (!(e instanceof InferError)) o.log.warn(`${name} failed`, { err: String(e) });
-        cb(fail(e instanceof InferError ? e : unavailable(`discovery store: ${String(e)}`)));
-      });
+      fn(call.request).then(
+        (res) => cb(null, res),
+        (e: unknown) => {
+          if (!(e instanceof InferError)) o.log.warn(`${name} failed`, { err: String(e) });
+          cb(fail(e instanceof InferError ? e : unavailable(`discovery store: ${String(e)}`)));
+        },
+      );
     };
 
   return {
@@ -68,7 +72,14 @@ export function discoveryHandlers(o: ServiceOptions): DiscoveryHandlers {
       if (previous && previous.lease !== lease) await o.store.revokeLease(previous.lease).catch(() => undefined);
       lastLoadWrite.set(record.id, clock.now());
       o.metrics.registrations.inc({ result: previous ? 'replaced' : 'new' });
-      o.log.info('endpoint registered', { id: record.id, address: record.address, zone: record.zone, lease, ttl_ms: granted, models: record.models.map((m) => m.name) });
+      o.log.info('endpoint registered', {
+        id: record.id,
+        address: record.address,
+        zone: record.zone,
+        lease,
+        ttl_ms: granted,
+        models: record.models.map((m) => m.name),
+      });
       return { lease_id: lease, ttl_ms: granted, endpoint_id: record.id, heartbeat_interval_ms: Math.max(50, Math.floor(granted / 3)) };
     }),
 
@@ -112,7 +123,13 @@ export function discoveryHandlers(o: ServiceOptions): DiscoveryHandlers {
       let sub: Subscription | undefined;
       let cut = false;
       sub = o.hub.subscribe(
-        { epoch: r.epoch, lastVersion: r.last_version, clusters: r.clusters, configVersion: r.config_version, watcherId: r.watcher_id || peer },
+        {
+          epoch: r.epoch,
+          lastVersion: r.last_version,
+          clusters: r.clusters,
+          configVersion: r.config_version,
+          watcherId: r.watcher_id || peer,
+        },
         (m) => {
           if (cut || call.cancelled || call.destroyed) return;
           // A watcher that stopped reading would make us buffer without
@@ -121,7 +138,10 @@ export function discoveryHandlers(o: ServiceOptions): DiscoveryHandlers {
             cut = true;
             sub?.close();
             o.log.warn('watcher too slow; ending its stream', { watcher: r.watcher_id || peer, queued: call.writableLength });
-            call.emit('error', { code: Status.RESOURCE_EXHAUSTED, details: `watcher fell ${maxQueued} messages behind; resume from your version` });
+            call.emit('error', {
+              code: Status.RESOURCE_EXHAUSTED,
+              details: `watcher fell ${maxQueued} messages behind; resume from your version`,
+            });
             return;
           }
           call.write(encodeWatchResponse(m) satisfies WatchResponse);

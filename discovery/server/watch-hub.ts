@@ -112,7 +112,10 @@ export class WatchHub {
   private readonly clock: Clock;
   private closed = false;
 
-  constructor(private readonly store: DiscoveryStore, private readonly opts: WatchHubOptions) {
+  constructor(
+    private readonly store: DiscoveryStore,
+    private readonly opts: WatchHubOptions,
+  ) {
     this.clock = opts.clock ?? systemClock;
     this.history = new ChangeHistory(opts.historySize ?? 4096);
   }
@@ -158,7 +161,12 @@ export class WatchHub {
 
   /** Every subscriber, for the admin page. */
   watchers(): WatcherInfo[] {
-    return [...this.subs].map((s) => ({ watcherId: s.req.watcherId, clusters: s.req.clusters, version: s.version, configVersion: s.configVersion }));
+    return [...this.subs].map((s) => ({
+      watcherId: s.req.watcherId,
+      clusters: s.req.clusters,
+      version: s.version,
+      configVersion: s.configVersion,
+    }));
   }
 
   /** The routing config currently pushed to watchers. */
@@ -208,7 +216,14 @@ export class WatchHub {
       this.deliver(sub, { epoch: this.epoch, version: this.revision, snapshot: false, clusters: new Map(), changes, config });
     } else {
       this.stats.snapshots++;
-      this.deliver(sub, { epoch: this.epoch, version: this.revision, snapshot: true, clusters: this.clusters(filter), changes: [], config });
+      this.deliver(sub, {
+        epoch: this.epoch,
+        version: this.revision,
+        snapshot: true,
+        clusters: this.clusters(filter),
+        changes: [],
+        config,
+      });
     }
     this.subs.add(sub);
     return { close: () => this.subs.delete(sub) };
@@ -308,7 +323,14 @@ export class WatchHub {
       const config = cfg && s.configVersion !== cfg.version ? cfg : undefined;
       if (config) s.configVersion = config.version;
       this.stats.snapshots++;
-      this.deliver(s, { epoch: this.epoch, version: this.revision, snapshot: true, clusters: this.clusters(s.filter), changes: [], config });
+      this.deliver(s, {
+        epoch: this.epoch,
+        version: this.revision,
+        snapshot: true,
+        clusters: this.clusters(s.filter),
+        changes: [],
+        config,
+      });
     }
   }
 

@@ -51,7 +51,12 @@ export interface LeaseExpiryOptions {
 }
 
 /** A lease this replica times: the TTL, the hb write it timed from, and when its timer fires. */
-interface LeaseTimer { readonly ttlMs: number; readonly revision: number; readonly at: number; readonly timer: TimerHandle }
+interface LeaseTimer {
+  readonly ttlMs: number;
+  readonly revision: number;
+  readonly at: number;
+  readonly timer: TimerHandle;
+}
 
 /** Counters for tests and the admin page. */
 export interface LeaseExpiryStats {
@@ -87,7 +92,11 @@ export class LeaseExpiry {
 
   /** Writes a new lease's hb key (its TTL, bound to it) and starts this replica's timer for it. */
   async track(lease: LeaseId, ttlMs: number): Promise<void> {
-    const put = await this.client.put(this.hbPrefix + lease).value(String(ttlMs)).lease(lease).exec();
+    const put = await this.client
+      .put(this.hbPrefix + lease)
+      .value(String(ttlMs))
+      .lease(lease)
+      .exec();
     this.sawHeartbeat(lease, ttlMs, Number(put.header.revision));
   }
 
@@ -154,7 +163,11 @@ export class LeaseExpiry {
         const present = new Set<LeaseId>();
         for (const kv of res.kvs) present.add(this.onHeartbeatKey(kv));
         for (const [lease, t] of this.timers) if (!present.has(lease) && t.revision <= listed) this.forget(lease);
-        const w = await this.client.watch().prefix(this.hbPrefix).startRevision(String(listed + 1)).create();
+        const w = await this.client
+          .watch()
+          .prefix(this.hbPrefix)
+          .startRevision(String(listed + 1))
+          .create();
         if (this.closed) return void w.cancel().catch(() => undefined);
         this.hbWatcher = w;
         backoff.reset();

@@ -30,7 +30,10 @@ export interface EtcdStoreOptions {
   readonly keepAliveTimeoutMs?: number;
 }
 
-interface Waiter { resolve(ttl: number | null): void; reject(e: Error): void }
+interface Waiter {
+  resolve(ttl: number | null): void;
+  reject(e: Error): void;
+}
 
 /** A DiscoveryStore over etcd v3 (etcd 3.4+). */
 export class EtcdStore implements DiscoveryStore {
@@ -55,8 +58,12 @@ export class EtcdStore implements DiscoveryStore {
     this.epochKey = `${this.prefix}epoch`;
     this.clock = opts.clock ?? systemClock;
     this.expiry = new LeaseExpiry({
-      client: this.client, hbPrefix: `${this.prefix}hb/`, log: opts.log, clock: this.clock,
-      random: opts.random ?? systemRandom, revoke: (lease) => this.revoke(lease),
+      client: this.client,
+      hbPrefix: `${this.prefix}hb/`,
+      log: opts.log,
+      clock: this.clock,
+      random: opts.random ?? systemRandom,
+      revoke: (lease) => this.revoke(lease),
     });
     this.stats = this.expiry.stats;
   }
@@ -82,7 +89,7 @@ export class EtcdStore implements DiscoveryStore {
   /** Renews etcd's lease and, in parallel, rewrites the lease's hb key so every replica restarts its timer. */
   async keepAlive(lease: LeaseId): Promise<number | null> {
     const [ttl, hb] = await Promise.all([this.renew(lease), this.expiry.touch(lease)]);
-    return ttl === null ? null : hb ?? ttl;
+    return ttl === null ? null : (hb ?? ttl);
   }
 
   /** Milliseconds until this replica's timer for a lease fires, or undefined when it times none (tests, admin page). */
@@ -96,7 +103,11 @@ export class EtcdStore implements DiscoveryStore {
 
   async put(record: EndpointRecord, lease: LeaseId): Promise<number | null> {
     try {
-      const res = await this.client.put(this.epPrefix + record.id).value(JSON.stringify(record)).lease(lease).exec();
+      const res = await this.client
+        .put(this.epPrefix + record.id)
+        .value(JSON.stringify(record))
+        .lease(lease)
+        .exec();
       return Number(res.header.revision);
     } catch (e) {
       if (/lease not found/i.test(String(e))) return null;
@@ -105,7 +116,10 @@ export class EtcdStore implements DiscoveryStore {
   }
 
   async delete(id: string): Promise<number | null> {
-    const res = await this.client.delete().key(this.epPrefix + id).exec();
+    const res = await this.client
+      .delete()
+      .key(this.epPrefix + id)
+      .exec();
     return Number(res.deleted) > 0 ? Number(res.header.revision) : null;
   }
 
@@ -128,27 +142,36 @@ export class EtcdStore implements DiscoveryStore {
     // etcd3's watcher reconnects on its own and resumes after the last
     // revision it saw; it gives up ('error') only when etcd cancels the
     // watch, e.g. because the revision was compacted.
-    this.client.watch().prefix(this.epPrefix).startRevision(String(afterRevision + 1)).create().then(
-      (w) => {
-        cancel = () => w.cancel();
-        if (cancelled) return void w.cancel();
-        w.on('data', (res) => {
-          const events: StoreEvent[] = [];
-          for (const ev of res.events) {
-            const id = ev.kv.key.toString('utf8').slice(this.epPrefix.length);
-            const revision = Number(ev.kv.mod_revision);
-            if (ev.type === 'Delete') events.push({ revision, type: 'delete', id });
-            else {
-              const stored = this.decode(ev.kv);
-              if (stored) events.push({ revision, type: 'put', id, record: stored.record, lease: stored.lease });
+    this.client
+      .watch()
+      .prefix(this.epPrefix)
+      .startRevision(String(afterRevision + 1))
+      .create()
+      .then(
+        (w) => {
+          cancel = () => w.cancel();
+          if (cancelled) return void w.cancel();
+          w.on('data', (res) => {
+            const events: StoreEvent[] = [];
+            for (const ev of res.events) {
+              const id = ev.kv.key.toString('utf8').slice(this.epPrefix.length);
+              const revision = Number(ev.kv.mod_revision);
+              if (ev.type === 'Delete') events.push({ revision, type: 'delete', id });
+              else {
+                const stored = this.decode(ev.kv);
+                if (stored) events.push({ revision, type: 'put', id, record: stored.record, lease: stored.lease });
+              }
             }
-          }
-          if (events.length > 0 && !cancelled) listener.onEvents(events);
-        });
-        w.on('error', (e) => { if (!cancelled) listener.onReset(`etcd watch ended: ${String(e)}`); });
-      },
-      (e: unknown) => { if (!cancelled) listener.onReset(`etcd watch failed: ${String(e)}`); },
-    );
+            if (events.length > 0 && !cancelled) listener.onEvents(events);
+          });
+          w.on('error', (e) => {
+            if (!cancelled) listener.onReset(`etcd watch ended: ${String(e)}`);
+          });
+        },
+        (e: unknown) => {
+          if (!cancelled) listener.onReset(`etcd watch failed: ${String(e)}`);
+        },
+      );
     return {
       cancel: () => {
         cancelled = true;
@@ -179,7 +202,9 @@ export class EtcdStore implements DiscoveryStore {
 
   /** The epoch key's value, created on first use by whichever replica gets there first. */
   private async epoch(): Promise<string> {
-    const fresh = `etcd-${Math.floor((this.opts.random ?? systemRandom)() * 2 ** 32).toString(16).padStart(8, '0')}`;
+    const fresh = `etcd-${Math.floor((this.opts.random ?? systemRandom)() * 2 ** 32)
+      .toString(16)
+      .padStart(8, '0')}`;
     await this.client.if(this.epochKey, 'Create', '==', 0).then(this.client.put(this.epochKey).value(fresh)).commit();
     return (await this.client.get(this.epochKey).string()) ?? fresh;
   }
@@ -202,8 +227,14 @@ export class EtcdStore implements DiscoveryStore {
         reject(new Error(`etcd keepalive for lease ${lease} timed out`));
       }, this.opts.keepAliveTimeoutMs ?? 3000);
       const w: Waiter = {
-        resolve: (ttl) => { this.clock.clearTimeout(timer); resolve(ttl); },
-        reject: (e) => { this.clock.clearTimeout(timer); reject(e); },
+        resolve: (ttl) => {
+          this.clock.clearTimeout(timer);
+          resolve(ttl);
+        },
+        reject: (e) => {
+          this.clock.clearTimeout(timer);
+          reject(e);
+        },
       };
       const queue = this.waiters.get(lease) ?? [];
       queue.push(w);
@@ -215,25 +246,28 @@ export class EtcdStore implements DiscoveryStore {
   private keepAliveChannel(): Promise<IDuplexStream<ILeaseKeepAliveRequest, ILeaseKeepAliveResponse>> {
     if (this.keepAliveStream) return Promise.resolve(this.keepAliveStream);
     if (!this.opening) {
-      this.opening = this.client.leaseClient.leaseKeepAlive().then((s) => {
-        s.on('data', (res) => {
-          const w = this.takeWaiter(res.ID);
-          // etcd answers TTL 0 for a lease it does not know (expired or revoked).
-          w?.resolve(Number(res.TTL) > 0 ? Number(res.TTL) * 1000 : null);
-        });
-        const broken = (e: Error) => {
-          if (this.keepAliveStream === s) this.keepAliveStream = undefined;
-          this.failWaiters(e);
-        };
-        s.on('error', broken);
-        s.on('end', () => broken(new Error('etcd keepalive stream ended')));
-        this.keepAliveStream = s;
-        this.opening = undefined;
-        return s;
-      }, (e: unknown) => {
-        this.opening = undefined;
-        throw e;
-      });
+      this.opening = this.client.leaseClient.leaseKeepAlive().then(
+        (s) => {
+          s.on('data', (res) => {
+            const w = this.takeWaiter(res.ID);
+            // etcd answers TTL 0 for a lease it does not know (expired or revoked).
+            w?.resolve(Number(res.TTL) > 0 ? Number(res.TTL) * 1000 : null);
+          });
+          const broken = (e: Error) => {
+            if (this.keepAliveStream === s) this.keepAliveStream = undefined;
+            this.failWaiters(e);
+          };
+          s.on('error', broken);
+          s.on('end', () => broken(new Error('etcd keepalive stream ended')));
+          this.keepAliveStream = s;
+          this.opening = undefined;
+          return s;
+        },
+        (e: unknown) => {
+          this.opening = undefined;
+          throw e;
+        },
+      );
     }
     return this.opening;
   }

@@ -44,7 +44,9 @@ export class MemoryStore implements DiscoveryStore {
   constructor(opts: MemoryStoreOptions = {}) {
     this.clock = opts.clock ?? systemClock;
     this.historySize = opts.historySize ?? 4096;
-    this.epoch = `mem-${Math.floor((opts.random ?? systemRandom)() * 2 ** 32).toString(16).padStart(8, '0')}`;
+    this.epoch = `mem-${Math.floor((opts.random ?? systemRandom)() * 2 ** 32)
+      .toString(16)
+      .padStart(8, '0')}`;
   }
 
   async grantLease(ttlMs: number): Promise<{ lease: LeaseId; ttlMs: number }> {

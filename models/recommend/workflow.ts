@@ -118,6 +118,7 @@ async function recommend(ctx: WorkflowContext, inputs: readonly Tensor[]): Promi
 function int64Input(inputs: readonly Tensor[], name: string): BigInt64Array {
   const t = inputs.find((x) => x.name === name);
   if (!t) throw invalidArgument(`input '${name}' is missing`);
-  if (t.datatype !== 'INT64' || !(t.data instanceof BigInt64Array)) throw invalidArgument(`input '${name}' is ${t.datatype}; expected INT64`);
+  if (t.datatype !== 'INT64' || !(t.data instanceof BigInt64Array))
+    throw invalidArgument(`input '${name}' is ${t.datatype}; expected INT64`);
   return t.data;
 }

@@ -12,17 +12,37 @@ export const EXECUTION_PROVIDERS: readonly ExecutionProvider[] = ['tensorrt', 'c
 
 /** Breaker thresholds used for fields the config leaves out. */
 export const DEFAULT_BREAKER: BreakerConfig = {
-  timeout_ms: 5000, error_threshold_percentage: 50, volume_threshold: 20, reset_timeout_ms: 2000, rolling_window_ms: 10_000,
+  timeout_ms: 5000,
+  error_threshold_percentage: 50,
+  volume_threshold: 20,
+  reset_timeout_ms: 2000,
+  rolling_window_ms: 10_000,
 };
 
 const ROOT_KEYS = [
-  'name', 'platform', 'max_batch_size', 'inputs', 'outputs', 'dynamic_batching', 'instances',
-  'execution_providers', 'intra_op_threads', 'breaker', 'workflow', 'versions',
+  'name',
+  'platform',
+  'max_batch_size',
+  'inputs',
+  'outputs',
+  'dynamic_batching',
+  'instances',
+  'execution_providers',
+  'intra_op_threads',
+  'breaker',
+  'workflow',
+  'versions',
 ];
 const TENSOR_KEYS = ['name', 'datatype', 'dims'];
 const BATCHING_KEYS = [
-  'preferred_batch_size', 'max_queue_delay_microseconds', 'max_queue_size', 'priority_levels',
-  'default_priority_level', 'default_timeout_microseconds', 'allow_timeout_override', 'preserve_ordering',
+  'preferred_batch_size',
+  'max_queue_delay_microseconds',
+  'max_queue_size',
+  'priority_levels',
+  'default_priority_level',
+  'default_timeout_microseconds',
+  'allow_timeout_override',
+  'preserve_ordering',
 ];
 const BREAKER_KEYS = Object.keys(DEFAULT_BREAKER);
 const PLATFORMS = ['onnx', 'workflow'] as const;
@@ -45,16 +65,21 @@ export function parseModelConfig(text: string, file: string, dirName: string): M
   if (root.get('dynamic_batching')) {
     batching = readBatching(root.section('dynamic_batching', BATCHING_KEYS), maxBatch);
     if (maxBatch === 0) {
-      root.get('dynamic_batching')?.fail('max_batch_size > 0 when dynamic_batching is set (or no dynamic_batching)', 'dynamic_batching with max_batch_size 0');
+      root
+        .get('dynamic_batching')
+        ?.fail('max_batch_size > 0 when dynamic_batching is set (or no dynamic_batching)', 'dynamic_batching with max_batch_size 0');
     }
   }
 
   const instances = root.opt('instances', 1, (v) => v.int({ min: 1 }));
   const seenEp = new Set<string>();
   // CPU alone by default: it works on every host; GPUs are opted into, so a missing driver fails loudly.
-  const providers = root.opt<readonly ExecutionProvider[]>('execution_providers', ['cpu'], (v) => v.list((p) => unique(p, p.oneOf(EXECUTION_PROVIDERS), seenEp), {
-    nonEmpty: true, what: `a list of execution providers (${EXECUTION_PROVIDERS.join(', ')})`,
-  }));
+  const providers = root.opt<readonly ExecutionProvider[]>('execution_providers', ['cpu'], (v) =>
+    v.list((p) => unique(p, p.oneOf(EXECUTION_PROVIDERS), seenEp), {
+      nonEmpty: true,
+      what: `a list of execution providers (${EXECUTION_PROVIDERS.join(', ')})`,
+    }),
+  );
   // 0 leaves the choice to ONNX Runtime.
   const intraOp = root.opt('intra_op_threads', 0, (v) => v.int({ min: 0 }));
   const b = root.section('breaker', BREAKER_KEYS);
@@ -69,14 +94,22 @@ export function parseModelConfig(text: string, file: string, dirName: string): M
 
   const workflow = readWorkflow(root, platform);
   const seenVersion = new Set<string>();
-  const versions = root.opt<readonly string[]>('versions', [], (v) => v.list((i) => unique(i, readVersion(i), seenVersion), { what: 'a list of version numbers' }));
+  const versions = root.opt<readonly string[]>('versions', [], (v) =>
+    v.list((i) => unique(i, readVersion(i), seenVersion), { what: 'a list of version numbers' }),
+  );
 
   return doc.finish<ModelConfig>({
-    name, platform: platform ?? 'onnx', max_batch_size: maxBatch,
-    inputs: inputs ?? [], outputs: outputs ?? [],
+    name,
+    platform: platform ?? 'onnx',
+    max_batch_size: maxBatch,
+    inputs: inputs ?? [],
+    outputs: outputs ?? [],
     // Absent optional fields are left out rather than set to undefined, so configs compare with deepEqual.
     ...(batching && { dynamic_batching: batching }),
-    instances, execution_providers: providers, intra_op_threads: intraOp, breaker,
+    instances,
+    execution_providers: providers,
+    intra_op_threads: intraOp,
+    breaker,
     ...(workflow !== undefined && { workflow }),
     versions,
   });
@@ -85,7 +118,11 @@ export function parseModelConfig(text: string, file: string, dirName: string): M
 /** Reads `<modelDir>/config.yaml`, naming the model after the directory. */
 export async function loadModelConfig(modelDir: string): Promise<ModelConfig> {
   const file = join(modelDir, 'config.yaml');
-  const dirName = modelDir.replace(/[\\/]+$/, '').split(/[\\/]/).pop() ?? modelDir;
+  const dirName =
+    modelDir
+      .replace(/[\\/]+$/, '')
+      .split(/[\\/]/)
+      .pop() ?? modelDir;
   return parseModelConfig(await readFile(file, 'utf8'), file, dirName);
 }
 
@@ -105,10 +142,15 @@ function tensorReader(): (v: Value) => TensorSpec | undefined {
     const nameV = m.field('name');
     const name = unique(nameV, nameV.string(), names);
     const datatype = m.field('datatype').oneOf(DATATYPES);
-    const dims = m.field('dims').list((d) => {
-      const n = d.raw();
-      return Number.isSafeInteger(n) && (Number(n) >= 1 || n === -1) ? Number(n) : d.fail('a dimension: an integer >= 1, or -1 for variable');
-    }, { nonEmpty: true, what: 'a list of dimensions (integers >= 1, or -1 for variable)' });
+    const dims = m.field('dims').list(
+      (d) => {
+        const n = d.raw();
+        return Number.isSafeInteger(n) && (Number(n) >= 1 || n === -1)
+          ? Number(n)
+          : d.fail('a dimension: an integer >= 1, or -1 for variable');
+      },
+      { nonEmpty: true, what: 'a list of dimensions (integers >= 1, or -1 for variable)' },
+    );
     return name !== undefined && datatype !== undefined && dims !== undefined ? { name, datatype, dims } : undefined;
   };
 }
@@ -116,14 +158,19 @@ function tensorReader(): (v: Value) => TensorSpec | undefined {
 /** Dynamic batching with Triton's defaults; preferred sizes ascend and fit max_batch_size. */
 function readBatching(m: Mapping, maxBatch: number): DynamicBatchingConfig {
   let prev = 0;
-  const preferred = m.opt<readonly number[]>('preferred_batch_size', [], (l) => l.list((v) => {
-    const n = v.int({ min: 1 });
-    if (n === undefined) return undefined;
-    if (maxBatch > 0 && n > maxBatch) return v.fail(`a size <= max_batch_size (${maxBatch})`);
-    if (n <= prev) return v.fail(`sizes in ascending order, each above the one before (${prev})`);
-    prev = n;
-    return n;
-  }, { what: 'a list of batch sizes' }));
+  const preferred = m.opt<readonly number[]>('preferred_batch_size', [], (l) =>
+    l.list(
+      (v) => {
+        const n = v.int({ min: 1 });
+        if (n === undefined) return undefined;
+        if (maxBatch > 0 && n > maxBatch) return v.fail(`a size <= max_batch_size (${maxBatch})`);
+        if (n <= prev) return v.fail(`sizes in ascending order, each above the one before (${prev})`);
+        prev = n;
+        return n;
+      },
+      { what: 'a list of batch sizes' },
+    ),
+  );
   const levels = m.opt('priority_levels', 0, (v) => v.int({ min: 0 }));
   // 0 or absent means the lowest level, as sidecar/server/request-check.ts resolves it; stored resolved so readers see 1..levels.
   const top = Math.max(1, levels);

@@ -55,7 +55,12 @@ export async function loadModels(dir: string, deps: LoaderDeps): Promise<LoadedM
   };
 }
 
-async function loadModel(entry: RepositoryEntry, deps: LoaderDeps, caller: InternalCaller, breakers: InstanceBreaker[]): Promise<ServedModel> {
+async function loadModel(
+  entry: RepositoryEntry,
+  deps: LoaderDeps,
+  caller: InternalCaller,
+  breakers: InstanceBreaker[],
+): Promise<ServedModel> {
   const cfg = entry.config;
   const versions = new Map<string, ServedVersion>();
   for (const v of entry.versions) {
@@ -64,7 +69,13 @@ async function loadModel(entry: RepositoryEntry, deps: LoaderDeps, caller: Inter
     const instances: InstanceBreaker[] = [];
     for (let i = 0; i < cfg.instances; i++) {
       const runner = await openRunner(cfg, entry.dir, v.path, caller, deps.log);
-      const breaker = new InstanceBreaker(runner, { model: `${cfg.name}:${v.version}`, instance: String(i), config: cfg.breaker, log: deps.log, clock: deps.clock });
+      const breaker = new InstanceBreaker(runner, {
+        model: `${cfg.name}:${v.version}`,
+        instance: String(i),
+        config: cfg.breaker,
+        log: deps.log,
+        clock: deps.clock,
+      });
       breaker.onStateChange((s) => {
         metrics.breaker(i, s);
         deps.log.warn('breaker state changed', { model: cfg.name, version: v.version, instance: i, state: s });
@@ -73,7 +84,13 @@ async function loadModel(entry: RepositoryEntry, deps: LoaderDeps, caller: Inter
       instances.push(breaker);
       breakers.push(breaker);
     }
-    const scheduler = new DynamicBatcher({ config: cfg, instances, clock: deps.clock, observer: observerFor(stats, metrics), log: deps.log });
+    const scheduler = new DynamicBatcher({
+      config: cfg,
+      instances,
+      clock: deps.clock,
+      observer: observerFor(stats, metrics),
+      log: deps.log,
+    });
     versions.set(v.version, { version: v.version, scheduler, stats, metrics });
   }
   const versionNames = entry.versions.map((v) => v.version);

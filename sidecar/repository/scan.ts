@@ -62,7 +62,12 @@ export async function scanRepository(dir: string): Promise<RepositoryEntry[]> {
       config = await loadModelConfig(modelDir);
     } catch (err) {
       if (err instanceof ConfigError) issues.push(...err.issues);
-      else problem(join(modelDir, 'config.yaml'), `an unreadable file (${err instanceof Error ? err.message : String(err)})`, 'a readable config.yaml');
+      else
+        problem(
+          join(modelDir, 'config.yaml'),
+          `an unreadable file (${err instanceof Error ? err.message : String(err)})`,
+          'a readable config.yaml',
+        );
       continue;
     }
     const versions = await findVersions(modelDir, files, config, problem);
@@ -78,7 +83,12 @@ export async function scanRepository(dir: string): Promise<RepositoryEntry[]> {
 type Problem = (file: string, found: string, expected: string, path?: string) => void;
 
 /** The versions to serve, checked against config.versions and (onnx) model.onnx; problems go to problem. */
-async function findVersions(modelDir: string, files: readonly string[], config: ModelConfig, problem: Problem): Promise<RepositoryVersion[]> {
+async function findVersions(
+  modelDir: string,
+  files: readonly string[],
+  config: ModelConfig,
+  problem: Problem,
+): Promise<RepositoryVersion[]> {
   const onDisk: string[] = [];
   for (const f of files) {
     if (!/^[0-9]+$/.test(f) || !(await isDir(join(modelDir, f)))) continue;
@@ -96,8 +106,12 @@ async function findVersions(modelDir: string, files: readonly string[], config: 
   const available = versionless ? ['1'] : onDisk;
   const missing = config.versions.filter((v) => !available.includes(v));
   for (const v of missing) {
-    problem(join(modelDir, 'config.yaml'), `version ${v}, which has no directory ${join(modelDir, v)}`,
-      `versions found on disk (${available.join(', ')})`, 'versions');
+    problem(
+      join(modelDir, 'config.yaml'),
+      `version ${v}, which has no directory ${join(modelDir, v)}`,
+      `versions found on disk (${available.join(', ')})`,
+      'versions',
+    );
   }
   const served = config.versions.length > 0 ? config.versions.filter((v) => available.includes(v)) : available;
   const out: RepositoryVersion[] = [];
@@ -123,9 +137,15 @@ async function listDir(path: string): Promise<string[] | undefined> {
 }
 
 async function isDir(path: string): Promise<boolean> {
-  return stat(path).then((s) => s.isDirectory(), () => false);
+  return stat(path).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
 }
 
 async function isFile(path: string): Promise<boolean> {
-  return stat(path).then((s) => s.isFile(), () => false);
+  return stat(path).then(
+    (s) => s.isFile(),
+    () => false,
+  );
 }

@@ -3,7 +3,10 @@
 // from the same events (sidecar/metrics.ts) so the two never disagree.
 import type { ModelStatistics } from '../../proto/gen/inference/ModelStatistics';
 
-interface Duration { count: number; ns: number }
+interface Duration {
+  count: number;
+  ns: number;
+}
 
 const zero = (): Duration => ({ count: 0, ns: 0 });
 const ns = (ms: number) => Math.round(ms * 1e6);

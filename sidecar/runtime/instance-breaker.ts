@@ -45,7 +45,10 @@ export class InstanceBreaker implements ModelRunner {
     if (--this.executing === 0) for (const fn of this.idleListeners) fn();
   };
 
-  constructor(private readonly inner: ModelRunner, private readonly opts: InstanceBreakerOptions) {
+  constructor(
+    private readonly inner: ModelRunner,
+    private readonly opts: InstanceBreakerOptions,
+  ) {
     const c = opts.config;
     const window = Math.max(1, c.rolling_window_ms);
     this.cb = new CircuitBreaker((inputs: readonly Tensor[]) => this.execute(inputs), {
@@ -136,7 +139,9 @@ export class InstanceBreaker implements ModelRunner {
   }
 
   private openError(): InferError {
-    return unavailable(`model '${this.opts.model}' instance ${this.opts.instance}: circuit open after repeated failures; retry later or on another replica`);
+    return unavailable(
+      `model '${this.opts.model}' instance ${this.opts.instance}: circuit open after repeated failures; retry later or on another replica`,
+    );
   }
 
   private mapError(err: unknown): unknown {

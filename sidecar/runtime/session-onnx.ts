@@ -33,7 +33,10 @@ export async function createOnnxRunner(modelPath: string, config: ModelConfig, l
 class OnnxRunner implements ModelRunner {
   private readonly outputNames: readonly string[];
 
-  constructor(private readonly session: ort.InferenceSession, private readonly config: ModelConfig) {
+  constructor(
+    private readonly session: ort.InferenceSession,
+    private readonly config: ModelConfig,
+  ) {
     this.outputNames = config.outputs.map((o) => o.name);
   }
 
@@ -103,7 +106,12 @@ function checkSignature(file: string, config: ModelConfig, session: ort.Inferenc
   if (problems.length > 0) throw new Error(`${file} does not match the config of model ${config.name}: ${problems.join('; ')}`);
 }
 
-function compare(kind: string, specs: readonly TensorSpec[], meta: readonly ort.InferenceSession.ValueMetadata[], batched: boolean): string[] {
+function compare(
+  kind: string,
+  specs: readonly TensorSpec[],
+  meta: readonly ort.InferenceSession.ValueMetadata[],
+  batched: boolean,
+): string[] {
   const problems: string[] = [];
   const byName = new Map(meta.map((m) => [m.name, m]));
   for (const spec of specs) {
@@ -116,10 +124,13 @@ function compare(kind: string, specs: readonly TensorSpec[], meta: readonly ort.
       problems.push(`model ${kind} '${spec.name}' is not a tensor`);
       continue;
     }
-    if (m.type !== ORT_TYPE[spec.datatype]) problems.push(`${kind} '${spec.name}' is ${m.type} in the model, ${spec.datatype} in the config`);
+    if (m.type !== ORT_TYPE[spec.datatype])
+      problems.push(`${kind} '${spec.name}' is ${m.type} in the model, ${spec.datatype} in the config`);
     const expected = batched ? [-1, ...spec.dims] : spec.dims;
     if (!shapeFits(m.shape, expected)) {
-      problems.push(`${kind} '${spec.name}' has shape [${m.shape.join(', ')}] in the model; the config implies [${expected.join(', ')}] (-1 = variable)`);
+      problems.push(
+        `${kind} '${spec.name}' has shape [${m.shape.join(', ')}] in the model; the config implies [${expected.join(', ')}] (-1 = variable)`,
+      );
     }
   }
   for (const m of meta) {

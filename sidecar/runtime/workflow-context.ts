@@ -47,8 +47,17 @@ export class InternalCaller implements WorkflowContext {
       if (!this.registry) throw new Error('workflow called a model before the repository finished loading');
       const { model: m, served } = this.registry.resolve(model, version ?? '');
       const checked = checkInputs(m.config, inputs);
-      served.scheduler.submit(new InternalRequest(checked.inputs, checked.batchSize, checked.shapeKey,
-        resolvePriority(m.config, undefined), this.clock.now(), resolve, reject));
+      served.scheduler.submit(
+        new InternalRequest(
+          checked.inputs,
+          checked.batchSize,
+          checked.shapeKey,
+          resolvePriority(m.config, undefined),
+          this.clock.now(),
+          resolve,
+          reject,
+        ),
+      );
     });
   }
 }

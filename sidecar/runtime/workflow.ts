@@ -67,8 +67,10 @@ export async function loadWorkflow(modelDir: string, config: ModelConfig, ctx: W
   const candidates = workflowCandidates(modelDir, config);
   const file = candidates.find((f) => existsSync(f));
   if (!file) {
-    throw new Error(`workflow module of model ${config.name} not found: tried ${candidates.join(', ')} ` +
-      `(compile ${path.join(path.resolve(modelDir), config.workflow ?? '')} with tsc, or put a .js file beside config.yaml)`);
+    throw new Error(
+      `workflow module of model ${config.name} not found: tried ${candidates.join(', ')} ` +
+        `(compile ${path.join(path.resolve(modelDir), config.workflow ?? '')} with tsc, or put a .js file beside config.yaml)`,
+    );
   }
   let mod: Partial<WorkflowModule>;
   try {

@@ -120,7 +120,10 @@ export class BatchQueue implements QueueView {
    * @param levels priority levels (0 or 1 = one level)
    * @param maxSize bound across all levels; 0 = unbounded
    */
-  constructor(levels: number, private readonly maxSize: number) {
+  constructor(
+    levels: number,
+    private readonly maxSize: number,
+  ) {
     for (let i = 0; i < Math.max(1, levels); i++) this.rings.push(new Ring());
   }
 

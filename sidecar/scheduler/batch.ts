@@ -73,7 +73,7 @@ export class Batch<M extends BatchMember = BatchMember> {
     const kept: M[] = [];
     let ref: readonly Tensor[] | null = null;
     for (const m of this.members) {
-      const why = ref === null ? this.selfCheck(m.req) : this.selfCheck(m.req) ?? this.compatCheck(m.req, ref);
+      const why = ref === null ? this.selfCheck(m.req) : (this.selfCheck(m.req) ?? this.compatCheck(m.req, ref));
       if (why !== null) {
         this.sink.finish(m, invalidArgument(`model '${this.model}': ${why}; request '${m.req.id}' could not join the batch`));
         continue;

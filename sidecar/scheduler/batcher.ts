@@ -118,11 +118,19 @@ export class DynamicBatcher implements Scheduler, BatchSink<QueueEntry> {
   /** Queues a request, or rejects it at once (draining, every breaker open, queue full). */
   submit(req: QueuedRequest): void {
     if (this.draining) {
-      return this.reject(req, unavailable(`model '${this.name}' is draining and takes no new requests; send to another replica`), 'unavailable');
+      return this.reject(
+        req,
+        unavailable(`model '${this.name}' is draining and takes no new requests; send to another replica`),
+        'unavailable',
+      );
     }
     if (this.allOpen()) return this.reject(req, this.openError(), 'unavailable');
     if (!this.queue.push(req)) {
-      return this.reject(req, resourceExhausted(`model '${this.name}': queue is full (max_queue_size ${this.maxQueue}); retry later`), 'queue_full');
+      return this.reject(
+        req,
+        resourceExhausted(`model '${this.name}': queue is full (max_queue_size ${this.maxQueue}); retry later`),
+        'queue_full',
+      );
     }
     this.pump();
   }
@@ -220,7 +228,12 @@ export class DynamicBatcher implements Scheduler, BatchSink<QueueEntry> {
     for (const e of gone) {
       const waited = now - e.req.arrivedAt;
       this.observer?.onRejected('deadline');
-      this.finish(e, deadlineExceeded(`model '${this.name}': request waited ${waited.toFixed(1)} ms in the queue and its deadline passed before it could run`));
+      this.finish(
+        e,
+        deadlineExceeded(
+          `model '${this.name}': request waited ${waited.toFixed(1)} ms in the queue and its deadline passed before it could run`,
+        ),
+      );
     }
   }
 

@@ -62,7 +62,11 @@ export class GrpcServer {
   private readonly h2: H2Server;
   private readonly methods = new Map<string, Method>();
 
-  constructor(private readonly svc: InferService, private readonly load: LoadTracker, private readonly clock: Clock) {
+  constructor(
+    private readonly svc: InferService,
+    private readonly load: LoadTracker,
+    private readonly clock: Clock,
+  ) {
     const service = loadInferenceProto().inference.GRPCInferenceService.service;
     const unary = unaryMethods(svc);
     for (const [name, def] of Object.entries(service)) {
@@ -114,7 +118,10 @@ export class GrpcServer {
     let timer: NodeJS.Timeout | undefined;
     if (Number.isFinite(epochDeadline)) {
       // As grpc-js does: the call ends at its deadline, answered or not.
-      timer = setTimeout(() => this.replyStatus(stream, Status.DEADLINE_EXCEEDED, 'deadline exceeded'), Math.max(0, epochDeadline - Date.now()));
+      timer = setTimeout(
+        () => this.replyStatus(stream, Status.DEADLINE_EXCEEDED, 'deadline exceeded'),
+        Math.max(0, epochDeadline - Date.now()),
+      );
       stream.once('close', () => clearTimeout(timer));
     }
     if (method.unary) this.unary(stream, method.codec, method.unary, deadline);
@@ -129,12 +136,17 @@ export class GrpcServer {
     });
     stream.on('end', () => {
       if (reader.error) return;
-      if (read.count !== 1 || reader.partial) return this.replyStatus(stream, Status.INTERNAL, `a unary call carries exactly one message; got ${read.count}`);
+      if (read.count !== 1 || reader.partial)
+        return this.replyStatus(stream, Status.INTERNAL, `a unary call carries exactly one message; got ${read.count}`);
       let req: unknown;
       try {
         req = codec.decode(read.request!);
       } catch (e) {
-        return this.replyStatus(stream, Status.INVALID_ARGUMENT, `the request is not a valid protobuf message: ${e instanceof Error ? e.message : String(e)}`);
+        return this.replyStatus(
+          stream,
+          Status.INVALID_ARGUMENT,
+          `the request is not a valid protobuf message: ${e instanceof Error ? e.message : String(e)}`,
+        );
       }
       const reply: Reply = (err, res) => {
         if (stream.destroyed || stream.closed || stream.headersSent) return; // cancelled, or the deadline answered first
@@ -167,7 +179,12 @@ export class GrpcServer {
       try {
         bytes = codec.encode(msg);
       } catch (e) {
-        bytes = codec.encode(streamError(msg.infer_response?.id ?? '', new Error(`response could not be encoded: ${e instanceof Error ? e.message : String(e)}`)));
+        bytes = codec.encode(
+          streamError(
+            msg.infer_response?.id ?? '',
+            new Error(`response could not be encoded: ${e instanceof Error ? e.message : String(e)}`),
+          ),
+        );
       }
       // A client that does not read its answers is not read either, until they have gone out.
       if (!stream.write(frame(bytes))) stream.pause();
@@ -181,7 +198,12 @@ export class GrpcServer {
         req = codec.decode(bytes) as ModelInferRequest__Output;
       } catch (e) {
         // Its id (field 3, the last one wins) is still worth finding: the caller matches answers by it.
-        return answer(streamError(idOf(bytes), invalidArgument(`a message is not a valid ModelInferRequest: ${e instanceof Error ? e.message : String(e)}`)));
+        return answer(
+          streamError(
+            idOf(bytes),
+            invalidArgument(`a message is not a valid ModelInferRequest: ${e instanceof Error ? e.message : String(e)}`),
+          ),
+        );
       }
       streamInfer(this.svc, req, deadline, answer);
     };

@@ -85,8 +85,20 @@ export class InferService {
       const outputs = checkOutputs(cfg, call.outputNames);
       const priority = resolvePriority(cfg, call.params.priority);
       const deadline = resolveDeadline(cfg, arrivedAt, call.deadline, call.params.timeoutUs);
-      p = new Pending(this, served, cfg.name, call.id, checked.inputs, checked.batchSize, checked.shapeKey,
-        priority, arrivedAt, deadline, outputs, cb);
+      p = new Pending(
+        this,
+        served,
+        cfg.name,
+        call.id,
+        checked.inputs,
+        checked.batchSize,
+        checked.shapeKey,
+        priority,
+        arrivedAt,
+        deadline,
+        outputs,
+        cb,
+      );
     } catch (e) {
       this.countEarlyFailure(call, toInferError(e));
       cb(toInferError(e));

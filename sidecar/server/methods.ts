@@ -87,7 +87,8 @@ export function unaryMethods(svc: InferService): Record<string, UnaryMethod> {
     ServerLive: (_req: unknown, _d: number, reply: Reply) => reply(null, { live: true }),
     ServerReady: (_req: unknown, _d: number, reply: Reply) => reply(null, { ready: registry.allReady() }),
     ModelReady: (req: NamedVersion, _d: number, reply: Reply) => reply(null, { ready: registry.isReady(req.name, req.version) }),
-    ServerMetadata: (_req: unknown, _d: number, reply: Reply) => reply(null, { name: SERVER_NAME, version: SERVER_VERSION, extensions: EXTENSIONS }),
+    ServerMetadata: (_req: unknown, _d: number, reply: Reply) =>
+      reply(null, { name: SERVER_NAME, version: SERVER_VERSION, extensions: EXTENSIONS }),
     ModelMetadata: (req: NamedVersion, _d: number, reply: Reply) => guarded(reply, () => modelMetadata(registry, req.name, req.version)),
     ModelStatistics: (req: NamedVersion, _d: number, reply: Reply) =>
       guarded(reply, () => ({ model_stats: modelStatistics(registry, req.name, req.version) })),
@@ -104,7 +105,12 @@ export function unaryMethods(svc: InferService): Record<string, UnaryMethod> {
 }
 
 /** One ModelStreamInfer message: its answer is always a message (errors in error_message), so the stream carries on. */
-export function streamInfer(svc: InferService, req: ModelInferRequest__Output, deadline: number, answer: (msg: ModelStreamInferResponse) => void): void {
+export function streamInfer(
+  svc: InferService,
+  req: ModelInferRequest__Output,
+  deadline: number,
+  answer: (msg: ModelStreamInferResponse) => void,
+): void {
   let call: InferCall;
   try {
     call = toInferCall(req, deadline);

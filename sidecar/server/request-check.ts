@@ -40,7 +40,10 @@ export function checkInputs(config: ModelConfig, decoded: readonly DecodedInput[
   for (let i = 0; i < config.inputs.length; i++) {
     const spec = config.inputs[i];
     const d = byName.get(spec.name);
-    if (!d) throw invalidArgument(`missing input '${spec.name}' for model '${config.name}'; expected ${spec.datatype} ${fmt(expectedShape(config, spec))}`);
+    if (!d)
+      throw invalidArgument(
+        `missing input '${spec.name}' for model '${config.name}'; expected ${spec.datatype} ${fmt(expectedShape(config, spec))}`,
+      );
     if (d.datatype !== spec.datatype) {
       throw invalidArgument(`input '${spec.name}' has datatype ${d.datatype || '(empty)'}; expected ${spec.datatype}`);
     }
@@ -49,7 +52,9 @@ export function checkInputs(config: ModelConfig, decoded: readonly DecodedInput[
       const rows = d.shape[0];
       if (i === 0) batchSize = rows;
       else if (rows !== batchSize) {
-        throw invalidArgument(`input '${spec.name}' has batch size ${rows} but input '${config.inputs[0].name}' has ${batchSize}; all inputs must agree on dim 0`);
+        throw invalidArgument(
+          `input '${spec.name}' has batch size ${rows} but input '${config.inputs[0].name}' has ${batchSize}; all inputs must agree on dim 0`,
+        );
       }
     }
     const want = elementCount(d.shape);
@@ -64,8 +69,7 @@ export function checkInputs(config: ModelConfig, decoded: readonly DecodedInput[
 
 function checkShape(config: ModelConfig, spec: TensorSpec, shape: readonly number[]): void {
   const want = expectedShape(config, spec);
-  const bad = () =>
-    invalidArgument(`input '${spec.name}' has shape ${fmt(shape)}; expected ${fmt(want)} (-1 = any size)`);
+  const bad = () => invalidArgument(`input '${spec.name}' has shape ${fmt(shape)}; expected ${fmt(want)} (-1 = any size)`);
   if (shape.length !== want.length) throw bad();
   for (let k = 0; k < shape.length; k++) {
     const got = shape[k];
@@ -88,7 +92,9 @@ export function checkOutputs(config: ModelConfig, names: readonly string[]): str
   const seen = new Set<string>();
   for (const n of names) {
     if (!config.outputs.some((s) => s.name === n)) {
-      throw invalidArgument(`requested output '${n}' does not exist; model '${config.name}' has outputs: ${config.outputs.map((s) => s.name).join(', ')}`);
+      throw invalidArgument(
+        `requested output '${n}' does not exist; model '${config.name}' has outputs: ${config.outputs.map((s) => s.name).join(', ')}`,
+      );
     }
     if (seen.has(n)) throw invalidArgument(`output '${n}' is requested more than once`);
     seen.add(n);

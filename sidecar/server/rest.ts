@@ -42,7 +42,8 @@ export function restHandler(svc: InferService): http.RequestListener {
         const ready = registry.allReady();
         return sendJson(res, ready ? 200 : 503, { ready });
       }
-      if (method === 'GET' && url === REST_PATH.server) return sendJson(res, 200, { name: SERVER_NAME, version: SERVER_VERSION, extensions: EXTENSIONS });
+      if (method === 'GET' && url === REST_PATH.server)
+        return sendJson(res, 200, { name: SERVER_NAME, version: SERVER_VERSION, extensions: EXTENSIONS });
       const m = MODEL_PATH.exec(url);
       if (!m) throw notFound(`no route for ${method} ${url}; see /v2/models/{model}[/versions/{v}]/(ready|infer|stats)`);
       const name = decodeURIComponent(m[1]);

@@ -14,14 +14,27 @@ function run<T>(text: string, read: (root: Value) => T): { value: T } | { errors
 }
 
 const KEYS = ['port', 'ratio', 'name', 'on', 'mode', 'sizes', 'sub'];
-const field = <T>(key: string, read: (v: Value) => T) => (root: Value) => read(root.map(KEYS).field(key));
+const field =
+  <T>(key: string, read: (v: Value) => T) =>
+  (root: Value) =>
+    read(root.map(KEYS).field(key));
 
 test('scalar readers accept good values and name line, column, found and expected for bad ones', () => {
   const cases: { name: string; text: string; read: (root: Value) => unknown; want: unknown }[] = [
     { name: 'int', text: 'port: 8080', read: field('port', (v) => v.int({ min: 1, max: 65535 })), want: 8080 },
-    { name: 'int as float', text: 'port: 80.5', read: field('port', (v) => v.int()), want: /f\.yaml:1:7: port: found 80\.5; expected an integer$/ },
+    {
+      name: 'int as float',
+      text: 'port: 80.5',
+      read: field('port', (v) => v.int()),
+      want: /f\.yaml:1:7: port: found 80\.5; expected an integer$/,
+    },
     { name: 'int quoted', text: 'port: "80"', read: field('port', (v) => v.int()), want: /found "80"; expected an integer/ },
-    { name: 'int range', text: 'port: 0', read: field('port', (v) => v.int({ min: 1, max: 65535 })), want: /found 0; expected an integer from 1 to 65535/ },
+    {
+      name: 'int range',
+      text: 'port: 0',
+      read: field('port', (v) => v.int({ min: 1, max: 65535 })),
+      want: /found 0; expected an integer from 1 to 65535/,
+    },
     { name: 'int min only', text: 'port: -1', read: field('port', (v) => v.int({ min: 0 })), want: /expected an integer >= 0/ },
     { name: 'number', text: 'ratio: 0.25', read: field('ratio', (v) => v.number({ max: 1 })), want: 0.25 },
     { name: 'number inf', text: 'ratio: .inf', read: field('ratio', (v) => v.number()), want: /found Infinity; expected a number/ },
@@ -31,19 +44,75 @@ test('scalar readers accept good values and name line, column, found and expecte
     { name: 'string allowEmpty', text: 'name: ""', read: field('name', (v) => v.string({ allowEmpty: true })), want: '' },
     { name: 'string from number', text: 'name: 12', read: field('name', (v) => v.string()), want: /found 12; expected a non-empty string/ },
     { name: 'bool', text: 'on: false', read: field('on', (v) => v.bool()), want: false },
-    { name: 'bool yes is a string in YAML 1.2', text: 'on: yes', read: field('on', (v) => v.bool()), want: /found "yes"; expected true or false/ },
+    {
+      name: 'bool yes is a string in YAML 1.2',
+      text: 'on: yes',
+      read: field('on', (v) => v.bool()),
+      want: /found "yes"; expected true or false/,
+    },
     { name: 'enum', text: 'mode: fast', read: field('mode', (v) => v.oneOf(['fast', 'slow'])), want: 'fast' },
-    { name: 'enum typo', text: 'mode: fsat', read: field('mode', (v) => v.oneOf(['fast', 'slow'])), want: /expected one of fast, slow \(did you mean fast\?\)/ },
-    { name: 'empty value', text: 'port:', read: field('port', (v) => v.int()), want: /f\.yaml:1:6: port: found an empty value; expected an integer/ },
-    { name: 'missing field', text: 'name: a', read: field('port', (v) => v.int()), want: /f\.yaml:1:1: port: found no value \(field missing\); expected an integer/ },
+    {
+      name: 'enum typo',
+      text: 'mode: fsat',
+      read: field('mode', (v) => v.oneOf(['fast', 'slow'])),
+      want: /expected one of fast, slow \(did you mean fast\?\)/,
+    },
+    {
+      name: 'empty value',
+      text: 'port:',
+      read: field('port', (v) => v.int()),
+      want: /f\.yaml:1:6: port: found an empty value; expected an integer/,
+    },
+    {
+      name: 'missing field',
+      text: 'name: a',
+      read: field('port', (v) => v.int()),
+      want: /f\.yaml:1:1: port: found no value \(field missing\); expected an integer/,
+    },
     { name: 'list of ints', text: 'sizes: [1, 2]', read: field('sizes', (v) => v.list((i) => i.int())), want: [1, 2] },
-    { name: 'list item path', text: 'sizes:\n  - 1\n  - x', read: field('sizes', (v) => v.list((i) => i.int())), want: /f\.yaml:3:5: sizes\[1\]: found "x"; expected an integer/ },
-    { name: 'list not a list', text: 'sizes: 3', read: field('sizes', (v) => v.list((i) => i.int(), { what: 'a list of sizes' })), want: /found 3; expected a list of sizes/ },
-    { name: 'list nonEmpty', text: 'sizes: []', read: field('sizes', (v) => v.list((i) => i.int(), { nonEmpty: true })), want: /found an empty list; expected at least one item/ },
-    { name: 'alias followed', text: 'port: &p 7\nsub: { a: *p }', read: (r) => r.map(KEYS).field('sub').map(['a']).field('a').int(), want: 7 },
-    { name: 'nested path', text: 'sub:\n  a: [{b: 1}, {b: x}]', read: (r) => r.map(KEYS).field('sub').map(['a']).field('a').list((i) => i.map(['b']).field('b').int()), want: /f\.yaml:2:19: sub\.a\[1\]\.b: found "x"/ },
+    {
+      name: 'list item path',
+      text: 'sizes:\n  - 1\n  - x',
+      read: field('sizes', (v) => v.list((i) => i.int())),
+      want: /f\.yaml:3:5: sizes\[1\]: found "x"; expected an integer/,
+    },
+    {
+      name: 'list not a list',
+      text: 'sizes: 3',
+      read: field('sizes', (v) => v.list((i) => i.int(), { what: 'a list of sizes' })),
+      want: /found 3; expected a list of sizes/,
+    },
+    {
+      name: 'list nonEmpty',
+      text: 'sizes: []',
+      read: field('sizes', (v) => v.list((i) => i.int(), { nonEmpty: true })),
+      want: /found an empty list; expected at least one item/,
+    },
+    {
+      name: 'alias followed',
+      text: 'port: &p 7\nsub: { a: *p }',
+      read: (r) => r.map(KEYS).field('sub').map(['a']).field('a').int(),
+      want: 7,
+    },
+    {
+      name: 'nested path',
+      text: 'sub:\n  a: [{b: 1}, {b: x}]',
+      read: (r) =>
+        r
+          .map(KEYS)
+          .field('sub')
+          .map(['a'])
+          .field('a')
+          .list((i) => i.map(['b']).field('b').int()),
+      want: /f\.yaml:2:19: sub\.a\[1\]\.b: found "x"/,
+    },
     { name: 'root not a mapping', text: '- 1', read: (r) => r.map(KEYS), want: /f\.yaml:1:1: found a list; expected a mapping/ },
-    { name: 'empty document', text: '# nothing\n', read: (r) => r.map(KEYS), want: /^f\.yaml: found an empty document; expected a mapping$/ },
+    {
+      name: 'empty document',
+      text: '# nothing\n',
+      read: (r) => r.map(KEYS),
+      want: /^f\.yaml: found an empty document; expected a mapping$/,
+    },
   ];
   for (const c of cases) {
     const r = run(c.text, c.read);
@@ -78,7 +147,15 @@ test('every problem is collected, sorted by line, in one ConfigError', () => {
     assert.fail('expected a ConfigError');
   } catch (err) {
     assert.ok(err instanceof ConfigError);
-    assert.deepEqual(err.issues.map((i) => [i.path, i.line, i.col]), [['sizes[1]', 1, 12], ['sizes[3]', 1, 18], ['port', 2, 7], ['mode', 3, 7]]);
+    assert.deepEqual(
+      err.issues.map((i) => [i.path, i.line, i.col]),
+      [
+        ['sizes[1]', 1, 12],
+        ['sizes[3]', 1, 18],
+        ['port', 2, 7],
+        ['mode', 3, 7],
+      ],
+    );
     assert.match(err.message, /^invalid configuration \(4 problems\):\n {2}f\.yaml:1:12: sizes\[1\]: found "x"; expected an integer\n/);
   }
 });
@@ -93,16 +170,35 @@ test('YAML syntax errors, duplicate keys included, are reported before any schem
 test('opt takes the default when absent or invalid; section gives defaults for an absent mapping', () => {
   const doc = ConfigDocument.parse('port: 9\nsub: {}\n', 'f.yaml');
   const m: Mapping = doc.root.map(KEYS);
-  assert.equal(m.opt('port', 1, (v) => v.int()), 9);
-  assert.equal(m.opt('ratio', 0.5, (v) => v.number()), 0.5);
-  assert.equal(m.opt('on', true, (v) => v.bool()), true);
-  assert.equal(m.section('sub', ['x']).opt('x', 3, (v) => v.int()), 3);
-  assert.equal(m.section('mode', ['x']).opt('x', 4, (v) => v.int()), 4, 'absent section');
+  assert.equal(
+    m.opt('port', 1, (v) => v.int()),
+    9,
+  );
+  assert.equal(
+    m.opt('ratio', 0.5, (v) => v.number()),
+    0.5,
+  );
+  assert.equal(
+    m.opt('on', true, (v) => v.bool()),
+    true,
+  );
+  assert.equal(
+    m.section('sub', ['x']).opt('x', 3, (v) => v.int()),
+    3,
+  );
+  assert.equal(
+    m.section('mode', ['x']).opt('x', 4, (v) => v.int()),
+    4,
+    'absent section',
+  );
   assert.equal(doc.issues.length, 0);
   assert.throws(() => m.get('nope'), /'nope' is not an allowed key/, 'reading an undeclared key is a programming error');
 
   const bad = ConfigDocument.parse('port: x\n', 'f.yaml');
-  assert.equal(bad.root.map(KEYS).opt('port', 1, (v) => v.int()), 1);
+  assert.equal(
+    bad.root.map(KEYS).opt('port', 1, (v) => v.int()),
+    1,
+  );
   assert.equal(bad.issues.length, 1, 'the invalid value is still reported');
 });
 

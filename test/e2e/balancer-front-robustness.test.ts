@@ -20,15 +20,23 @@ const GOOD = encodeFp32Request('ranker', 'features', 1, 256);
 // Well-formed at the top level (the balancer peeks it fine) but `inputs` (field 5) holds bytes protobuf cannot decode.
 const UNDECODABLE = Buffer.concat([Buffer.from([0x0a, 0x06]), Buffer.from('ranker'), Buffer.from([0x2a, 0x02, 0x7f, 0x00])]);
 
-interface Answer { status: string; message: string }
+interface Answer {
+  status: string;
+  message: string;
+}
 
 /** One raw gRPC call (no deadline unless headers carry one); resolves with grpc-status and grpc-message. */
-function rawCall(session: http2.ClientHttp2Session, body: Buffer, headers: http2.OutgoingHttpHeaders = {}): { done: Promise<Answer>; stream: http2.ClientHttp2Stream } {
+function rawCall(
+  session: http2.ClientHttp2Session,
+  body: Buffer,
+  headers: http2.OutgoingHttpHeaders = {},
+): { done: Promise<Answer>; stream: http2.ClientHttp2Stream } {
   const stream = session.request({ ':method': 'POST', ':path': INFER, 'content-type': 'application/grpc', te: 'trailers', ...headers });
   const done = new Promise<Answer>((resolve) => {
     let answer: Answer | undefined;
     const take = (h: http2.IncomingHttpHeaders) => {
-      if (h['grpc-status'] !== undefined) answer = { status: String(h['grpc-status']), message: decodeURIComponent(String(h['grpc-message'] ?? '')) };
+      if (h['grpc-status'] !== undefined)
+        answer = { status: String(h['grpc-status']), message: decodeURIComponent(String(h['grpc-message'] ?? '')) };
     };
     stream.on('response', take);
     stream.on('trailers', take);
@@ -49,7 +57,13 @@ describe('balancer front robustness', () => {
   before(async () => {
     discovery = await startTestDiscovery({ leaseTtlMs: 1000 });
     sidecar = await sidecarProcess(discovery.grpcPort, ['--fault-delay-ms', '300']);
-    balancer = await startBalancer({ discovery: `127.0.0.1:${discovery.grpcPort}`, host: '127.0.0.1', grpcPort: 0, zone: 'a', log: silentLogger });
+    balancer = await startBalancer({
+      discovery: `127.0.0.1:${discovery.grpcPort}`,
+      host: '127.0.0.1',
+      grpcPort: 0,
+      zone: 'a',
+      log: silentLogger,
+    });
     await waitFor(() => balancer.endpoints('ranker').length === 1, 'the sidecar in the balancer', 30_000);
     session = http2.connect(`http://127.0.0.1:${balancer.grpcPort}`);
     session.on('error', () => undefined);
@@ -72,12 +86,22 @@ describe('balancer front robustness', () => {
 
   test('a request the sidecar cannot decode fails on its own; deadline-free calls beside it on the shared stream are answered', async () => {
     const calls = [GOOD, GOOD, UNDECODABLE, GOOD, GOOD].map((b) => rawCall(session, b).done);
-    const answers = await Promise.race([Promise.all(calls), new Promise<never>((_, reject) => setTimeout(() => reject(new Error('a call hung')), 15_000))]);
-    assert.deepEqual(answers.map((a) => a.status === '0'), [true, true, false, true, true], JSON.stringify(answers));
+    const answers = await Promise.race([
+      Promise.all(calls),
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error('a call hung')), 15_000)),
+    ]);
+    assert.deepEqual(
+      answers.map((a) => a.status === '0'),
+      [true, true, false, true, true],
+      JSON.stringify(answers),
+    );
     assert.notEqual(answers[2].status, 'none', 'the bad call ends with a gRPC status, not a reset');
     // And the stream machinery is healthy afterwards.
     const later = await Promise.all(Array.from({ length: 6 }, () => rawCall(session, GOOD).done));
-    assert.ok(later.every((a) => a.status === '0'), JSON.stringify(later));
+    assert.ok(
+      later.every((a) => a.status === '0'),
+      JSON.stringify(later),
+    );
   });
 
   test('calls the client cancels give back their in-flight slots', async () => {

@@ -19,8 +19,11 @@ async function finished(s: SidecarProc): Promise<number> {
 }
 
 const REQUEST = {
-  modelName: 'ranker', modelVersion: '', id: 'r',
-  inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 256] }], rawInputContents: [rawF32(features(1))],
+  modelName: 'ranker',
+  modelVersion: '',
+  id: 'r',
+  inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 256] }],
+  rawInputContents: [rawF32(features(1))],
 };
 
 /** One ModelInfer naming no version, with request metadata; resolves with the version that answered. */
@@ -28,8 +31,14 @@ function infer(client: InferenceClient, md: Record<string, string> = {}): Promis
   const meta = new grpc.Metadata();
   for (const [k, v] of Object.entries(md)) meta.set(k, v);
   return new Promise((resolve, reject) => {
-    (client.ModelInfer as (r: unknown, m: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r: { modelVersion: string }) => void) => void)(
-      REQUEST, meta, { deadline: Date.now() + 10_000 }, (e, r) => (e ? reject(e) : resolve(r.modelVersion)));
+    (
+      client.ModelInfer as (
+        r: unknown,
+        m: grpc.Metadata,
+        o: grpc.CallOptions,
+        cb: (e: grpc.ServiceError | null, r: { modelVersion: string }) => void,
+      ) => void
+    )(REQUEST, meta, { deadline: Date.now() + 10_000 }, (e, r) => (e ? reject(e) : resolve(r.modelVersion)));
   });
 }
 
@@ -84,7 +93,11 @@ describe('routing policy with real sidecars', () => {
   // Per-call draws make version 2's count binomial(n, p): ±4.5 sigma fails on a wrong or inverted
   // share (80/20 read as 20/80 is 47 sigma off) but flakes about once in 150,000 runs.
   const N = 1000;
-  for (const [v1, v2] of [[80, 20], [50, 50], [95, 5]]) {
+  for (const [v1, v2] of [
+    [80, 20],
+    [50, 50],
+    [95, 5],
+  ]) {
     test(`split ${v1}/${v2}: version 2's share of ${N} calls is within 4.5 sigma`, async (t) => {
       await apply(`models: { ranker: { split: { "1": ${v1}, "2": ${v2} } } }\n`);
       const versions = await load(client, N, 16);
@@ -103,7 +116,12 @@ describe('routing policy with real sidecars', () => {
     // Four calls in flight over two local sidecars is far below the default spillover (32 per endpoint).
     { name: 'low load stays in zone a', yaml: '{}\n', concurrency: 4, spills: false },
     // spillover_in_flight 0 spills whenever a local sidecar reports any call in flight, which 16 concurrent calls do.
-    { name: 'spillover_in_flight 0 under load spills to zone b', yaml: 'models: { ranker: { zone_affinity: { spillover_in_flight: 0 } } }\n', concurrency: 16, spills: true },
+    {
+      name: 'spillover_in_flight 0 under load spills to zone b',
+      yaml: 'models: { ranker: { zone_affinity: { spillover_in_flight: 0 } } }\n',
+      concurrency: 16,
+      spills: true,
+    },
   ];
   for (const c of zoneCases) {
     test(`zone affinity: ${c.name}`, async (t) => {
@@ -125,7 +143,11 @@ describe('routing policy with real sidecars', () => {
       // One key at a time, so each key's /metrics delta is its own.
       for (let k = 0; k < 20; k++) {
         const counts = await countsDuring(() => load(client, 10, 5, { 'x-tenant-id': `tenant-${k}` }));
-        assert.equal(counts.reduce((a, b) => a + b, 0), 10, `tenant-${k}: every call reached one sidecar`);
+        assert.equal(
+          counts.reduce((a, b) => a + b, 0),
+          10,
+          `tenant-${k}: every call reached one sidecar`,
+        );
         const hit = counts.flatMap((n, i) => (n > 0 ? [i] : []));
         assert.ok(hit.length <= subset, `tenant-${k} reached sidecars ${hit.join(', ')}; at most ${subset} expected`);
         for (const i of hit) used.add(i);
@@ -146,7 +168,9 @@ describe('routing policy with real sidecars', () => {
     // Envoy's 10: the cap admits one ejection while none is in force (outlier-detector.ts), so one of
     // four may go. interval_ms is long so nothing decays and the second ejection is 2 × base.
     const base = 1000;
-    await apply(`models: { ranker: { picker: round_robin, outlier_detection: { consecutive_failures: 5, interval_ms: 60000, base_ejection_ms: ${base}, max_ejection_ms: 10000 } } }\n`);
+    await apply(
+      `models: { ranker: { picker: round_robin, outlier_detection: { consecutive_failures: 5, interval_ms: 60000, base_ejection_ms: ${base}, max_ejection_ms: 10000 } } }\n`,
+    );
     const start = await finished(faulty);
     // Every call succeeds for the client: the balancer retries the aborted ones on a healthy sidecar.
     const callsUntilEjected = async (): Promise<number> => {
@@ -185,7 +209,9 @@ describe('routing policy with real sidecars', () => {
     }
     const second = await callsUntilEjected();
     const again = await endpointStatus(faulty.address);
-    t.diagnostic(`second ejection after ${second} client calls, ${(await finished(faulty)) - ejectedAt} to the faulty sidecar; ${again.ejectedForMs} ms left`);
+    t.diagnostic(
+      `second ejection after ${second} client calls, ${(await finished(faulty)) - ejectedAt} to the faulty sidecar; ${again.ejectedForMs} ms left`,
+    );
     assert.equal((await finished(faulty)) - ejectedAt, 5, 'returned to rotation: it was tried again');
     assert.ok((again.ejectedForMs ?? 0) > base, `second ejection longer than base (${again.ejectedForMs} ms left)`);
   });

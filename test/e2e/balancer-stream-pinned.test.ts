@@ -21,7 +21,11 @@ interface StreamAnswer {
 }
 
 const request = (id: string, modelName = 'ranker', modelVersion = '') => ({
-  modelName, modelVersion, id, inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 256] }], rawInputContents: [rawF32(features(1))],
+  modelName,
+  modelVersion,
+  id,
+  inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 256] }],
+  rawInputContents: [rawF32(features(1))],
 });
 
 /** Opens a ModelStreamInfer stream; `ended` settles with its answers, or rejects with its error. */
@@ -71,9 +75,16 @@ describe('stream_routing: per_stream with real sidecars', () => {
       s.stream.end();
       answers = await s.ended;
     });
-    assert.deepEqual(answers.map((a) => a.inferResponse.id), Array.from({ length: 20 }, (_, i) => `m${i}`));
+    assert.deepEqual(
+      answers.map((a) => a.inferResponse.id),
+      Array.from({ length: 20 }, (_, i) => `m${i}`),
+    );
     assert.ok(answers.every((a) => (a.errorMessage ?? '') === '' && a.inferResponse.modelName === 'ranker'));
-    assert.deepEqual([...deltas].sort((a, b) => a - b), [0, 20], `one sidecar served all 20 (per sidecar: ${deltas})`);
+    assert.deepEqual(
+      [...deltas].sort((a, b) => a - b),
+      [0, 20],
+      `one sidecar served all 20 (per sidecar: ${deltas})`,
+    );
   });
 
   test('streams open at once spread over the sidecars (each pick counts the streams in flight)', async () => {
@@ -88,7 +99,10 @@ describe('stream_routing: per_stream with real sidecars', () => {
       }
       await Promise.all(streams.map((s) => s.ended));
     });
-    assert.ok(deltas.every((d) => d > 0), `both sidecars served streams (per sidecar: ${deltas})`);
+    assert.ok(
+      deltas.every((d) => d > 0),
+      `both sidecars served streams (per sidecar: ${deltas})`,
+    );
     assert.equal(deltas[0] + deltas[1], 40);
   });
 
@@ -99,7 +113,10 @@ describe('stream_routing: per_stream with real sidecars', () => {
     s.stream.end();
     const answers = await s.ended;
     // A sidecar asked for no version answers with its newest (2): '1' shows the balancer pointed every message.
-    assert.deepEqual(answers.map((a) => a.inferResponse.modelVersion), ['1', '1', '1', '1', '1']);
+    assert.deepEqual(
+      answers.map((a) => a.inferResponse.modelVersion),
+      ['1', '1', '1', '1', '1'],
+    );
     await apply('defaults: { stream_routing: per_stream }\n');
   });
 
@@ -107,7 +124,12 @@ describe('stream_routing: per_stream with real sidecars', () => {
     const session = http2.connect(`http://127.0.0.1:${balancer.grpcPort}`);
     session.on('error', () => undefined);
     try {
-      const st = session.request({ ':method': 'POST', ':path': '/inference.GRPCInferenceService/ModelStreamInfer', 'content-type': 'application/grpc', te: 'trailers' });
+      const st = session.request({
+        ':method': 'POST',
+        ':path': '/inference.GRPCInferenceService/ModelStreamInfer',
+        'content-type': 'application/grpc',
+        te: 'trailers',
+      });
       const answers: Buffer[] = [];
       const reader = new MessageReader();
       st.on('data', (c: Buffer) => reader.push(c, (m: Buffer) => answers.push(Buffer.from(m)), undefined));
@@ -137,7 +159,10 @@ describe('stream_routing: per_stream with real sidecars', () => {
       s.stream.end();
       assert.equal((await s.ended).length, 200);
     });
-    assert.ok(deltas.every((d) => d > 0), `both sidecars served the stream's messages (per sidecar: ${deltas})`);
+    assert.ok(
+      deltas.every((d) => d > 0),
+      `both sidecars served the stream's messages (per sidecar: ${deltas})`,
+    );
     await apply('defaults: { stream_routing: per_stream }\n');
   });
 

@@ -14,7 +14,11 @@ import { freePort, startCli, stop, waitReady } from '../../testkit/processes';
 import { startTestDiscovery } from '../helpers/discovery-fixture';
 import { features, MODELS, rawF32, unary, type InferenceClient } from '../helpers/sidecar-fixture';
 
-const req = { modelName: 'ranker', inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 256] }], rawInputContents: [rawF32(features(1))] };
+const req = {
+  modelName: 'ranker',
+  inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 256] }],
+  rawInputContents: [rawF32(features(1))],
+};
 const CLIENTS = 6;
 const CALLS_PER_CLIENT = 20;
 
@@ -27,7 +31,9 @@ function ownConnectionClient(port: number, i: number): InferenceClient {
   return new pkg.inference.GRPCInferenceService(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), { 'test.connection': i });
 }
 
-interface WorkersStatus { workers: Array<{ pid: number; ready: boolean; clusters: Array<{ model: string }> }> }
+interface WorkersStatus {
+  workers: Array<{ pid: number; ready: boolean; clusters: Array<{ model: string }> }>;
+}
 
 let discovery: DiscoveryServer;
 let sidecar: ChildProcess;
@@ -38,13 +44,43 @@ let ops: string;
 before(async () => {
   discovery = await startTestDiscovery({ leaseTtlMs: 1000 });
   const [g, h, m] = [await freePort(), await freePort(), await freePort()];
-  sidecar = startCli(['sidecar', '--models', MODELS, '--host', '127.0.0.1', '--grpc-port', String(g), '--http-port', String(h),
-    '--metrics-port', String(m), '--discovery', `127.0.0.1:${discovery.grpcPort}`, '--advertise', `127.0.0.1:${g}`]);
+  sidecar = startCli([
+    'sidecar',
+    '--models',
+    MODELS,
+    '--host',
+    '127.0.0.1',
+    '--grpc-port',
+    String(g),
+    '--http-port',
+    String(h),
+    '--metrics-port',
+    String(m),
+    '--discovery',
+    `127.0.0.1:${discovery.grpcPort}`,
+    '--advertise',
+    `127.0.0.1:${g}`,
+  ]);
   const [bg, bh, bm] = [await freePort(), await freePort(), await freePort()];
   grpcPort = bg;
   ops = `http://127.0.0.1:${bm}`;
-  balancer = startCli(['balancer', '--host', '127.0.0.1', '--grpc-port', String(bg), '--http-port', String(bh), '--metrics-port', String(bm),
-    '--discovery', `127.0.0.1:${discovery.grpcPort}`, '--workers', '2', '--drain-timeout-ms', '2000']);
+  balancer = startCli([
+    'balancer',
+    '--host',
+    '127.0.0.1',
+    '--grpc-port',
+    String(bg),
+    '--http-port',
+    String(bh),
+    '--metrics-port',
+    String(bm),
+    '--discovery',
+    `127.0.0.1:${discovery.grpcPort}`,
+    '--workers',
+    '2',
+    '--drain-timeout-ms',
+    '2000',
+  ]);
   await waitReady(`${ops}/readyz`, 60_000);
 });
 
@@ -64,15 +100,18 @@ test('two workers share the port; the primary reports both and sums their reques
 
   const clients = Array.from({ length: CLIENTS }, (_, i) => ownConnectionClient(grpcPort, i));
   try {
-    await Promise.all(clients.map(async (c) => {
-      for (let i = 0; i < CALLS_PER_CLIENT; i++) await unary(c, 'ModelInfer', req);
-    }));
+    await Promise.all(
+      clients.map(async (c) => {
+        for (let i = 0; i < CALLS_PER_CLIENT; i++) await unary(c, 'ModelInfer', req);
+      }),
+    );
   } finally {
     for (const c of clients) c.close();
   }
   const text = await (await fetch(`${ops}/metrics`)).text();
   let ok = 0;
-  for (const m of text.matchAll(/^infergate_balancer_requests_total\{[^}]*model="ranker"[^}]*status="OK"[^}]*\} (\d+)/gm)) ok += Number(m[1]);
+  for (const m of text.matchAll(/^infergate_balancer_requests_total\{[^}]*model="ranker"[^}]*status="OK"[^}]*\} (\d+)/gm))
+    ok += Number(m[1]);
   assert.equal(ok, CLIENTS * CALLS_PER_CLIENT, 'every call counted once, summed over the workers');
 });
 

@@ -13,12 +13,21 @@ import { sidecarProcess, served, startBalancerFleet, stopBalancerFleet, TestConf
 import { features, rawF32, unary, type InferenceClient } from '../helpers/sidecar-fixture';
 
 /** ModelInfer with request metadata; resolves with the response's model and version. */
-function inferWith(client: InferenceClient, req: unknown, md: Record<string, string>): Promise<{ modelName: string; modelVersion: string }> {
+function inferWith(
+  client: InferenceClient,
+  req: unknown,
+  md: Record<string, string>,
+): Promise<{ modelName: string; modelVersion: string }> {
   const meta = new grpc.Metadata();
   for (const [k, v] of Object.entries(md)) meta.set(k, v);
   return new Promise((resolve, reject) => {
-    (client.ModelInfer as (r: unknown, m: grpc.Metadata, cb: (e: grpc.ServiceError | null, r: { modelName: string; modelVersion: string }) => void) => void)(
-      req, meta, (e, r) => (e ? reject(e) : resolve(r)));
+    (
+      client.ModelInfer as (
+        r: unknown,
+        m: grpc.Metadata,
+        cb: (e: grpc.ServiceError | null, r: { modelName: string; modelVersion: string }) => void,
+      ) => void
+    )(req, meta, (e, r) => (e ? reject(e) : resolve(r)));
   });
 }
 
@@ -26,13 +35,21 @@ const okCount = async (s: SidecarProc) => (await served(s)).OK ?? 0;
 
 function inferRequest(model = 'ranker', version = '', rows = 1) {
   return {
-    modelName: model, modelVersion: version, id: `r-${rows}`,
-    inputs: [{ name: 'features', datatype: 'FP32', shape: [rows, 256] }], rawInputContents: [rawF32(features(rows))],
+    modelName: model,
+    modelVersion: version,
+    id: `r-${rows}`,
+    inputs: [{ name: 'features', datatype: 'FP32', shape: [rows, 256] }],
+    rawInputContents: [rawF32(features(rows))],
   };
 }
 
 /** Runs n calls with `concurrency` in flight, every other one without a deadline; returns the errors. */
-async function load(client: InferenceClient, n: number, concurrency: number, onDone?: (done: number) => void): Promise<grpc.ServiceError[]> {
+async function load(
+  client: InferenceClient,
+  n: number,
+  concurrency: number,
+  onDone?: (done: number) => void,
+): Promise<grpc.ServiceError[]> {
   const errors: grpc.ServiceError[] = [];
   let started = 0;
   let done = 0;
@@ -82,27 +99,43 @@ describe('balancer with real sidecars', () => {
   });
 
   test('a model nobody serves is UNAVAILABLE naming it; sidecar errors pass through', async () => {
-    await assert.rejects(unary(client, 'ModelInfer', inferRequest('no-such-model')), (e: grpc.ServiceError) =>
-      e.code === grpc.status.UNAVAILABLE && /no-such-model/.test(e.details));
-    await assert.rejects(unary(client, 'ModelInfer', inferRequest('ranker', '9')), (e: grpc.ServiceError) =>
-      e.code === grpc.status.UNAVAILABLE && /ranker/.test(e.details) && /'9'/.test(e.details));
+    await assert.rejects(
+      unary(client, 'ModelInfer', inferRequest('no-such-model')),
+      (e: grpc.ServiceError) => e.code === grpc.status.UNAVAILABLE && /no-such-model/.test(e.details),
+    );
+    await assert.rejects(
+      unary(client, 'ModelInfer', inferRequest('ranker', '9')),
+      (e: grpc.ServiceError) => e.code === grpc.status.UNAVAILABLE && /ranker/.test(e.details) && /'9'/.test(e.details),
+    );
     const bad = { ...inferRequest(), inputs: [{ name: 'nope', datatype: 'FP32', shape: [1, 256] }] };
-    await assert.rejects(unary(client, 'ModelInfer', bad), (e: grpc.ServiceError) => e.code === grpc.status.INVALID_ARGUMENT && /nope/.test(e.details));
+    await assert.rejects(
+      unary(client, 'ModelInfer', bad),
+      (e: grpc.ServiceError) => e.code === grpc.status.INVALID_ARGUMENT && /nope/.test(e.details),
+    );
   });
 
   test('a 1 ms deadline gives DEADLINE_EXCEEDED (stopped at the balancer, or by the sidecar it propagated to)', async (t) => {
     const before = await Promise.all(sidecars.map(served));
     for (let i = 0; i < 10; i++) {
-      await assert.rejects(unary(client, 'ModelInfer', inferRequest(), { deadline: Date.now() + 1 }),
-        (e: grpc.ServiceError) => e.code === grpc.status.DEADLINE_EXCEEDED);
+      await assert.rejects(
+        unary(client, 'ModelInfer', inferRequest(), { deadline: Date.now() + 1 }),
+        (e: grpc.ServiceError) => e.code === grpc.status.DEADLINE_EXCEEDED,
+      );
     }
     // Whether a call still had a fraction of a millisecond left at the balancer is a race; both outcomes are right.
     const after = await Promise.all(sidecars.map(served));
-    t.diagnostic(`reached sidecars: ${after.map((a, i) => (a.OK ?? 0) + (a.DEADLINE_EXCEEDED ?? 0) - (before[i].OK ?? 0) - (before[i].DEADLINE_EXCEEDED ?? 0)).join(', ')}`);
+    t.diagnostic(
+      `reached sidecars: ${after.map((a, i) => (a.OK ?? 0) + (a.DEADLINE_EXCEEDED ?? 0) - (before[i].OK ?? 0) - (before[i].DEADLINE_EXCEEDED ?? 0)).join(', ')}`,
+    );
   });
 
   test('ModelStreamInfer routes each message and reports errors in-stream', async () => {
-    const stream = (client.ModelStreamInfer as () => grpc.ClientDuplexStream<unknown, { errorMessage: string; inferResponse: { modelVersion: string; id: string } }>)();
+    const stream = (
+      client.ModelStreamInfer as () => grpc.ClientDuplexStream<
+        unknown,
+        { errorMessage: string; inferResponse: { modelVersion: string; id: string } }
+      >
+    )();
     const got: { errorMessage: string; inferResponse: { modelVersion: string; id: string } }[] = [];
     const ended = new Promise<void>((resolve, reject) => {
       stream.on('data', (m) => got.push(m));
@@ -133,7 +166,10 @@ describe('balancer with real sidecars', () => {
     // An objective names the use case: the balancer fills in model and version without decoding the request.
     const viaObjective = await versions(5, { objective: 'scoring' }, inferRequest(''));
     assert.deepEqual(new Set(viaObjective), new Set(['ranker:1']));
-    await assert.rejects(inferWith(client, inferRequest(''), { objective: 'nope' }), (e: grpc.ServiceError) => e.code === grpc.status.NOT_FOUND);
+    await assert.rejects(
+      inferWith(client, inferRequest(''), { objective: 'nope' }),
+      (e: grpc.ServiceError) => e.code === grpc.status.NOT_FOUND,
+    );
     config.set('models: { ranker: { split: { "1": 1, "2": 0 } } }\n');
     const until = Date.now() + 3000;
     while ((await versions(1))[0] !== 'ranker:1') assert.ok(Date.now() < until, 'the reload reached the balancer');
@@ -155,7 +191,12 @@ describe('balancer with real sidecars', () => {
       }
     });
     assert.ok(killed);
-    t.diagnostic(`errors: ${errors.length} ${errors.slice(0, 3).map((e) => `${e.code} ${e.details}`).join('; ')}`);
+    t.diagnostic(
+      `errors: ${errors.length} ${errors
+        .slice(0, 3)
+        .map((e) => `${e.code} ${e.details}`)
+        .join('; ')}`,
+    );
     assert.equal(errors.length, 0);
     t.diagnostic(`retries: ${balancer.retries - retriesBefore}`);
     assert.ok(balancer.retries > retriesBefore, 'calls to the killed sidecar were retried elsewhere');
@@ -189,26 +230,38 @@ describe('balancer with real sidecars', () => {
     await waitFor(() => balancer.endpoints('ranker').join() === slow.address, 'only the slow sidecar left', 5000);
     const before = (await served(slow)).DEADLINE_EXCEEDED ?? 0;
     for (let i = 0; i < 3; i++) {
-      await assert.rejects(unary(client, 'ModelInfer', inferRequest(), { deadline: Date.now() + 20 }),
-        (e: grpc.ServiceError) => e.code === grpc.status.DEADLINE_EXCEEDED);
+      await assert.rejects(
+        unary(client, 'ModelInfer', inferRequest(), { deadline: Date.now() + 20 }),
+        (e: grpc.ServiceError) => e.code === grpc.status.DEADLINE_EXCEEDED,
+      );
     }
     const until = Date.now() + 2000;
     while (((await served(slow)).DEADLINE_EXCEEDED ?? 0) - before < 3) {
       assert.ok(Date.now() < until, 'the sidecar saw each 20 ms deadline and gave up on the call');
       await new Promise((r) => setTimeout(r, 20));
     }
-    const { res } = await unary<{ modelVersion: string }>(client, 'ModelInfer', inferRequest('ranker', '2'), { deadline: Date.now() + 2000 });
+    const { res } = await unary<{ modelVersion: string }>(client, 'ModelInfer', inferRequest('ranker', '2'), {
+      deadline: Date.now() + 2000,
+    });
     assert.equal(res.modelVersion, '2', 'a call with time to spare still succeeds');
   });
 
   test('close() stops accepting and lets calls in flight finish', async () => {
     // Only the slow sidecar is left: each call takes 50 ms or more, so these are in flight when close() starts.
-    const inFlight = Array.from({ length: 8 }, () => unary<{ modelVersion: string }>(client, 'ModelInfer', inferRequest('ranker', '1'), { deadline: Date.now() + 5000 }));
+    const inFlight = Array.from({ length: 8 }, () =>
+      unary<{ modelVersion: string }>(client, 'ModelInfer', inferRequest('ranker', '1'), { deadline: Date.now() + 5000 }),
+    );
     await new Promise((r) => setTimeout(r, 10));
     const closed = balancer.close();
     const results = await Promise.allSettled(inFlight);
-    assert.deepEqual(results.map((r) => r.status), Array(8).fill('fulfilled'));
+    assert.deepEqual(
+      results.map((r) => r.status),
+      Array(8).fill('fulfilled'),
+    );
     await closed;
-    await assert.rejects(unary(client, 'ServerLive', {}, { deadline: Date.now() + 1000 }), (e: grpc.ServiceError) => e.code === grpc.status.UNAVAILABLE);
+    await assert.rejects(
+      unary(client, 'ServerLive', {}, { deadline: Date.now() + 1000 }),
+      (e: grpc.ServiceError) => e.code === grpc.status.UNAVAILABLE,
+    );
   });
 });

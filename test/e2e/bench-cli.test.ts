@@ -35,8 +35,24 @@ describe('infergate bench (CLI)', () => {
   it('an open-loop run prints the table and writes JSON and HTML', async () => {
     const json = path.join(dir, 'r.json');
     const html = path.join(dir, 'r.html');
-    const r = await cli(['--target', `127.0.0.1:${server.port}`, '--rate', '200', '--duration', '1s', '--warmup', '200ms', '--mode', 'stream',
-      '--label', 'trivial', '--json', json, '--html', html]);
+    const r = await cli([
+      '--target',
+      `127.0.0.1:${server.port}`,
+      '--rate',
+      '200',
+      '--duration',
+      '1s',
+      '--warmup',
+      '200ms',
+      '--mode',
+      'stream',
+      '--label',
+      'trivial',
+      '--json',
+      json,
+      '--html',
+      html,
+    ]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /\| trivial +\| 127\.0\.0\.1:\d+ +\| stream +\| open +\| 200 /);
     const report = JSON.parse(await readFile(json, 'utf8'));
@@ -46,7 +62,17 @@ describe('infergate bench (CLI)', () => {
   });
 
   it('a closed-loop run is labelled closed', async () => {
-    const r = await cli(['--target', `127.0.0.1:${server.port}`, '--closed-loop', '--concurrency', '2', '--duration', '500ms', '--warmup', '0']);
+    const r = await cli([
+      '--target',
+      `127.0.0.1:${server.port}`,
+      '--closed-loop',
+      '--concurrency',
+      '2',
+      '--duration',
+      '500ms',
+      '--warmup',
+      '0',
+    ]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /closed \(c=2\)/);
     assert.match(r.stdout, /closed loop: .*hides stalls/);
@@ -74,8 +100,24 @@ describe('infergate bench (CLI)', () => {
   it('--help lists every flag', async () => {
     const r = await cli(['--help']);
     assert.equal(r.code, 0);
-    for (const flag of ['--target', '--model', '--mode', '--rate', '--closed-loop', '--concurrency', '--duration', '--warmup', '--connections', '--workers',
-      '--payload', '--json', '--html', '--scenario', '--find-max', '--slo-p99']) {
+    for (const flag of [
+      '--target',
+      '--model',
+      '--mode',
+      '--rate',
+      '--closed-loop',
+      '--concurrency',
+      '--duration',
+      '--warmup',
+      '--connections',
+      '--workers',
+      '--payload',
+      '--json',
+      '--html',
+      '--scenario',
+      '--find-max',
+      '--slo-p99',
+    ]) {
       assert.ok(r.stdout.includes(`  ${flag} `), flag);
     }
   });

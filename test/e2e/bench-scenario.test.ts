@@ -32,43 +32,55 @@ function liveChildren(): number[] {
   }
 }
 
-test('a tiny scenario starts its topology, measures one phase with zero errors, reports it, and stops everything', { timeout: 120_000 }, async () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'infergate-scenario-'));
-  const file = path.join(dir, 'tiny.yaml');
-  const json = path.join(dir, 'report.json');
-  writeFileSync(file, SCENARIO);
-  const savedPath = process.env.PATH;
-  // Only node's own directory: haproxy (in /usr/sbin) is then "not installed"; the CLI is spawned by absolute path.
-  process.env.PATH = path.dirname(process.execPath);
-  let report: Report;
-  try {
-    report = await runScenario(file, { quiet: true, json });
-  } finally {
-    process.env.PATH = savedPath;
-  }
-  try {
-    assert.equal(report.schema, REPORT_SCHEMA);
-    assert.equal(report.scenario, 'tiny');
-    assert.equal(report.machine.cpus, os.cpus().length);
-    assert.equal(report.results.length, 1, 'the haproxy phase was not run');
-    const r = report.results[0];
-    assert.equal(r.label, 'unary via infergate');
-    assert.equal(r.mode, 'unary');
-    assert.equal(r.loop, 'open');
-    assert.equal(r.offeredRate, 50);
-    assert.equal(r.errorRate, 0, `errors: ${JSON.stringify(r.errors)}`);
-    assert.ok(r.ok >= 90 && r.ok <= 110, `about 100 calls answered in 2 s at 50/s: ${r.ok}`);
-    assert.ok(r.latencyMs.p99 > 0 && r.latencyMs.p99 < 1000, `p99 ${r.latencyMs.p99} ms`);
-    const notes = report.notes ?? [];
-    assert.ok(notes.includes('tiny end-to-end scenario'));
-    assert.ok(notes.some((n) => /^haproxy: skipped, binary not found/.test(n)), notes.join('\n'));
-    assert.ok(notes.some((n) => /^via haproxy: not run/.test(n)));
-    assert.ok(notes.some((n) => /^unary via infergate: infergate CPU \d+ µs\/req .*, sidecars \d+ µs\/req, generator \d+ µs\/req; other load/.test(n)), notes.join('\n'));
-    assert.ok(notes.some((n) => /^machine: load average/.test(n)));
-    const written = JSON.parse(readFileSync(json, 'utf8')) as Report;
-    assert.equal(written.results[0].label, 'unary via infergate');
-    assert.deepEqual(liveChildren(), [], 'every process the scenario started has exited');
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+test(
+  'a tiny scenario starts its topology, measures one phase with zero errors, reports it, and stops everything',
+  { timeout: 120_000 },
+  async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'infergate-scenario-'));
+    const file = path.join(dir, 'tiny.yaml');
+    const json = path.join(dir, 'report.json');
+    writeFileSync(file, SCENARIO);
+    const savedPath = process.env.PATH;
+    // Only node's own directory: haproxy (in /usr/sbin) is then "not installed"; the CLI is spawned by absolute path.
+    process.env.PATH = path.dirname(process.execPath);
+    let report: Report;
+    try {
+      report = await runScenario(file, { quiet: true, json });
+    } finally {
+      process.env.PATH = savedPath;
+    }
+    try {
+      assert.equal(report.schema, REPORT_SCHEMA);
+      assert.equal(report.scenario, 'tiny');
+      assert.equal(report.machine.cpus, os.cpus().length);
+      assert.equal(report.results.length, 1, 'the haproxy phase was not run');
+      const r = report.results[0];
+      assert.equal(r.label, 'unary via infergate');
+      assert.equal(r.mode, 'unary');
+      assert.equal(r.loop, 'open');
+      assert.equal(r.offeredRate, 50);
+      assert.equal(r.errorRate, 0, `errors: ${JSON.stringify(r.errors)}`);
+      assert.ok(r.ok >= 90 && r.ok <= 110, `about 100 calls answered in 2 s at 50/s: ${r.ok}`);
+      assert.ok(r.latencyMs.p99 > 0 && r.latencyMs.p99 < 1000, `p99 ${r.latencyMs.p99} ms`);
+      const notes = report.notes ?? [];
+      assert.ok(notes.includes('tiny end-to-end scenario'));
+      assert.ok(
+        notes.some((n) => /^haproxy: skipped, binary not found/.test(n)),
+        notes.join('\n'),
+      );
+      assert.ok(notes.some((n) => /^via haproxy: not run/.test(n)));
+      assert.ok(
+        notes.some((n) =>
+          /^unary via infergate: infergate CPU \d+ µs\/req .*, sidecars \d+ µs\/req, generator \d+ µs\/req; other load/.test(n),
+        ),
+        notes.join('\n'),
+      );
+      assert.ok(notes.some((n) => /^machine: load average/.test(n)));
+      const written = JSON.parse(readFileSync(json, 'utf8')) as Report;
+      assert.equal(written.results[0].label, 'unary via infergate');
+      assert.deepEqual(liveChildren(), [], 'every process the scenario started has exited');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);

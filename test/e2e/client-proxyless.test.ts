@@ -86,7 +86,9 @@ describe('proxyless client over discovery', () => {
       try {
         await c.waitForReady('ranker');
         for (const key of ['tenant-1', 'tenant-2']) {
-          const counts = await perSidecar(sidecars, () => Promise.all(Array.from({ length: 20 }, () => c.infer('ranker', input, { shardKey: key }))));
+          const counts = await perSidecar(sidecars, () =>
+            Promise.all(Array.from({ length: 20 }, () => c.infer('ranker', input, { shardKey: key }))),
+          );
           assert.equal(counts.filter((n) => n > 0).length, 1, `key ${key}: ${counts.join(', ')}`);
         }
       } finally {
@@ -99,11 +101,16 @@ describe('proxyless client over discovery', () => {
   test('an objective resolves through the routing config; an unknown one is NOT_FOUND', async () => {
     const v = config.set('objectives: { scoring: { model: ranker, version: 1 } }\n');
     await waitFor(() => transport.routingConfigVersion === v, 'the config reached the client');
-    const versions = await Promise.all(Array.from({ length: 10 }, () => client.infer('', input, { objective: 'scoring' }).then((r) => `${r.model}:${r.version}`)));
+    const versions = await Promise.all(
+      Array.from({ length: 10 }, () => client.infer('', input, { objective: 'scoring' }).then((r) => `${r.model}:${r.version}`)),
+    );
     assert.deepEqual(new Set(versions), new Set(['ranker:1']));
-    await assert.rejects(client.infer('', input, { objective: 'nope' }), (e: unknown) => e instanceof InferenceError && e.code === Status.NOT_FOUND);
+    await assert.rejects(
+      client.infer('', input, { objective: 'nope' }),
+      (e: unknown) => e instanceof InferenceError && e.code === Status.NOT_FOUND,
+    );
     const s = client.stream({ objective: 'scoring' });
-    assert.equal((await s.infer('', input)).version, '1', 'stream messages route by the stream\'s objective');
+    assert.equal((await s.infer('', input)).version, '1', "stream messages route by the stream's objective");
     await s.close();
     config.set('{}\n');
   });
@@ -119,7 +126,9 @@ describe('proxyless client over discovery', () => {
       }
     });
     assert.ok(killed);
-    t.diagnostic(`errors: ${errors.length} ${errors.slice(0, 3).map(String).join('; ')}; retries ${transport.router.retriesTotal - retriesBefore}`);
+    t.diagnostic(
+      `errors: ${errors.length} ${errors.slice(0, 3).map(String).join('; ')}; retries ${transport.router.retriesTotal - retriesBefore}`,
+    );
     assert.equal(errors.length, 0);
     assert.ok(transport.router.retriesTotal > retriesBefore, 'calls to the killed sidecar were retried elsewhere');
     sidecars.splice(2, 1);
@@ -136,6 +145,9 @@ describe('proxyless client over discovery', () => {
     const counts = await perSidecar(sidecars, async () => (errors = await load(client, 300, 8)));
     t.diagnostic(`calls per sidecar: ${counts.join(', ')}`);
     assert.deepEqual(errors, []);
-    assert.ok(counts.every((n) => n > 0), 'both sidecars still take calls');
+    assert.ok(
+      counts.every((n) => n > 0),
+      'both sidecars still take calls',
+    );
   });
 });

@@ -24,40 +24,77 @@ const LATEST = RANKER_VERSIONS[RANKER_VERSIONS.length - 1];
 
 describe('client wire format', () => {
   const encodeCases: [string, NamedInput, (raw: Buffer) => unknown, unknown][] = [
-    ['FP32 typed array', { name: 'x', datatype: 'FP32', shape: [1, 3], data: Float32Array.of(1.5, -2, 3) }, (b) => [0, 4, 8].map((o) => b.readFloatLE(o)), [1.5, -2, 3]],
-    ['INT64 from plain numbers', { name: 'x', datatype: 'INT64', shape: [2], data: [7, -1] }, (b) => [b.readBigInt64LE(0), b.readBigInt64LE(8)], [7n, -1n]],
+    [
+      'FP32 typed array',
+      { name: 'x', datatype: 'FP32', shape: [1, 3], data: Float32Array.of(1.5, -2, 3) },
+      (b) => [0, 4, 8].map((o) => b.readFloatLE(o)),
+      [1.5, -2, 3],
+    ],
+    [
+      'INT64 from plain numbers',
+      { name: 'x', datatype: 'INT64', shape: [2], data: [7, -1] },
+      (b) => [b.readBigInt64LE(0), b.readBigInt64LE(8)],
+      [7n, -1n],
+    ],
     ['BOOL from booleans', { name: 'x', datatype: 'BOOL', shape: [3], data: [true, false, true] }, (b) => [...b], [1, 0, 1]],
-    ['BYTES length-prefixed', { name: 'x', datatype: 'BYTES', shape: [2], data: ['ab', Buffer.from('c')] }, (b) => b.toString('hex'), '0200000061620100000063'],
+    [
+      'BYTES length-prefixed',
+      { name: 'x', datatype: 'BYTES', shape: [2], data: ['ab', Buffer.from('c')] },
+      (b) => b.toString('hex'),
+      '0200000061620100000063',
+    ],
   ];
   for (const [name, input, read, expected] of encodeCases) {
     test(`a request decodes with protobufjs to what was given: ${name}`, () => {
-      const bytes = encodeInferRequest({ model: 'm', version: '2', id: 'r1', parameters: { priority: 1, tenant: 't' }, inputs: [input], outputs: ['y'] });
+      const bytes = encodeInferRequest({
+        model: 'm',
+        version: '2',
+        id: 'r1',
+        parameters: { priority: 1, tenant: 't' },
+        inputs: [input],
+        outputs: ['y'],
+      });
       const T = inferenceRoot().lookupType('inference.ModelInferRequest');
       const msg = T.toObject(T.decode(bytes), { longs: Number }) as Record<string, any>;
       assert.deepEqual([msg.model_name, msg.model_version, msg.id], ['m', '2', 'r1']);
       assert.deepEqual([msg.parameters.priority.int64_param, msg.parameters.tenant.string_param], [1, 't']);
-      assert.deepEqual(msg.inputs.map((t: any) => [t.name, t.datatype, t.shape]), [['x', input.datatype, [...input.shape]]]);
-      assert.deepEqual(msg.outputs.map((o: any) => o.name), ['y']);
+      assert.deepEqual(
+        msg.inputs.map((t: any) => [t.name, t.datatype, t.shape]),
+        [['x', input.datatype, [...input.shape]]],
+      );
+      assert.deepEqual(
+        msg.outputs.map((o: any) => o.name),
+        ['y'],
+      );
       assert.deepEqual(read(msg.raw_input_contents[0]), expected);
     });
   }
 
   const badInputs: [string, NamedInput, RegExp][] = [
-    ['too few elements', { name: 'f', datatype: 'FP32', shape: [1, 4], data: new Float32Array(3) }, /'f' has 3 elements; its shape \[1, 4\] needs 4/],
+    [
+      'too few elements',
+      { name: 'f', datatype: 'FP32', shape: [1, 4], data: new Float32Array(3) },
+      /'f' has 3 elements; its shape \[1, 4\] needs 4/,
+    ],
     ['a negative dimension', { name: 'f', datatype: 'FP32', shape: [-1, 4], data: new Float32Array(4) }, /'f' has shape \[-1, 4\]/],
     ['a fraction for INT64', { name: 'i', datatype: 'INT64', shape: [1], data: [1.5] }, /'i' holds a value that cannot be INT64/],
     ['an unknown datatype', { name: 'u', datatype: 'FP8' as 'FP32', shape: [1], data: [1] }, /'u' has datatype 'FP8'/],
   ];
   for (const [name, input, pattern] of badInputs) {
     test(`bad inputs fail with INVALID_ARGUMENT before sending, naming the input: ${name}`, () => {
-      assert.throws(() => encodeInferRequest({ model: 'm', version: '', id: '', parameters: {}, outputs: [], inputs: [input] }),
-        (e: unknown) => e instanceof InferenceError && e.code === Status.INVALID_ARGUMENT && pattern.test(e.details));
+      assert.throws(
+        () => encodeInferRequest({ model: 'm', version: '', id: '', parameters: {}, outputs: [], inputs: [input] }),
+        (e: unknown) => e instanceof InferenceError && e.code === Status.INVALID_ARGUMENT && pattern.test(e.details),
+      );
     });
   }
 
   test('outputs are views when aligned and copies when not', () => {
     const backing = Buffer.alloc(4 + 8 + 1);
-    for (const [offset, view] of [[4, true], [1, false]] as const) {
+    for (const [offset, view] of [
+      [4, true],
+      [1, false],
+    ] as const) {
       const raw = backing.subarray(offset, offset + 8);
       raw.writeFloatLE(0.25, 0);
       raw.writeFloatLE(-8, 4);
@@ -80,7 +117,13 @@ describe('client over the balancer and proxyless', () => {
     // once expired both sidecars mid-suite and left the proxyless client without endpoints.
     discovery = await startTestDiscovery({ leaseTtlMs: 3000 });
     for (let i = 0; i < 2; i++) sidecars.push(await sidecarProcess(discovery.grpcPort));
-    balancer = await startBalancer({ discovery: `127.0.0.1:${discovery.grpcPort}`, host: '127.0.0.1', grpcPort: 0, zone: 'a', log: silentLogger });
+    balancer = await startBalancer({
+      discovery: `127.0.0.1:${discovery.grpcPort}`,
+      host: '127.0.0.1',
+      grpcPort: 0,
+      zone: 'a',
+      log: silentLogger,
+    });
     modes.balancer = new InferenceClient({ address: `127.0.0.1:${balancer.grpcPort}` });
     modes.proxyless = new InferenceClient({ discovery: `127.0.0.1:${discovery.grpcPort}`, zone: 'a' });
     await waitFor(() => balancer.endpoints('ranker').length === 2, 'both sidecars in the balancer', 30_000);
@@ -94,7 +137,8 @@ describe('client over the balancer and proxyless', () => {
     await discovery?.close();
   });
 
-  const rankerInput = (data: Float32Array) => ({ features: { datatype: 'FP32', shape: [data.length / FEATURES, FEATURES], data } } as const);
+  const rankerInput = (data: Float32Array) =>
+    ({ features: { datatype: 'FP32', shape: [data.length / FEATURES, FEATURES], data } }) as const;
 
   for (const version of RANKER_VERSIONS) {
     test(`ranker v${version}: both modes give the reference scores, as Float32Array [rows, 1]`, async () => {
@@ -119,7 +163,10 @@ describe('client over the balancer and proxyless', () => {
     const f = new Float32Array(candidates.length * FEATURES);
     candidates.forEach((c, i) => recommendFeatures(user, c, f, i * FEATURES));
     const s = referenceScores(rankerWeights(LATEST), f, candidates.length);
-    const top = candidates.map((c, i) => ({ c, s: s[i] })).sort((a, b) => b.s - a.s).slice(0, 10);
+    const top = candidates
+      .map((c, i) => ({ c, s: s[i] }))
+      .sort((a, b) => b.s - a.s)
+      .slice(0, 10);
     return { ids: top.map((t) => t.c), scores: top.map((t) => t.s) };
   }
 
@@ -142,11 +189,26 @@ describe('client over the balancer and proxyless', () => {
     });
   }
 
-  const errorCases: [string, () => [string, Parameters<InferenceClient['infer']>[1], Parameters<InferenceClient['infer']>[2]], Status, RegExp][] = [
+  const errorCases: [
+    string,
+    () => [string, Parameters<InferenceClient['infer']>[1], Parameters<InferenceClient['infer']>[2]],
+    Status,
+    RegExp,
+  ][] = [
     ['unknown model', () => ['no-such-model', rankerInput(randomFeatures(1, 1)), {}], Status.UNAVAILABLE, /no-such-model/],
-    ['bad input name', () => ['ranker', { nope: { datatype: 'FP32', shape: [1, 256], data: randomFeatures(1, 1) } }, {}], Status.INVALID_ARGUMENT, /nope/],
+    [
+      'bad input name',
+      () => ['ranker', { nope: { datatype: 'FP32', shape: [1, 256], data: randomFeatures(1, 1) } }, {}],
+      Status.INVALID_ARGUMENT,
+      /nope/,
+    ],
     ['1 ms deadline', () => ['ranker', rankerInput(randomFeatures(1, 1)), { deadline: 1 }], Status.DEADLINE_EXCEEDED, /./],
-    ['past Date deadline', () => ['ranker', rankerInput(randomFeatures(1, 1)), { deadline: new Date(Date.now() - 1) }], Status.DEADLINE_EXCEEDED, /./],
+    [
+      'past Date deadline',
+      () => ['ranker', rankerInput(randomFeatures(1, 1)), { deadline: new Date(Date.now() - 1) }],
+      Status.DEADLINE_EXCEEDED,
+      /./,
+    ],
   ];
   for (const mode of ['balancer', 'proxyless']) {
     for (const [name, args, code, pattern] of errorCases) {
@@ -169,25 +231,39 @@ describe('client over the balancer and proxyless', () => {
         // Every tenth a recommend (several ranker calls inside the sidecar): it finishes after later ranker messages.
         if (i % 10 === 0) {
           const cands = [BigInt(i), BigInt(i + 1), BigInt(i + 2), BigInt(i * 7 + 3)];
-          return s.infer('recommend', { user_id: { datatype: 'INT64', shape: [1], data: [i] }, candidate_ids: { datatype: 'INT64', shape: [4], data: cands } },
-            { id: `m${i}` }).then((r) => (checkRecommend(r, BigInt(i), cands), r));
+          return s
+            .infer(
+              'recommend',
+              { user_id: { datatype: 'INT64', shape: [1], data: [i] }, candidate_ids: { datatype: 'INT64', shape: [4], data: cands } },
+              { id: `m${i}` },
+            )
+            .then((r) => (checkRecommend(r, BigInt(i), cands), r));
         }
         const rows = 1 + (i % 3);
         const x = randomFeatures(1000 + i, rows);
-        return s.infer('ranker', rankerInput(x), { version: 1 + (i % 2), id: `m${i}` })
+        return s
+          .infer('ranker', rankerInput(x), { version: 1 + (i % 2), id: `m${i}` })
           .then((r) => (assertClose(r.data('score', 'FP32'), referenceScores(rankerWeights(1 + (i % 2)), x, rows)), r));
-      }).map((p, i) => p.then((r) => {
-        assert.equal(r.id, `m${i}`);
-        order.push(i);
-      }));
+      }).map((p, i) =>
+        p.then((r) => {
+          assert.equal(r.id, `m${i}`);
+          order.push(i);
+        }),
+      );
       const bad = s.infer('missing-model', rankerInput(randomFeatures(1, 1)));
       await Promise.all(calls);
-      await assert.rejects(bad, (e: unknown) => e instanceof InferenceError && e.code === Status.UNAVAILABLE && /missing-model/.test(e.details));
+      await assert.rejects(
+        bad,
+        (e: unknown) => e instanceof InferenceError && e.code === Status.UNAVAILABLE && /missing-model/.test(e.details),
+      );
       const inversions = order.filter((v, k) => k > 0 && v < order[k - 1]).length;
       t.diagnostic(`answers out of send order: ${inversions} of ${order.length}`);
       assert.ok(inversions > 0, 'the server answered out of order at least once');
       await s.close();
-      await assert.rejects(s.infer('ranker', rankerInput(randomFeatures(1, 1))), (e: unknown) => e instanceof InferenceError && e.code === Status.FAILED_PRECONDITION);
+      await assert.rejects(
+        s.infer('ranker', rankerInput(randomFeatures(1, 1))),
+        (e: unknown) => e instanceof InferenceError && e.code === Status.FAILED_PRECONDITION,
+      );
     });
   }
 

@@ -28,8 +28,11 @@ function waitForOutput(child: ReturnType<typeof spawn>, marker: string, timeoutM
 
 test('the demo starts, answers the request it prints and a gRPC call, and stops on SIGTERM with exit 0', async () => {
   const [g, h, m, d] = [await freePort(), await freePort(), await freePort(), await freePort()];
-  const child = spawn(process.execPath, [CLI, 'demo', '--grpc-port', String(g), '--http-port', String(h), '--metrics-port', String(m),
-    '--discovery-port', String(d)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(
+    process.execPath,
+    [CLI, 'demo', '--grpc-port', String(g), '--http-port', String(h), '--metrics-port', String(m), '--discovery-port', String(d)],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   const client = independentClient(g);
   try {
     const out = await waitForOutput(child, 'Ctrl-C stops it.', 60_000);
@@ -40,12 +43,26 @@ test('the demo starts, answers the request it prints and a gRPC call, and stops 
     const body = (await res.json()) as { model_name: string; outputs: Array<{ name: string; data: number[] }> };
     assert.equal(res.status, 200, JSON.stringify(body));
     assert.equal(body.model_name, 'recommend');
-    assert.ok(body.outputs.some((o) => o.data.length > 0), 'the answer carries top-k ids and scores');
+    assert.ok(
+      body.outputs.some((o) => o.data.length > 0),
+      'the answer carries top-k ids and scores',
+    );
 
-    const req = { modelName: 'ranker', inputs: [{ name: 'features', datatype: 'FP32', shape: [2, 256] }], rawInputContents: [rawF32(features(2))] };
-    const { res: grpcRes } = await unary<{ modelName: string; outputs: Array<{ name: string; shape: string[] }> }>(client, 'ModelInfer', req);
+    const req = {
+      modelName: 'ranker',
+      inputs: [{ name: 'features', datatype: 'FP32', shape: [2, 256] }],
+      rawInputContents: [rawF32(features(2))],
+    };
+    const { res: grpcRes } = await unary<{ modelName: string; outputs: Array<{ name: string; shape: string[] }> }>(
+      client,
+      'ModelInfer',
+      req,
+    );
     assert.equal(grpcRes.modelName, 'ranker');
-    assert.deepEqual(grpcRes.outputs.map((o) => o.name), ['score']);
+    assert.deepEqual(
+      grpcRes.outputs.map((o) => o.name),
+      ['score'],
+    );
   } finally {
     client.close();
     const code = await new Promise<number | null>((resolve) => {

@@ -62,7 +62,16 @@ after(async () => {
 });
 
 const rec = (id: string): EndpointRecord => ({
-  id, address: `${id}:1`, zone: 'z', labels: {}, models: [{ name: 'm', versions: ['1'] }], weight: 1, capacity: 0, priority: 0, health: 'HEALTHY', load: NO_LOAD,
+  id,
+  address: `${id}:1`,
+  zone: 'z',
+  labels: {},
+  models: [{ name: 'm', versions: ['1'] }],
+  weight: 1,
+  capacity: 0,
+  priority: 0,
+  health: 'HEALTHY',
+  load: NO_LOAD,
 });
 
 test('etcd store: leases, records, revisions, and one shared epoch', { skip }, async () => {
@@ -126,7 +135,10 @@ test('registered through A, heartbeating only through B for several TTLs: A neve
   assert.notEqual((await etcdLease(r.lease_id)).ttl, -1, 'the lease is alive in etcd (-1: gone; whole seconds left, so 0 is alive)');
   t.diagnostic(`A's timer re-armed by its own check (watch behind): ${storeA.stats.expiryRearms - before.rearms} times`);
   await deregister(cB, r.lease_id);
-  await waitFor(() => storeA.expiryIn(r.lease_id) === undefined && storeB.expiryIn(r.lease_id) === undefined, 'deregistration to clear both timers');
+  await waitFor(
+    () => storeA.expiryIn(r.lease_id) === undefined && storeB.expiryIn(r.lease_id) === undefined,
+    'deregistration to clear both timers',
+  );
 });
 
 test('a sidecar that stops heartbeating: a replica revokes its lease at the TTL it was told, before etcd would', { skip }, async (t) => {
@@ -155,8 +167,14 @@ test('a watcher moves from replica A to B and resumes by version; a registrar ke
   const updates: ViewUpdate[] = [];
   w.onUpdate((u) => updates.push(u));
   const r = new Registrar({
-    discovery: both, advertise: '10.0.0.3:8001', models: [{ name: 'ranker', versions: ['1'] }], ttlMs: 1000,
-    load: () => NO_LOAD, log: silentLogger, backoff: fast, callTimeoutMs: 300,
+    discovery: both,
+    advertise: '10.0.0.3:8001',
+    models: [{ name: 'ranker', versions: ['1'] }],
+    ttlMs: 1000,
+    load: () => NO_LOAD,
+    log: silentLogger,
+    backoff: fast,
+    callTimeoutMs: 300,
   });
   try {
     w.start();
@@ -171,8 +189,14 @@ test('a watcher moves from replica A to B and resumes by version; a registrar ke
     await register(cB, sidecarReq(4, ['ranker']));
     await waitFor(() => w.state === 'synced' && w.view().clusters.get('ranker')?.has('10.0.0.4:8001') === true, 'the watcher on B', 3000);
     const onB = updates.slice(since);
-    assert.ok(onB.every((u) => !u.snapshot), 'resumed on B with the version from C: no snapshot');
-    assert.deepEqual(onB.flatMap((u) => u.changes.map((c) => c.endpoint.id)), ['10.0.0.4:8001']);
+    assert.ok(
+      onB.every((u) => !u.snapshot),
+      'resumed on B with the version from C: no snapshot',
+    );
+    assert.deepEqual(
+      onB.flatMap((u) => u.changes.map((c) => c.endpoint.id)),
+      ['10.0.0.4:8001'],
+    );
     await new Promise((res) => setTimeout(res, 1500)); // past the TTL: heartbeats now go to B
     assert.equal(r.leaseId, lease, 'same lease, kept alive through B');
     assert.ok(w.view().clusters.get('ranker')?.has('10.0.0.3:8001'));

@@ -11,8 +11,25 @@ import { MODELS } from '../helpers/sidecar-fixture';
 
 async function sidecarProcess(discoveryPort: number, zone: string) {
   const [g, h, m] = [await freePort(), await freePort(), await freePort()];
-  const child = startCli(['sidecar', '--models', MODELS, '--host', '127.0.0.1', '--grpc-port', String(g), '--http-port', String(h),
-    '--metrics-port', String(m), '--discovery', `127.0.0.1:${discoveryPort}`, '--advertise', `127.0.0.1:${g}`, '--zone', zone]);
+  const child = startCli([
+    'sidecar',
+    '--models',
+    MODELS,
+    '--host',
+    '127.0.0.1',
+    '--grpc-port',
+    String(g),
+    '--http-port',
+    String(h),
+    '--metrics-port',
+    String(m),
+    '--discovery',
+    `127.0.0.1:${discoveryPort}`,
+    '--advertise',
+    `127.0.0.1:${g}`,
+    '--zone',
+    zone,
+  ]);
   return { child, address: `127.0.0.1:${g}` };
 }
 
@@ -36,7 +53,11 @@ test('a sidecar registers its models, drains on SIGTERM, and deregisters', async
     assert.equal(await stop(child), 0);
     await waitFor(() => seen('ranker') === undefined, 'deregistered', 3000);
     clearInterval(poll);
-    assert.deepEqual(healths.filter((x) => x !== 'HEALTHY'), ['DRAINING', 'GONE'], 'DRAINING is announced before the endpoint leaves');
+    assert.deepEqual(
+      healths.filter((x) => x !== 'HEALTHY'),
+      ['DRAINING', 'GONE'],
+      'DRAINING is announced before the endpoint leaves',
+    );
   } finally {
     if (child.exitCode === null) child.kill('SIGKILL');
     w.stop();

@@ -9,7 +9,11 @@ import { freePort, startCli, stop } from '../../testkit/processes';
 import { startTestDiscovery, waitFor } from '../helpers/discovery-fixture';
 import { features, independentClient, MODELS, rawF32, unary } from '../helpers/sidecar-fixture';
 
-const req = { modelName: 'ranker', inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 256] }], rawInputContents: [rawF32(features(1))] };
+const req = {
+  modelName: 'ranker',
+  inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 256] }],
+  rawInputContents: [rawF32(features(1))],
+};
 
 test('the balancer keeps serving on its last view while discovery is down', async () => {
   const discoveryPort = await freePort();
@@ -17,10 +21,33 @@ test('the balancer keeps serving on its last view while discovery is down', asyn
   const sidecars = [];
   for (let i = 0; i < 2; i++) {
     const [g, h, m] = [await freePort(), await freePort(), await freePort()];
-    sidecars.push(startCli(['sidecar', '--models', MODELS, '--host', '127.0.0.1', '--grpc-port', String(g), '--http-port', String(h),
-      '--metrics-port', String(m), '--discovery', `127.0.0.1:${discoveryPort}`, '--advertise', `127.0.0.1:${g}`]));
+    sidecars.push(
+      startCli([
+        'sidecar',
+        '--models',
+        MODELS,
+        '--host',
+        '127.0.0.1',
+        '--grpc-port',
+        String(g),
+        '--http-port',
+        String(h),
+        '--metrics-port',
+        String(m),
+        '--discovery',
+        `127.0.0.1:${discoveryPort}`,
+        '--advertise',
+        `127.0.0.1:${g}`,
+      ]),
+    );
   }
-  const balancer = await startBalancer({ discovery: `127.0.0.1:${discoveryPort}`, host: '127.0.0.1', grpcPort: 0, zone: '', log: silentLogger });
+  const balancer = await startBalancer({
+    discovery: `127.0.0.1:${discoveryPort}`,
+    host: '127.0.0.1',
+    grpcPort: 0,
+    zone: '',
+    log: silentLogger,
+  });
   const client = independentClient(balancer.grpcPort);
   try {
     await waitFor(() => balancer.endpoints('ranker').length === 2, 'both sidecars in the balancer', 30_000);
@@ -30,7 +57,11 @@ test('the balancer keeps serving on its last view while discovery is down', asyn
     await new Promise((r) => setTimeout(r, 1500));
     assert.equal(balancer.endpoints('ranker').length, 2, 'the last view is kept');
     const results = await Promise.allSettled(Array.from({ length: 50 }, () => unary(client, 'ModelInfer', req)));
-    assert.deepEqual(results.filter((r) => r.status === 'rejected'), [], 'every call succeeds without discovery');
+    assert.deepEqual(
+      results.filter((r) => r.status === 'rejected'),
+      [],
+      'every call succeeds without discovery',
+    );
 
     discovery = await startTestDiscovery({ grpcPort: discoveryPort, leaseTtlMs: 1000 });
     await waitFor(() => discovery.hub.endpointCount() === 2, 'sidecars re-register with the new discovery', 10_000);

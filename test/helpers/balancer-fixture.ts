@@ -14,8 +14,17 @@ import { FakeClock } from './fake-clock';
 /** A healthy endpoint serving version 1 in zone 'a', weight 1, with overrides. */
 export function endpoint(id: string, over: Partial<ClusterEndpoint> = {}): ClusterEndpoint {
   return {
-    id, address: `${id}:8001`, zone: 'a', weight: 1, priority: 0, health: 'HEALTHY', versions: ['1'], labels: {},
-    load: { queueDepth: 0, inFlight: 0, latencyMs: 0 }, capacity: 0, ...over,
+    id,
+    address: `${id}:8001`,
+    zone: 'a',
+    weight: 1,
+    priority: 0,
+    health: 'HEALTHY',
+    versions: ['1'],
+    labels: {},
+    load: { queueDepth: 0, inFlight: 0, latencyMs: 0 },
+    capacity: 0,
+    ...over,
   };
 }
 
@@ -38,7 +47,9 @@ export function cluster(eps: readonly ClusterEndpoint[], p: RoutingPolicy = DEFA
   const detector = new OutlierDetector<EndpointState>(p.outlier_detection, clock);
   const states = eps.map((e) => new EndpointState(e, { clock, peakEwma: p.p2c.peak_ewma, breaker: p.circuit_breaker, detector }));
   return {
-    clock, detector, states,
+    clock,
+    detector,
+    states,
     get: (id) => {
       const s = states.find((x) => x.endpoint.id === id);
       if (!s) throw new Error(`no endpoint ${id}`);
@@ -77,8 +88,13 @@ export function shares(picker: Picker, ids: readonly string[], n: number): Recor
 /** Outlier settings for tests: short times, explicit values. */
 export function outlierConfig(over: Partial<OutlierDetectionConfig> = {}): OutlierDetectionConfig {
   return {
-    consecutive_failures: 3, interval_ms: 500, base_ejection_ms: 1000, max_ejection_ms: 2500,
-    max_ejection_percent: 10, panic_threshold_percent: 50, ...over,
+    consecutive_failures: 3,
+    interval_ms: 500,
+    base_ejection_ms: 1000,
+    max_ejection_ms: 2500,
+    max_ejection_percent: 10,
+    panic_threshold_percent: 50,
+    ...over,
   };
 }
 

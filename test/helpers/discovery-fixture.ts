@@ -43,7 +43,12 @@ export function deregister(c: DiscoveryClient, lease: string): Promise<void> {
 
 /** A typical registration: one sidecar serving `models` at 10.0.0.<n>:8001. */
 export function sidecarReq(n: number, models: string[] = ['ranker'], over: Partial<RegisterRequest> = {}): RegisterRequest {
-  return { address: `10.0.0.${n}:8001`, zone: n % 2 ? 'zone-a' : 'zone-b', models: models.map((name) => ({ name, versions: ['1'] })), ...over };
+  return {
+    address: `10.0.0.${n}:8001`,
+    zone: n % 2 ? 'zone-a' : 'zone-b',
+    models: models.map((name) => ({ name, versions: ['1'] })),
+    ...over,
+  };
 }
 
 /** A watch stream with a pull interface: next() waits for the following message. */
@@ -111,7 +116,10 @@ export class CutProxy {
   private server: net.Server | undefined;
   private readonly sockets = new Set<net.Socket>();
 
-  constructor(readonly port: number, private readonly target: number) {}
+  constructor(
+    readonly port: number,
+    private readonly target: number,
+  ) {}
 
   /** Starts accepting and forwarding. */
   up(): Promise<void> {

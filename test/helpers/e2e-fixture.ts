@@ -23,9 +23,28 @@ export interface SidecarProc {
 /** Starts `infergate sidecar` on free ports, registering with discovery at discoveryPort in zone (default 'a'). */
 export async function sidecarProcess(discoveryPort: number, extra: string[] = [], zone = 'a'): Promise<SidecarProc> {
   const [g, h, m] = [await freePort(), await freePort(), await freePort()];
-  const child = startCli(['sidecar', '--models', MODELS, '--host', '127.0.0.1', '--grpc-port', String(g), '--http-port', String(h),
-    '--metrics-port', String(m), '--discovery', `127.0.0.1:${discoveryPort}`, '--advertise', `127.0.0.1:${g}`, '--zone', zone,
-    '--drain-timeout-ms', '1000', ...extra]);
+  const child = startCli([
+    'sidecar',
+    '--models',
+    MODELS,
+    '--host',
+    '127.0.0.1',
+    '--grpc-port',
+    String(g),
+    '--http-port',
+    String(h),
+    '--metrics-port',
+    String(m),
+    '--discovery',
+    `127.0.0.1:${discoveryPort}`,
+    '--advertise',
+    `127.0.0.1:${g}`,
+    '--zone',
+    zone,
+    '--drain-timeout-ms',
+    '1000',
+    ...extra,
+  ]);
   return { child, address: `127.0.0.1:${g}`, metricsPort: m };
 }
 
@@ -33,7 +52,11 @@ export async function sidecarProcess(discoveryPort: number, extra: string[] = []
  * A test discovery (1 s leases) serving config, and one sidecar process per zone registering with it;
  * sidecars are pushed into `into` as they start, so an after() hook stops them even if a later one fails.
  */
-export async function startDiscoveryAndSidecars(config: ConfigSource, zones: readonly string[], into: SidecarProc[]): Promise<DiscoveryServer> {
+export async function startDiscoveryAndSidecars(
+  config: ConfigSource,
+  zones: readonly string[],
+  into: SidecarProc[],
+): Promise<DiscoveryServer> {
   const discovery = await startTestDiscovery({ leaseTtlMs: 1000, config });
   for (const zone of zones) into.push(await sidecarProcess(discovery.grpcPort, [], zone));
   return discovery;
@@ -54,12 +77,22 @@ export async function startBalancerFleet(config: ConfigSource, zones: readonly s
   const f: { discovery?: DiscoveryServer; balancer?: Balancer; client?: InferenceClient } = {};
   try {
     const discovery = (f.discovery = await startDiscoveryAndSidecars(config, zones, into));
-    const balancer = (f.balancer = await startBalancer({ discovery: `127.0.0.1:${discovery.grpcPort}`, host: '127.0.0.1', grpcPort: 0, zone: 'a', log: silentLogger }));
+    const balancer = (f.balancer = await startBalancer({
+      discovery: `127.0.0.1:${discovery.grpcPort}`,
+      host: '127.0.0.1',
+      grpcPort: 0,
+      zone: 'a',
+      log: silentLogger,
+    }));
     const client = (f.client = independentClient(balancer.grpcPort));
-    await waitFor(() => balancer.endpoints('ranker').length === zones.length, `${zones.length} sidecars in the balancer`, 30_000).catch((e: Error) => {
-      // Say which sidecars died (their stderr is inherited) and which registered.
-      throw new Error(`${e.message}; sidecar exit codes ${into.map((s) => s.child.exitCode).join(', ')}; known: ${balancer.endpoints('ranker').join(', ')}`);
-    });
+    await waitFor(() => balancer.endpoints('ranker').length === zones.length, `${zones.length} sidecars in the balancer`, 30_000).catch(
+      (e: Error) => {
+        // Say which sidecars died (their stderr is inherited) and which registered.
+        throw new Error(
+          `${e.message}; sidecar exit codes ${into.map((s) => s.child.exitCode).join(', ')}; known: ${balancer.endpoints('ranker').join(', ')}`,
+        );
+      },
+    );
     return { discovery, balancer, client };
   } catch (e) {
     // The suite's after() only sees the sidecars: stop the rest here.
@@ -80,7 +113,8 @@ export async function stopBalancerFleet(f: Partial<BalancerFleet>, sidecars: rea
 export async function served(s: SidecarProc): Promise<Record<string, number>> {
   const text = await (await fetch(`http://127.0.0.1:${s.metricsPort}/metrics`)).text();
   const out: Record<string, number> = {};
-  for (const m of text.matchAll(/^infergate_sidecar_requests_total\{[^}]*status="([A-Z_]+)"[^}]*\} (\d+)$/gm)) out[m[1]] = (out[m[1]] ?? 0) + Number(m[2]);
+  for (const m of text.matchAll(/^infergate_sidecar_requests_total\{[^}]*status="([A-Z_]+)"[^}]*\} (\d+)$/gm))
+    out[m[1]] = (out[m[1]] ?? 0) + Number(m[2]);
   return out;
 }
 

@@ -2,7 +2,12 @@
 // timers fire in time order during advance().
 import type { Clock, TimerHandle } from '../../common/clock';
 
-interface Timer { id: number; at: number; fn: (arg?: unknown) => void; arg: unknown }
+interface Timer {
+  id: number;
+  at: number;
+  fn: (arg?: unknown) => void;
+  arg: unknown;
+}
 
 export class FakeClock implements Clock {
   private t: number;

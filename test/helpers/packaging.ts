@@ -20,8 +20,16 @@ export const HEALTH_ROUTES: Record<string, Record<string, string[]>> = {
 
 // ---- Dockerfile -----------------------------------------------------------
 
-export interface Instruction { readonly line: number; readonly op: string; readonly rest: string }
-export interface Stage { readonly name: string; readonly base: string; readonly body: Instruction[] }
+export interface Instruction {
+  readonly line: number;
+  readonly op: string;
+  readonly rest: string;
+}
+export interface Stage {
+  readonly name: string;
+  readonly base: string;
+  readonly body: Instruction[];
+}
 
 /** Instructions with line continuations joined; comment and blank lines dropped (also inside continuations, as Docker does). */
 function instructions(text: string): Instruction[] {
@@ -70,7 +78,12 @@ export function parseDockerfile(text: string, buildArgs: Record<string, string> 
 /** Exec form (JSON) as is; shell form through /bin/sh -c, as Docker runs it. */
 export const commandOf = (s: string): string[] => (s.startsWith('[') ? (JSON.parse(s) as string[]) : ['/bin/sh', '-c', s]);
 
-export interface Copy { readonly line: number; readonly from?: string; readonly sources: string[]; readonly dest: string }
+export interface Copy {
+  readonly line: number;
+  readonly from?: string;
+  readonly sources: string[];
+  readonly dest: string;
+}
 
 export function copyOf(ins: Instruction): Copy {
   let rest = ins.rest;
@@ -93,13 +106,27 @@ export const workdirAt = (stage: Stage, ins: Instruction): string => {
 // ---- .dockerignore: Docker's rules (anchored at the root, ** any depth, last match wins, ! re-includes) ----
 
 export function ignoreMatcher(text: string): (rel: string) => boolean {
-  const rules = text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#')).map((l) => {
-    const negate = l.startsWith('!');
-    const pat = path.posix.normalize((negate ? l.slice(1) : l).replace(/^\/+/, ''));
-    const re = pat.split(/(\*\*\/?|\*|\?)/).map((p) => (p.startsWith('**') ? '(?:.*/)?' + (p === '**' ? '.*' : '') : p === '*' ? '[^/]*'
-      : p === '?' ? '[^/]' : p.replace(/[.+^${}()|[\]\\]/g, '\\$&'))).join('');
-    return { negate, re: new RegExp(`^${re}$`) };
-  });
+  const rules = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'))
+    .map((l) => {
+      const negate = l.startsWith('!');
+      const pat = path.posix.normalize((negate ? l.slice(1) : l).replace(/^\/+/, ''));
+      const re = pat
+        .split(/(\*\*\/?|\*|\?)/)
+        .map((p) =>
+          p.startsWith('**')
+            ? '(?:.*/)?' + (p === '**' ? '.*' : '')
+            : p === '*'
+              ? '[^/]*'
+              : p === '?'
+                ? '[^/]'
+                : p.replace(/[.+^${}()|[\]\\]/g, '\\$&'),
+        )
+        .join('');
+      return { negate, re: new RegExp(`^${re}$`) };
+    });
   return (rel) => {
     // A path is excluded when it or any parent directory matches.
     const prefixes = rel.split('/').map((_, i, a) => a.slice(0, i + 1).join('/'));
@@ -127,8 +154,13 @@ export const RUN_OUTPUTS: Record<string, string[]> = { 'npm run build': ['dist/*
 /** Origin of an image file: a repo-relative path, or null when it exists only in an image (base image, node_modules). */
 export type StageFs = Map<string, string | null>;
 
-const globRe = (g: string): RegExp => new RegExp(`^${g.split(/(\*\*|\*)/).map((p) => (p === '**' ? '.*' : p === '*' ? '[^/]*'
-  : p.replace(/[.+^${}()|[\]\\]/g, '\\$&'))).join('')}$`);
+const globRe = (g: string): RegExp =>
+  new RegExp(
+    `^${g
+      .split(/(\*\*|\*)/)
+      .map((p) => (p === '**' ? '.*' : p === '*' ? '[^/]*' : p.replace(/[.+^${}()|[\]\\]/g, '\\$&')))
+      .join('')}$`,
+  );
 
 /** Applies COPY semantics: a directory's contents, a file (into dest/ when dest is a directory), or a glob's files. */
 function copyInto(target: StageFs, src: StageFs, pattern: string, dest: string, destIsDir: boolean, where: string): void {
@@ -136,7 +168,8 @@ function copyInto(target: StageFs, src: StageFs, pattern: string, dest: string, 
   let n = 0;
   for (const [file, origin] of src) {
     let to: string | undefined;
-    if (file === pattern || (/[*?]/.test(pattern) && re.test(file))) to = destIsDir ? path.posix.join(dest, path.posix.basename(file)) : dest;
+    if (file === pattern || (/[*?]/.test(pattern) && re.test(file)))
+      to = destIsDir ? path.posix.join(dest, path.posix.basename(file)) : dest;
     else if (file.startsWith(pattern.replace(/\/?$/, '/'))) to = path.posix.join(dest, file.slice(pattern.replace(/\/?$/, '/').length));
     if (to !== undefined) {
       target.set(to, origin);
@@ -162,7 +195,8 @@ export function stageFileSystems(stages: Stage[], context: string[]): Map<string
         assert.ok(src, `Dockerfile:${c.line}: COPY --from=${c.from} names no earlier stage`);
         const dest = path.posix.resolve(wd, c.dest);
         const destIsDir = c.dest.endsWith('/') || c.dest === '.' || c.sources.length > 1;
-        for (const s of c.sources) copyInto(sfs, src, c.from === undefined ? path.posix.resolve('/', s) : s, dest, destIsDir, `Dockerfile:${c.line}`);
+        for (const s of c.sources)
+          copyInto(sfs, src, c.from === undefined ? path.posix.resolve('/', s) : s, dest, destIsDir, `Dockerfile:${c.line}`);
       } else if (ins.op === 'RUN') {
         if (/\bnpm ci\b/.test(ins.rest)) sfs.set(path.posix.join(wd, 'node_modules/.package-lock.json'), null);
         for (const [cmd, globs] of Object.entries(RUN_OUTPUTS)) {
@@ -199,7 +233,10 @@ export function repositoryImage() {
 }
 
 /** Runs a command to its end: the exit code, and stdout then stderr. */
-export function run(argv: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs: number }): { code: number | null; out: string } {
+export function run(
+  argv: string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs: number },
+): { code: number | null; out: string } {
   const r = spawnSync(argv[0], argv.slice(1), { cwd: opts.cwd, env: opts.env, encoding: 'utf8', timeout: opts.timeoutMs });
   return { code: r.status, out: `${r.stdout ?? ''}${r.stderr ?? ''}${r.error ? String(r.error) : ''}` };
 }

@@ -41,6 +41,9 @@ export interface LogLine {
 /** A Logger that records every line. */
 export function captureLogger(): Logger & { lines: LogLine[] } {
   const lines: LogLine[] = [];
-  const at = (level: LogLine['level']) => (msg: string, fields: LogFields = {}) => void lines.push({ level, msg, fields });
+  const at =
+    (level: LogLine['level']) =>
+    (msg: string, fields: LogFields = {}) =>
+      void lines.push({ level, msg, fields });
   return { lines, info: at('info'), warn: at('warn'), error: at('error') };
 }

@@ -39,7 +39,9 @@ export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<numbe
   for (let i = 0; i < expected.length; i++) {
     const diff = Math.abs(actual[i] - expected[i]);
     if (!(diff <= abs + rel * Math.abs(expected[i]))) {
-      assert.fail(`element ${i}: ${actual[i]} vs expected ${expected[i]} (diff ${diff.toExponential(2)}, allowed ${(abs + rel * Math.abs(expected[i])).toExponential(2)})`);
+      assert.fail(
+        `element ${i}: ${actual[i]} vs expected ${expected[i]} (diff ${diff.toExponential(2)}, allowed ${(abs + rel * Math.abs(expected[i])).toExponential(2)})`,
+      );
     }
   }
 }

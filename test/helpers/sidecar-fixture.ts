@@ -26,17 +26,25 @@ export function independentClient(port: number): InferenceClient {
 
 /** Promisified unary call returning the response and trailers. */
 export function unary<T = Record<string, unknown>>(
-  client: InferenceClient, method: string, req: unknown, opts: grpc.CallOptions = {},
+  client: InferenceClient,
+  method: string,
+  req: unknown,
+  opts: grpc.CallOptions = {},
 ): Promise<{ res: T; trailers: grpc.Metadata }> {
   return new Promise((resolve, reject) => {
     let error: grpc.ServiceError | null = null;
     let res: T;
-    const call = (client[method] as (r: unknown, m: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r: T) => void) => grpc.ClientUnaryCall)(
-      req, new grpc.Metadata(), opts, (e, r) => {
-        error = e;
-        res = r;
-      },
-    );
+    const call = (
+      client[method] as (
+        r: unknown,
+        m: grpc.Metadata,
+        o: grpc.CallOptions,
+        cb: (e: grpc.ServiceError | null, r: T) => void,
+      ) => grpc.ClientUnaryCall
+    )(req, new grpc.Metadata(), opts, (e, r) => {
+      error = e;
+      res = r;
+    });
     // grpc-js calls the callback before it emits 'status'; settle on 'status' to see trailers.
     call.on('status', (s: grpc.StatusObject) => (error ? reject(error) : resolve({ res, trailers: s.metadata })));
   });
@@ -44,7 +52,16 @@ export function unary<T = Record<string, unknown>>(
 
 /** Starts a sidecar on port 0 with silent logs. */
 export function startTestSidecar(over: Partial<SidecarOptions> = {}): Promise<Sidecar> {
-  return startSidecar({ modelsDir: MODELS, host: '127.0.0.1', grpcPort: 0, httpPort: 0, metricsPort: 0, log: silentLogger, drainTimeoutMs: 2000, ...over });
+  return startSidecar({
+    modelsDir: MODELS,
+    host: '127.0.0.1',
+    grpcPort: 0,
+    httpPort: 0,
+    metricsPort: 0,
+    log: silentLogger,
+    drainTimeoutMs: 2000,
+    ...over,
+  });
 }
 
 /** FP32 rows as a raw little-endian buffer. */

@@ -89,7 +89,12 @@ const once = <T>(emitter: { once(e: string, f: (v: T) => void): unknown }, event
 
 describe('RFC 7541 Appendix C', () => {
   const C2: [string, string, Pairs, Pairs][] = [
-    ['C.2.1 literal with indexing', '400a637573746f6d2d6b65790d637573746f6d2d686561646572', [['custom-key', 'custom-header']], [['custom-key', 'custom-header']]],
+    [
+      'C.2.1 literal with indexing',
+      '400a637573746f6d2d6b65790d637573746f6d2d686561646572',
+      [['custom-key', 'custom-header']],
+      [['custom-key', 'custom-header']],
+    ],
     ['C.2.2 literal without indexing', '040c2f73616d706c652f70617468', [[':path', '/sample/path']], []],
     ['C.2.3 literal never indexed', '100870617373776f726406736563726574', [['password', 'secret']], []],
     ['C.2.4 indexed', '82', [[':method', 'GET']], []],
@@ -105,42 +110,82 @@ describe('RFC 7541 Appendix C', () => {
   const authority: [string, string] = [':authority', 'www.example.com'];
   const requests: [Pairs, Pairs][] = [
     [[[':method', 'GET'], [':scheme', 'http'], [':path', '/'], authority], [authority]],
-    [[[':method', 'GET'], [':scheme', 'http'], [':path', '/'], authority, ['cache-control', 'no-cache']], [['cache-control', 'no-cache'], authority]],
-    [[[':method', 'GET'], [':scheme', 'https'], [':path', '/index.html'], authority, ['custom-key', 'custom-value']],
-      [['custom-key', 'custom-value'], ['cache-control', 'no-cache'], authority]],
+    [
+      [[':method', 'GET'], [':scheme', 'http'], [':path', '/'], authority, ['cache-control', 'no-cache']],
+      [['cache-control', 'no-cache'], authority],
+    ],
+    [
+      [[':method', 'GET'], [':scheme', 'https'], [':path', '/index.html'], authority, ['custom-key', 'custom-value']],
+      [['custom-key', 'custom-value'], ['cache-control', 'no-cache'], authority],
+    ],
   ];
   const date1: [string, string] = ['date', 'Mon, 21 Oct 2013 20:13:21 GMT'];
   const location: [string, string] = ['location', 'https://www.example.com'];
   const cookie: [string, string] = ['set-cookie', 'foo=ASDJKHQKBZXOQWEOPIUAXQWEOIU; max-age=3600; version=1'];
   const responses: [Pairs, Pairs][] = [
-    [[[':status', '302'], ['cache-control', 'private'], date1, location], [location, date1, ['cache-control', 'private'], [':status', '302']]],
+    [
+      [[':status', '302'], ['cache-control', 'private'], date1, location],
+      [location, date1, ['cache-control', 'private'], [':status', '302']],
+    ],
     // :status 302 evicted to make room for 307
-    [[[':status', '307'], ['cache-control', 'private'], date1, location], [[':status', '307'], location, date1, ['cache-control', 'private']]],
-    [[[':status', '200'], ['cache-control', 'private'], ['date', 'Mon, 21 Oct 2013 20:13:22 GMT'], location, ['content-encoding', 'gzip'], cookie],
-      [cookie, ['content-encoding', 'gzip'], ['date', 'Mon, 21 Oct 2013 20:13:22 GMT']]],
+    [
+      [[':status', '307'], ['cache-control', 'private'], date1, location],
+      [[':status', '307'], location, date1, ['cache-control', 'private']],
+    ],
+    [
+      [
+        [':status', '200'],
+        ['cache-control', 'private'],
+        ['date', 'Mon, 21 Oct 2013 20:13:22 GMT'],
+        location,
+        ['content-encoding', 'gzip'],
+        cookie,
+      ],
+      [cookie, ['content-encoding', 'gzip'], ['date', 'Mon, 21 Oct 2013 20:13:22 GMT']],
+    ],
   ];
   // [name, decoder max table size, [fields, table after] per block, RFC's table size after each, blocks]
   const sequences: [string, number, [Pairs, Pairs][], number[], string[]][] = [
-    ['C.3 requests without Huffman', 4096, requests, [57, 110, 164], [
-      '828684410f7777772e6578616d706c652e636f6d',
-      '828684be58086e6f2d6361636865',
-      '828785bf400a637573746f6d2d6b65790c637573746f6d2d76616c7565',
-    ]],
-    ['C.4 requests with Huffman', 4096, requests, [57, 110, 164], [
-      '828684418cf1e3c2e5f23a6ba0ab90f4ff',
-      '828684be5886a8eb10649cbf',
-      '828785bf408825a849e95ba97d7f8925a849e95bb8e8b4bf',
-    ]],
-    ['C.5 responses without Huffman, 256-octet table', 256, responses, [222, 222, 215], [
-      '4803333032580770726976617465611d4d6f6e2c203231204f637420323031332032303a31333a323120474d546e1768747470733a2f2f7777772e6578616d706c652e636f6d',
-      '4803333037c1c0bf',
-      '88c1611d4d6f6e2c203231204f637420323031332032303a31333a323220474d54c05a04677a69707738666f6f3d4153444a4b48514b425a584f5157454f50495541585157454f49553b206d61782d6167653d333630303b2076657273696f6e3d31',
-    ]],
-    ['C.6 responses with Huffman, 256-octet table', 256, responses, [222, 222, 215], [
-      '488264025885aec3771a4b6196d07abe941054d444a8200595040b8166e082a62d1bff6e919d29ad171863c78f0b97c8e9ae82ae43d3',
-      '4883640effc1c0bf',
-      '88c16196d07abe941054d444a8200595040b8166e084a62d1bffc05a839bd9ab77ad94e7821dd7f2e6c7b335dfdfcd5b3960d5af27087f3672c1ab270fb5291f9587316065c003ed4ee5b1063d5007',
-    ]],
+    [
+      'C.3 requests without Huffman',
+      4096,
+      requests,
+      [57, 110, 164],
+      [
+        '828684410f7777772e6578616d706c652e636f6d',
+        '828684be58086e6f2d6361636865',
+        '828785bf400a637573746f6d2d6b65790c637573746f6d2d76616c7565',
+      ],
+    ],
+    [
+      'C.4 requests with Huffman',
+      4096,
+      requests,
+      [57, 110, 164],
+      ['828684418cf1e3c2e5f23a6ba0ab90f4ff', '828684be5886a8eb10649cbf', '828785bf408825a849e95ba97d7f8925a849e95bb8e8b4bf'],
+    ],
+    [
+      'C.5 responses without Huffman, 256-octet table',
+      256,
+      responses,
+      [222, 222, 215],
+      [
+        '4803333032580770726976617465611d4d6f6e2c203231204f637420323031332032303a31333a323120474d546e1768747470733a2f2f7777772e6578616d706c652e636f6d',
+        '4803333037c1c0bf',
+        '88c1611d4d6f6e2c203231204f637420323031332032303a31333a323220474d54c05a04677a69707738666f6f3d4153444a4b48514b425a584f5157454f50495541585157454f49553b206d61782d6167653d333630303b2076657273696f6e3d31',
+      ],
+    ],
+    [
+      'C.6 responses with Huffman, 256-octet table',
+      256,
+      responses,
+      [222, 222, 215],
+      [
+        '488264025885aec3771a4b6196d07abe941054d444a8200595040b8166e082a62d1bff6e919d29ad171863c78f0b97c8e9ae82ae43d3',
+        '4883640effc1c0bf',
+        '88c16196d07abe941054d444a8200595040b8166e084a62d1bffc05a839bd9ab77ad94e7821dd7f2e6c7b335dfdfcd5b3960d5af27087f3672c1ab270fb5291f9587316065c003ed4ee5b1063d5007',
+      ],
+    ],
   ];
   for (const [name, maxTable, steps, sizes, blocks] of sequences) {
     test(`${name}: one decoder, each block's fields and the dynamic table after it`, () => {
@@ -149,7 +194,10 @@ describe('RFC 7541 Appendix C', () => {
         assert.deepEqual(decode(d, hex(blocks[i])), fields, `block ${i + 1}`);
         assert.deepEqual(table(d, after.length), after, `table after block ${i + 1}`);
         // Guards the expected tables above: their sizes are the ones the RFC prints.
-        assert.equal(after.reduce((n, [k, v]) => n + k.length + v.length + 32, 0), sizes[i]);
+        assert.equal(
+          after.reduce((n, [k, v]) => n + k.length + v.length + 32, 0),
+          sizes[i],
+        );
       });
     });
   }
@@ -203,20 +251,24 @@ describe('Huffman code table', () => {
     for (let b = 0x20; b <= 0x7e; b++) allowed.push(b);
     for (let b = 0x80; b <= 0xff; b++) allowed.push(b);
     const sent: Pairs = [];
-    for (let i = 0; i < allowed.length; i += 20) sent.push([`x-huff-${i}`, 'x' + Buffer.from(allowed.slice(i, i + 20)).toString('latin1') + 'x']);
+    for (let i = 0; i < allowed.length; i += 20)
+      sent.push([`x-huff-${i}`, 'x' + Buffer.from(allowed.slice(i, i + 20)).toString('latin1') + 'x']);
     const block = Buffer.concat([
       Buffer.from([0x82, 0x86, 0x84]), // :method GET, :scheme http, :path /
-      Buffer.from([0x41]), str('127.0.0.1', true), // :authority, name index 1
+      Buffer.from([0x41]),
+      str('127.0.0.1', true), // :authority, name index 1
       ...sent.map(([n, v]) => Buffer.concat([Buffer.from([0x00]), str(n, true), str(v, true)])),
     ]);
     assert.deepEqual(decode(new HpackDecoder(), block).slice(4), sent);
 
     const server = http2.createServer();
-    const seen = new Promise<http2.IncomingHttpHeaders>((resolve) => server.on('stream', (s, h) => {
-      s.respond({ ':status': 204 });
-      s.end();
-      resolve(h);
-    }));
+    const seen = new Promise<http2.IncomingHttpHeaders>((resolve) =>
+      server.on('stream', (s, h) => {
+        s.respond({ ':status': 204 });
+        s.end();
+        resolve(h);
+      }),
+    );
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
     const sock = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
@@ -310,9 +362,13 @@ describe('against nghttp2 blocks', () => {
     const srv = await rawServer(encodeHeaders([':status', '200']));
     const authority = `127.0.0.1:${srv.port}`;
     const grpc = {
-      ':method': 'POST', ':path': '/inference.GRPCInferenceService/ModelInfer',
-      'content-type': 'application/grpc', te: 'trailers', 'user-agent': 'grpc-node-js/1.14.7',
-      'grpc-accept-encoding': 'identity,deflate,gzip', 'accept-encoding': 'identity',
+      ':method': 'POST',
+      ':path': '/inference.GRPCInferenceService/ModelInfer',
+      'content-type': 'application/grpc',
+      te: 'trailers',
+      'user-agent': 'grpc-node-js/1.14.7',
+      'grpc-accept-encoding': 'identity,deflate,gzip',
+      'accept-encoding': 'identity',
     };
     const requests: Record<string, string>[] = [
       { ...grpc, 'grpc-timeout': '4999m', 'x-request-id': 'a1b2c3d4-0001', authorization: 'Bearer abc', cookie: 'a=b' },
@@ -342,8 +398,20 @@ describe('against nghttp2 blocks', () => {
 
   test('encodeHeaders blocks are read by a node:http2 client', async () => {
     const fields = [
-      ':status', '200', 'content-type', 'application/grpc', 'grpc-encoding', 'identity',
-      'x-empty', '', 'x-long', 'v'.repeat(200), 'x-latin1', 'caf\u00e9 \u00ff', 'server', 'infergate',
+      ':status',
+      '200',
+      'content-type',
+      'application/grpc',
+      'grpc-encoding',
+      'identity',
+      'x-empty',
+      '',
+      'x-long',
+      'v'.repeat(200),
+      'x-latin1',
+      'caf\u00e9 \u00ff',
+      'server',
+      'infergate',
     ];
     const srv = await rawServer(encodeHeaders(fields));
     try {
@@ -409,7 +477,10 @@ describe('dynamic table', () => {
   test('an entry larger than the table empties it; a size update to 0 evicts everything', () => {
     const d = new HpackDecoder(256);
     decode(d, Buffer.concat([indexed('a', '1'), indexed('b', '2')]));
-    assert.deepEqual(table(d, 2), [['b', '2'], ['a', '1']]);
+    assert.deepEqual(table(d, 2), [
+      ['b', '2'],
+      ['a', '1'],
+    ]);
     assert.deepEqual(decode(d, indexed('big', 'x'.repeat(256 - 32 - 2))), [['big', 'x'.repeat(222)]]);
     assert.deepEqual(table(d, 0), []);
     decode(d, indexed('c', '3'));
@@ -495,7 +566,11 @@ describe('encodeHeaders', () => {
   const cases: [string, string[], string][] = [
     ['exact static match is one indexed byte', [':status', '200'], '88'],
     ['static name, other value: 4-bit name index', [':status', '418'], '08 03 343138'],
-    ['static name index over 15 takes a continuation byte', ['content-type', 'application/grpc'], '0f 10 10 6170706c69636174696f6e2f67727063'],
+    [
+      'static name index over 15 takes a continuation byte',
+      ['content-type', 'application/grpc'],
+      '0f 10 10 6170706c69636174696f6e2f67727063',
+    ],
     ['new name', ['grpc-status', '0'], '00 0b 677270632d737461747573 01 30'],
     ['empty value', ['x', ''], '00 01 78 00'],
   ];
@@ -505,9 +580,28 @@ describe('encodeHeaders', () => {
 
   test('round trip through HpackDecoder without touching its dynamic table', () => {
     const fields = [
-      ':status', '200', ':status', '503', 'content-type', 'application/grpc', 'accept-encoding', 'gzip, deflate',
-      'grpc-status', '14', 'grpc-message', 'm'.repeat(127), 'x-128', 'n'.repeat(128), 'x-big', 'q'.repeat(70_000),
-      'x-latin1', 'caf\u00e9\u00ff\u0080', 'x-empty', '', 'www-authenticate', 'Basic',
+      ':status',
+      '200',
+      ':status',
+      '503',
+      'content-type',
+      'application/grpc',
+      'accept-encoding',
+      'gzip, deflate',
+      'grpc-status',
+      '14',
+      'grpc-message',
+      'm'.repeat(127),
+      'x-128',
+      'n'.repeat(128),
+      'x-big',
+      'q'.repeat(70_000),
+      'x-latin1',
+      'caf\u00e9\u00ff\u0080',
+      'x-empty',
+      '',
+      'www-authenticate',
+      'Basic',
     ];
     const d = new HpackDecoder();
     const block = encodeHeaders(fields);

@@ -36,7 +36,11 @@ const echo: Handler = (s, h) => {
   });
 };
 
-function request(client: http2.ClientHttp2Session, body: Buffer, headers: http2.OutgoingHttpHeaders = {}): Promise<{ status: number; body: Buffer; trailers: http2.IncomingHttpHeaders }> {
+function request(
+  client: http2.ClientHttp2Session,
+  body: Buffer,
+  headers: http2.OutgoingHttpHeaders = {},
+): Promise<{ status: number; body: Buffer; trailers: http2.IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
     const req = client.request({ ':method': 'POST', ':path': '/x', 'content-type': 'application/grpc', ...headers });
     const parts: Buffer[] = [];
@@ -55,7 +59,9 @@ test('node:http2 clients: many concurrent streams on one connection, each answer
   const { port, listener } = await serve(echo);
   const client = http2.connect(`http://127.0.0.1:${port}`);
   try {
-    const answers = await Promise.all(Array.from({ length: 200 }, (_, i) => request(client, Buffer.from(`call ${i}`), { 'x-echo': `v${i % 7}` })));
+    const answers = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => request(client, Buffer.from(`call ${i}`), { 'x-echo': `v${i % 7}` })),
+    );
     answers.forEach((a, i) => {
       assert.equal(a.status, 200);
       assert.equal(a.body.toString(), `call ${i}`);
@@ -147,7 +153,10 @@ test('grpc-js calls a unary method: metadata in, status and message out, deadlin
     s.on('end', () => {
       const msg = Buffer.concat(parts);
       if (msg.subarray(5).toString() === 'fail') {
-        s.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '3', 'grpc-message': 'bad %C3%97 input' }, { endStream: true });
+        s.respond(
+          { ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '3', 'grpc-message': 'bad %C3%97 input' },
+          { endStream: true },
+        );
         return;
       }
       s.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
@@ -155,19 +164,38 @@ test('grpc-js calls a unary method: metadata in, status and message out, deadlin
       s.end(msg);
     });
   });
-  const Client = grpc.makeGenericClientConstructor({
-    Echo: { path: '/t.T/Echo', requestStream: false, responseStream: false, requestSerialize: (b: Buffer) => b, requestDeserialize: (b: Buffer) => b, responseSerialize: (b: Buffer) => b, responseDeserialize: (b: Buffer) => b },
-  }, 'T');
+  const Client = grpc.makeGenericClientConstructor(
+    {
+      Echo: {
+        path: '/t.T/Echo',
+        requestStream: false,
+        responseStream: false,
+        requestSerialize: (b: Buffer) => b,
+        requestDeserialize: (b: Buffer) => b,
+        responseSerialize: (b: Buffer) => b,
+        responseDeserialize: (b: Buffer) => b,
+      },
+    },
+    'T',
+  );
   const client = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
-  const call = (body: string, md: grpc.Metadata) => new Promise<Buffer>((resolve, reject) =>
-    (client as unknown as { Echo(b: Buffer, m: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r?: Buffer) => void): void })
-      .Echo(Buffer.from(body), md, { deadline: Date.now() + 5000 }, (e, r) => (e ? reject(e) : resolve(r!))));
+  const call = (body: string, md: grpc.Metadata) =>
+    new Promise<Buffer>((resolve, reject) =>
+      (
+        client as unknown as {
+          Echo(b: Buffer, m: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r?: Buffer) => void): void;
+        }
+      ).Echo(Buffer.from(body), md, { deadline: Date.now() + 5000 }, (e, r) => (e ? reject(e) : resolve(r!))),
+    );
   try {
     const md = new grpc.Metadata();
     md.set('tenant', 'a');
     md.set('trace-bin', Buffer.from([0, 1, 2, 255]));
     for (let i = 0; i < 20; i++) assert.equal((await call(`hello ${i}`, md)).toString(), `hello ${i}`);
-    await assert.rejects(call('fail', md), (e: grpc.ServiceError) => e.code === grpc.status.INVALID_ARGUMENT && e.details === 'bad × input');
+    await assert.rejects(
+      call('fail', md),
+      (e: grpc.ServiceError) => e.code === grpc.status.INVALID_ARGUMENT && e.details === 'bad × input',
+    );
     const h = seen[0];
     assert.equal(h[':path'], '/t.T/Echo');
     assert.equal(h.tenant, 'a');
@@ -197,7 +225,12 @@ test('close() sends GOAWAY, lets the open stream finish, then ends the connectio
   client.destroy();
 });
 
-interface RawFrame { type: number; flags: number; id: number; payload: Buffer }
+interface RawFrame {
+  type: number;
+  flags: number;
+  id: number;
+  payload: Buffer;
+}
 
 /** A raw connection that has sent bytes (after the preface and an empty SETTINGS unless withPreface is false). */
 async function rawConnect(port: number, bytes: Buffer, withPreface = true): Promise<net.Socket> {
@@ -254,8 +287,16 @@ test('protocol violations end the connection with GOAWAY and the right code', as
     ['DATA on an idle stream', rawFrame(Frame.DATA, 0, 9, Buffer.from('x')), H2Error.PROTOCOL_ERROR],
     ['frame over 16 KiB', rawFrame(Frame.DATA, 0, 1, Buffer.alloc(20_000)), H2Error.FRAME_SIZE_ERROR],
     ['CONTINUATION without HEADERS', rawFrame(Frame.CONTINUATION, Flag.END_HEADERS, 1, block), H2Error.PROTOCOL_ERROR],
-    ['a frame inside a header block', Buffer.concat([rawFrame(Frame.HEADERS, 0, 1, block), rawFrame(Frame.PING, 0, 0, Buffer.alloc(8))]), H2Error.PROTOCOL_ERROR],
-    ['undecodable HPACK', rawFrame(Frame.HEADERS, Flag.END_HEADERS, 1, Buffer.from([0xff, 0xff, 0xff, 0xff, 0x7f])), H2Error.COMPRESSION_ERROR],
+    [
+      'a frame inside a header block',
+      Buffer.concat([rawFrame(Frame.HEADERS, 0, 1, block), rawFrame(Frame.PING, 0, 0, Buffer.alloc(8))]),
+      H2Error.PROTOCOL_ERROR,
+    ],
+    [
+      'undecodable HPACK',
+      rawFrame(Frame.HEADERS, Flag.END_HEADERS, 1, Buffer.from([0xff, 0xff, 0xff, 0xff, 0x7f])),
+      H2Error.COMPRESSION_ERROR,
+    ],
     ['PING of 4 bytes', rawFrame(Frame.PING, 0, 0, Buffer.alloc(4)), H2Error.FRAME_SIZE_ERROR],
     ['WINDOW_UPDATE of 0 on the connection', rawFrame(Frame.WINDOW_UPDATE, 0, 0, Buffer.alloc(4)), H2Error.PROTOCOL_ERROR],
     ['PUSH_PROMISE from a client', rawFrame(Frame.PUSH_PROMISE, Flag.END_HEADERS, 1, Buffer.alloc(4)), H2Error.PROTOCOL_ERROR],
@@ -276,15 +317,25 @@ test('PING is answered with its payload; streams past the concurrency limit are 
   const { port, listener } = await serve(() => {}, limits); // holds every stream open
   const block = encodeHeaders([':method', 'POST', ':scheme', 'http', ':path', '/x']);
   const ping = Buffer.from('12345678');
-  const sock = await rawConnect(port, Buffer.concat([rawFrame(Frame.PING, 0, 0, ping),
-    rawFrame(Frame.HEADERS, Flag.END_HEADERS, 1, block), rawFrame(Frame.HEADERS, Flag.END_HEADERS, 3, block), rawFrame(Frame.HEADERS, Flag.END_HEADERS, 5, block)]));
+  const sock = await rawConnect(
+    port,
+    Buffer.concat([
+      rawFrame(Frame.PING, 0, 0, ping),
+      rawFrame(Frame.HEADERS, Flag.END_HEADERS, 1, block),
+      rawFrame(Frame.HEADERS, Flag.END_HEADERS, 3, block),
+      rawFrame(Frame.HEADERS, Flag.END_HEADERS, 5, block),
+    ]),
+  );
   const frames = await framesUntil(sock, (f) => f.some((x) => x.type === Frame.RST_STREAM) && f.some((x) => x.type === Frame.PING));
   try {
     const pong = frames.find((f) => f.type === Frame.PING)!;
     assert.equal(pong.flags & Flag.ACK, Flag.ACK);
     assert.ok(pong.payload.equals(ping));
     const rst = frames.filter((f) => f.type === Frame.RST_STREAM);
-    assert.deepEqual(rst.map((f) => [f.id, f.payload.readUInt32BE(0)]), [[5, H2Error.REFUSED_STREAM]]);
+    assert.deepEqual(
+      rst.map((f) => [f.id, f.payload.readUInt32BE(0)]),
+      [[5, H2Error.REFUSED_STREAM]],
+    );
   } finally {
     sock.destroy();
     listener.forceClose();
@@ -349,7 +400,15 @@ test('clients that shrink or zero their HPACK table (SETTINGS_HEADER_TABLE_SIZE)
     for (const headerTableSize of [0, 1024, 4096]) {
       const client = http2.connect(`http://127.0.0.1:${port}`, { settings: { headerTableSize } });
       const answers = await Promise.all([1, 2, 3].map((i) => request(client, Buffer.from(`t${i}`))));
-      assert.deepEqual(answers.map((a) => [a.status, a.body.toString(), a.trailers['grpc-status']]), [[200, 't1', '0'], [200, 't2', '0'], [200, 't3', '0']], `table ${headerTableSize}`);
+      assert.deepEqual(
+        answers.map((a) => [a.status, a.body.toString(), a.trailers['grpc-status']]),
+        [
+          [200, 't1', '0'],
+          [200, 't2', '0'],
+          [200, 't3', '0'],
+        ],
+        `table ${headerTableSize}`,
+      );
       client.close();
     }
   } finally {
@@ -369,12 +428,19 @@ test('an answer given while the request ends in the same frame sends no RST_STRE
   });
   const get = encodeHeaders([':method', 'GET', ':scheme', 'http', ':path', '/nothing']);
   const thrower = encodeHeaders([':method', 'POST', ':scheme', 'http', ':path', '/throw']);
-  const sock = await rawConnect(port, Buffer.concat([rawFrame(Frame.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 1, get),
-    rawFrame(Frame.HEADERS, Flag.END_HEADERS, 3, thrower), rawFrame(Frame.DATA, Flag.END_STREAM, 3, Buffer.from('x')),
-    rawFrame(Frame.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 5, get)]));
+  const sock = await rawConnect(
+    port,
+    Buffer.concat([
+      rawFrame(Frame.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 1, get),
+      rawFrame(Frame.HEADERS, Flag.END_HEADERS, 3, thrower),
+      rawFrame(Frame.DATA, Flag.END_STREAM, 3, Buffer.from('x')),
+      rawFrame(Frame.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 5, get),
+    ]),
+  );
   const answers = (f: RawFrame[]) => f.filter((x) => x.type === Frame.HEADERS || x.type === Frame.RST_STREAM || x.type === Frame.GOAWAY);
-  const frames = answers(await framesUntil(sock, (f) => answers(f).length >= 3))
-    .map((x) => `${x.type === Frame.HEADERS ? 'HEADERS' : x.type === Frame.RST_STREAM ? `RST ${x.payload.readUInt32BE(0)}` : 'GOAWAY'} ${x.id}`);
+  const frames = answers(await framesUntil(sock, (f) => answers(f).length >= 3)).map(
+    (x) => `${x.type === Frame.HEADERS ? 'HEADERS' : x.type === Frame.RST_STREAM ? `RST ${x.payload.readUInt32BE(0)}` : 'GOAWAY'} ${x.id}`,
+  );
   try {
     assert.deepEqual(frames, ['HEADERS 1', `RST ${H2Error.INTERNAL_ERROR} 3`, 'HEADERS 5']);
   } finally {
@@ -389,10 +455,15 @@ test('close() in two steps: a call sent before the client read the first GOAWAY 
   await new Promise((r) => setTimeout(r, 50));
   const closed = closeWithin(listener, 5000);
   // On the wire before this client has read (or answered the PING after) the first GOAWAY.
-  sock.write(rawFrame(Frame.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 1, encodeHeaders([':method', 'POST', ':scheme', 'http', ':path', '/late'])));
+  sock.write(
+    rawFrame(Frame.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 1, encodeHeaders([':method', 'POST', ':scheme', 'http', ':path', '/late'])),
+  );
   const frames = await framesUntil(sock, (f) => f.filter((x) => x.type === Frame.GOAWAY).length === 2);
-  const seen = frames.filter((x) => x.type === Frame.GOAWAY || x.type === Frame.HEADERS || x.type === Frame.RST_STREAM)
-    .map((x) => (x.type === Frame.GOAWAY ? `GOAWAY ${x.payload.readUInt32BE(0)}` : x.type === Frame.HEADERS ? `HEADERS ${x.id}` : `RST ${x.id}`));
+  const seen = frames
+    .filter((x) => x.type === Frame.GOAWAY || x.type === Frame.HEADERS || x.type === Frame.RST_STREAM)
+    .map((x) =>
+      x.type === Frame.GOAWAY ? `GOAWAY ${x.payload.readUInt32BE(0)}` : x.type === Frame.HEADERS ? `HEADERS ${x.id}` : `RST ${x.id}`,
+    );
   assert.deepEqual(seen, ['GOAWAY 2147483647', 'HEADERS 1', 'GOAWAY 1']);
   sock.destroy();
   await closed;
@@ -405,8 +476,11 @@ test('a client resetting streams faster than its allowance (rapid reset) loses t
   const block = encodeHeaders([':method', 'POST', ':scheme', 'http', ':path', '/x']);
   const cancel = Buffer.alloc(4);
   cancel.writeUInt32BE(H2Error.CANCEL);
-  const open = (from: number, n: number) => Array.from({ length: n }, (_, i) => [
-    rawFrame(Frame.HEADERS, Flag.END_HEADERS, from + 2 * i, block), rawFrame(Frame.RST_STREAM, 0, from + 2 * i, cancel)]).flat();
+  const open = (from: number, n: number) =>
+    Array.from({ length: n }, (_, i) => [
+      rawFrame(Frame.HEADERS, Flag.END_HEADERS, from + 2 * i, block),
+      rawFrame(Frame.RST_STREAM, 0, from + 2 * i, cancel),
+    ]).flat();
   try {
     // Within the allowance: nothing happens to the connection.
     const calm = await rawConnect(port, Buffer.concat([...open(1, 20), rawFrame(Frame.PING, 0, 0, Buffer.alloc(8))]));

@@ -88,44 +88,54 @@ function runClient(port: number): Promise<Seen> {
   });
 }
 
-describe('balancer front with a grpc C-core client (python3-grpcio)', { skip: HAVE_GRPCIO ? false : 'python3-grpcio is not installed (.ci/run installs it)' }, () => {
-  let discovery: DiscoveryServer;
-  let balancer: Balancer;
-  let sidecar: SidecarProc;
-  let seen: Seen;
+describe(
+  'balancer front with a grpc C-core client (python3-grpcio)',
+  { skip: HAVE_GRPCIO ? false : 'python3-grpcio is not installed (.ci/run installs it)' },
+  () => {
+    let discovery: DiscoveryServer;
+    let balancer: Balancer;
+    let sidecar: SidecarProc;
+    let seen: Seen;
 
-  before(async () => {
-    discovery = await startTestDiscovery({ leaseTtlMs: 1000 });
-    sidecar = await sidecarProcess(discovery.grpcPort);
-    balancer = await startBalancer({ discovery: `127.0.0.1:${discovery.grpcPort}`, host: '127.0.0.1', grpcPort: 0, zone: 'a', log: silentLogger });
-    await waitFor(() => balancer.endpoints('ranker').length === 1, 'the sidecar in the balancer', 30_000);
-    seen = await runClient(balancer.grpcPort);
-  });
+    before(async () => {
+      discovery = await startTestDiscovery({ leaseTtlMs: 1000 });
+      sidecar = await sidecarProcess(discovery.grpcPort);
+      balancer = await startBalancer({
+        discovery: `127.0.0.1:${discovery.grpcPort}`,
+        host: '127.0.0.1',
+        grpcPort: 0,
+        zone: 'a',
+        log: silentLogger,
+      });
+      await waitFor(() => balancer.endpoints('ranker').length === 1, 'the sidecar in the balancer', 30_000);
+      seen = await runClient(balancer.grpcPort);
+    });
 
-  after(async () => {
-    await balancer?.close();
-    if (sidecar) await stop(sidecar.child);
-    await discovery?.close();
-  });
+    after(async () => {
+      await balancer?.close();
+      if (sidecar) await stop(sidecar.child);
+      await discovery?.close();
+    });
 
-  test('ServerReady, sequential calls with metadata, and 200 calls 16 at a time are all answered', () => {
-    assert.equal(seen.ready, '0801');
-    assert.deepEqual(seen.sequential, Array(30).fill('ranker'));
-    assert.deepEqual(seen.concurrent, Array(200).fill('ranker'));
-  });
+    test('ServerReady, sequential calls with metadata, and 200 calls 16 at a time are all answered', () => {
+      assert.equal(seen.ready, '0801');
+      assert.deepEqual(seen.sequential, Array(30).fill('ranker'));
+      assert.deepEqual(seen.concurrent, Array(200).fill('ranker'));
+    });
 
-  test('a request larger than a frame and the first window goes through', () => {
-    assert.ok(seen.big > 64 * 4, `response of ${seen.big} bytes`);
-  });
+    test('a request larger than a frame and the first window goes through', () => {
+      assert.ok(seen.big > 64 * 4, `response of ${seen.big} bytes`);
+    });
 
-  test('errors carry precise statuses and messages that name the problem', () => {
-    assert.equal(seen.unknown[0], 'UNAVAILABLE');
-    assert.match(seen.unknown[1], /nomodl/);
-    assert.equal(seen.malformed[0], 'INVALID_ARGUMENT');
-    assert.match(seen.malformed[1], /malformed request/);
-  });
+    test('errors carry precise statuses and messages that name the problem', () => {
+      assert.equal(seen.unknown[0], 'UNAVAILABLE');
+      assert.match(seen.unknown[1], /nomodl/);
+      assert.equal(seen.malformed[0], 'INVALID_ARGUMENT');
+      assert.match(seen.malformed[1], /malformed request/);
+    });
 
-  test('ModelStreamInfer: every message answered with an infer_response', () => {
-    assert.deepEqual(seen.stream, Array(50).fill('12'));
-  });
-});
+    test('ModelStreamInfer: every message answered with an infer_response', () => {
+      assert.deepEqual(seen.stream, Array(50).fill('12'));
+    });
+  },
+);

@@ -14,8 +14,14 @@ const { dockerfile, stages, runtime, ignored, context, lastOf, entrypoint, WORKD
 test('the Dockerfile: a build stage, a runtime stage with a non-root USER and the package bin as ENTRYPOINT', () => {
   const build = stages.find((s) => ops(s, 'RUN').some((r) => r.rest.includes('npm run build')));
   assert.ok(build && build !== runtime, 'a stage other than the runtime runs npm run build');
-  assert.ok(ops(build, 'RUN').some((r) => /^npm ci\b/.test(r.rest) && !r.rest.includes('--omit=dev')), 'the build installs dev dependencies');
-  assert.ok(ops(runtime, 'RUN').some((r) => /^npm ci\b.*--omit=dev/.test(r.rest)), 'the runtime installs production dependencies only');
+  assert.ok(
+    ops(build, 'RUN').some((r) => /^npm ci\b/.test(r.rest) && !r.rest.includes('--omit=dev')),
+    'the build installs dev dependencies',
+  );
+  assert.ok(
+    ops(runtime, 'RUN').some((r) => /^npm ci\b.*--omit=dev/.test(r.rest)),
+    'the runtime installs production dependencies only',
+  );
   const user = lastOf('USER').rest.split(':')[0];
   assert.ok(user !== '' && user !== 'root' && user !== '0', `USER ${user} is not root`);
   const pkg = JSON.parse(read('package.json')) as { bin: Record<string, string>; scripts: Record<string, string> };
@@ -27,13 +33,21 @@ test('the Dockerfile: a build stage, a runtime stage with a non-root USER and th
   const cuda = parseDockerfile(dockerfile, { FLAVOR: 'cuda' });
   const cudaBase = cuda.find((s) => s.name === cuda[cuda.length - 1].base);
   assert.ok(cudaBase, `FLAVOR=cuda: the runtime's base ${cuda[cuda.length - 1].base} is a stage`);
-  assert.ok(ops(cudaBase, 'RUN').some((r) => r.rest.includes(`--uid ${user}`)), `the CUDA base creates uid ${user}`);
-  assert.ok(ops(runtime, 'RUN').some((r) => r.rest.includes('ONNXRUNTIME_NODE_INSTALL=cuda12')), 'the CUDA flavor fetches the GPU providers');
+  assert.ok(
+    ops(cudaBase, 'RUN').some((r) => r.rest.includes(`--uid ${user}`)),
+    `the CUDA base creates uid ${user}`,
+  );
+  assert.ok(
+    ops(runtime, 'RUN').some((r) => r.rest.includes('ONNXRUNTIME_NODE_INSTALL=cuda12')),
+    'the CUDA flavor fetches the GPU providers',
+  );
 });
 
 test('the build context: COPY sources exist and are not excluded, nor is anything the build reads; bulky outputs are', () => {
   for (const stage of stages) {
-    for (const c of ops(stage, 'COPY').map(copyOf).filter((x) => x.from === undefined)) {
+    for (const c of ops(stage, 'COPY')
+      .map(copyOf)
+      .filter((x) => x.from === undefined)) {
       for (const s of c.sources) {
         assert.ok(fs.existsSync(path.join(ROOT, s)), `Dockerfile:${c.line}: ${s} exists`);
         if (s !== '.') assert.ok(!ignored(path.posix.normalize(s)), `Dockerfile:${c.line}: .dockerignore excludes ${s}`);
@@ -44,13 +58,13 @@ test('the build context: COPY sources exist and are not excluded, nor is anythin
   // models/ (gen-models and the image read them), and the root files npm and tsc read.
   const tsconfig = JSON.parse(read('tsconfig.json')) as { include: string[]; compilerOptions: { outDir: string } };
   const whole = ['proto/', 'scripts/', 'models/', 'package.json', 'package-lock.json', '.npmrc', 'tsconfig.json'];
-  const isInput = (f: string): boolean => whole.some((i) => f === i || f.startsWith(i)) ||
-    (/\.[mc]?tsx?$/.test(f) && tsconfig.include.some((d) => f.startsWith(`${d}/`)));
+  const isInput = (f: string): boolean =>
+    whole.some((i) => f === i || f.startsWith(i)) || (/\.[mc]?tsx?$/.test(f) && tsconfig.include.some((d) => f.startsWith(`${d}/`)));
   const tracked = run(['git', 'ls-files', '--cached', '--others', '--exclude-standard'], { cwd: ROOT, timeoutMs: 30_000 });
   assert.equal(tracked.code, 0, tracked.out);
   const needed = tracked.out.split('\n').filter((f) => f && fs.existsSync(path.join(ROOT, f)) && isInput(f));
   assert.ok(needed.length > 50, `found the build's inputs (${needed.length})`);
-  assert.deepEqual(needed.filter(ignored), [], '.dockerignore excludes none of the build\'s inputs');
+  assert.deepEqual(needed.filter(ignored), [], ".dockerignore excludes none of the build's inputs");
   for (const out of ['node_modules', 'sidecar/node_modules', tsconfig.compilerOptions.outDir, '.git', 'bench/results', 'x.cpuprofile']) {
     assert.ok(ignored(out), `.dockerignore excludes ${out}`);
   }
@@ -59,7 +73,12 @@ test('the build context: COPY sources exist and are not excluded, nor is anythin
 test('every COPY --from=<stage> source is produced by that stage', () => {
   // stageFileSystems asserts each COPY's source; the runtime must then hold what it runs.
   const runtimeFs = stageFileSystems(stages, context).get(runtime.name)!;
-  for (const f of [entrypoint[1], `${WORKDIR}/proto/inference.proto`, `${WORKDIR}/models/ranker/1/model.onnx`, `${WORKDIR}/node_modules/.package-lock.json`]) {
+  for (const f of [
+    entrypoint[1],
+    `${WORKDIR}/proto/inference.proto`,
+    `${WORKDIR}/models/ranker/1/model.onnx`,
+    `${WORKDIR}/node_modules/.package-lock.json`,
+  ]) {
     assert.ok(runtimeFs.has(f), `the runtime image holds ${f}`);
   }
   assert.ok(![...runtimeFs.keys()].some((f) => f.startsWith(`${WORKDIR}/proto/gen/`)), 'no generated TypeScript');

@@ -5,14 +5,34 @@ import type { ModelInferRequest__Output } from '../../proto/gen/inference/ModelI
 import type { InferTensorContents__Output } from '../../proto/gen/inference/InferTensorContents';
 
 const emptyContents = (): InferTensorContents__Output => ({
-  bool_contents: [], int_contents: [], int64_contents: [], uint_contents: [], uint64_contents: [],
-  fp32_contents: [], fp64_contents: [], bytes_contents: [],
+  bool_contents: [],
+  int_contents: [],
+  int64_contents: [],
+  uint_contents: [],
+  uint64_contents: [],
+  fp32_contents: [],
+  fp64_contents: [],
+  bytes_contents: [],
 });
 
-function request(inputs: { name: string; datatype: string; shape: number[]; contents?: Partial<InferTensorContents__Output> }[], raw: Buffer[] = []): ModelInferRequest__Output {
+function request(
+  inputs: { name: string; datatype: string; shape: number[]; contents?: Partial<InferTensorContents__Output> }[],
+  raw: Buffer[] = [],
+): ModelInferRequest__Output {
   return {
-    model_name: 'm', model_version: '', id: 'r1', parameters: {}, outputs: [], raw_input_contents: raw,
-    inputs: inputs.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape, parameters: {}, contents: { ...emptyContents(), ...t.contents } })),
+    model_name: 'm',
+    model_version: '',
+    id: 'r1',
+    parameters: {},
+    outputs: [],
+    raw_input_contents: raw,
+    inputs: inputs.map((t) => ({
+      name: t.name,
+      datatype: t.datatype,
+      shape: t.shape,
+      parameters: {},
+      contents: { ...emptyContents(), ...t.contents },
+    })),
   };
 }
 
@@ -61,11 +81,33 @@ test('typed contents decode for every datatype that has a field', () => {
 
 test('decode errors name the input and what was expected', () => {
   const table: { name: string; req: ModelInferRequest__Output; want: RegExp }[] = [
-    { name: 'unknown datatype', req: request([{ name: 'x', datatype: 'FLOAT', shape: [1] }]), want: /datatype 'FLOAT'; expected one of BOOL/ },
-    { name: 'no data', req: request([{ name: 'x', datatype: 'FP32', shape: [1] }]), want: /input 'x' has no data; expected contents.fp32_contents/ },
+    {
+      name: 'unknown datatype',
+      req: request([{ name: 'x', datatype: 'FLOAT', shape: [1] }]),
+      want: /datatype 'FLOAT'; expected one of BOOL/,
+    },
+    {
+      name: 'no data',
+      req: request([{ name: 'x', datatype: 'FP32', shape: [1] }]),
+      want: /input 'x' has no data; expected contents.fp32_contents/,
+    },
     { name: 'FP16 contents', req: request([{ name: 'x', datatype: 'FP16', shape: [1] }]), want: /FP16.*raw_input_contents/ },
-    { name: 'raw count', req: request([{ name: 'x', datatype: 'FP32', shape: [1] }, { name: 'y', datatype: 'FP32', shape: [1] }], [Buffer.alloc(4)]), want: /raw_input_contents has 1 entries; expected one per input \(2\)/ },
-    { name: 'raw and contents', req: request([{ name: 'x', datatype: 'FP32', shape: [1], contents: { fp32_contents: [1] } }], [Buffer.alloc(4)]), want: /sets contents while raw_input_contents is used/ },
+    {
+      name: 'raw count',
+      req: request(
+        [
+          { name: 'x', datatype: 'FP32', shape: [1] },
+          { name: 'y', datatype: 'FP32', shape: [1] },
+        ],
+        [Buffer.alloc(4)],
+      ),
+      want: /raw_input_contents has 1 entries; expected one per input \(2\)/,
+    },
+    {
+      name: 'raw and contents',
+      req: request([{ name: 'x', datatype: 'FP32', shape: [1], contents: { fp32_contents: [1] } }], [Buffer.alloc(4)]),
+      want: /sets contents while raw_input_contents is used/,
+    },
   ];
   for (const c of table) assert.throws(() => decodeGrpcInputs(c.req), c.want, c.name);
 });
@@ -73,10 +115,16 @@ test('decode errors name the input and what was expected', () => {
 test('scheduling parameters must be integers', () => {
   assert.deepEqual(schedulingParams({}), { priority: undefined, timeoutUs: undefined });
   assert.deepEqual(
-    schedulingParams({ priority: { parameter_choice: 'int64_param', int64_param: 1 }, timeout: { parameter_choice: 'uint64_param', uint64_param: 500 } }),
+    schedulingParams({
+      priority: { parameter_choice: 'int64_param', int64_param: 1 },
+      timeout: { parameter_choice: 'uint64_param', uint64_param: 500 },
+    }),
     { priority: 1, timeoutUs: 500 },
   );
-  assert.throws(() => schedulingParams({ priority: { parameter_choice: 'string_param', string_param: 'high' } }), /parameter 'priority' is a string_param; expected int64_param/);
+  assert.throws(
+    () => schedulingParams({ priority: { parameter_choice: 'string_param', string_param: 'high' } }),
+    /parameter 'priority' is a string_param; expected int64_param/,
+  );
 });
 
 test('responses carry raw outputs as views over the output tensors', () => {

@@ -4,16 +4,34 @@ import { decodeJsonBody, encodeJsonResponse } from '../../protocol/codec-json';
 
 test('flat and nested data decode to the same typed array', () => {
   const flat = decodeJsonBody(JSON.stringify({ inputs: [{ name: 'f', shape: [2, 2], datatype: 'FP32', data: [1, 2, 3, 4] }] }));
-  const nested = decodeJsonBody(JSON.stringify({ inputs: [{ name: 'f', shape: [2, 2], datatype: 'FP32', data: [[1, 2], [3, 4]] }] }));
+  const nested = decodeJsonBody(
+    JSON.stringify({
+      inputs: [
+        {
+          name: 'f',
+          shape: [2, 2],
+          datatype: 'FP32',
+          data: [
+            [1, 2],
+            [3, 4],
+          ],
+        },
+      ],
+    }),
+  );
   assert.deepEqual(flat.inputs[0].data, Float32Array.from([1, 2, 3, 4]));
   assert.deepEqual(nested.inputs[0].data, flat.inputs[0].data);
 });
 
 test('ids, parameters and requested outputs are read', () => {
-  const b = decodeJsonBody(JSON.stringify({
-    id: 'q', parameters: { priority: 1, timeout: 2000 },
-    inputs: [{ name: 'u', shape: [1], datatype: 'INT64', data: [42] }], outputs: [{ name: 'scores' }],
-  }));
+  const b = decodeJsonBody(
+    JSON.stringify({
+      id: 'q',
+      parameters: { priority: 1, timeout: 2000 },
+      inputs: [{ name: 'u', shape: [1], datatype: 'INT64', data: [42] }],
+      outputs: [{ name: 'scores' }],
+    }),
+  );
   assert.equal(b.id, 'q');
   assert.deepEqual(b.params, { priority: 1, timeoutUs: 2000 });
   assert.deepEqual(b.outputs, ['scores']);
@@ -43,7 +61,9 @@ test('responses render bigints as numbers and BOOL as booleans', () => {
     { name: 'ok', datatype: 'BOOL', shape: [1], data: Uint8Array.from([1]) },
   ]);
   assert.deepEqual(JSON.parse(text), {
-    model_name: 'rec', model_version: '1', id: 'q',
+    model_name: 'rec',
+    model_version: '1',
+    id: 'q',
     outputs: [
       { name: 'ids', datatype: 'INT64', shape: [2], data: [7, 3] },
       { name: 'ok', datatype: 'BOOL', shape: [1], data: [true] },

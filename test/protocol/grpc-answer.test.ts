@@ -5,7 +5,17 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import type { OutgoingHttpHeaders } from 'node:http2';
-import { acceptGrpc, replyStatus, RESPONSE_HEADERS, statusTrailers, takeStatus, TRAILERS_ONLY, type AnswerOptions, type AnswerStream, type CallStatus } from '../../protocol/grpc-answer';
+import {
+  acceptGrpc,
+  replyStatus,
+  RESPONSE_HEADERS,
+  statusTrailers,
+  takeStatus,
+  TRAILERS_ONLY,
+  type AnswerOptions,
+  type AnswerStream,
+  type CallStatus,
+} from '../../protocol/grpc-answer';
 import { ORCA_TRAILER } from '../../protocol/load-report';
 import { Status } from '../../protocol/status';
 
@@ -41,7 +51,13 @@ class FakeStream extends EventEmitter implements AnswerStream {
 test('replyStatus before any answer: one trailers-only HEADERS block, the message escaped, the load report when given', () => {
   const s = new FakeStream();
   replyStatus(s, Status.UNAVAILABLE, 'no endpoint ×', { trailerValue: () => 'b3JjYQ==' });
-  assert.deepEqual(s.sent, [['respond', { ...RESPONSE_HEADERS, 'grpc-status': '14', 'grpc-message': 'no endpoint %C3%97', [ORCA_TRAILER]: 'b3JjYQ==' }, TRAILERS_ONLY]]);
+  assert.deepEqual(s.sent, [
+    [
+      'respond',
+      { ...RESPONSE_HEADERS, 'grpc-status': '14', 'grpc-message': 'no endpoint %C3%97', [ORCA_TRAILER]: 'b3JjYQ==' },
+      TRAILERS_ONLY,
+    ],
+  ]);
   assert.ok(s.resumed);
 });
 
@@ -50,7 +66,10 @@ test('replyStatus on an answer already started: the status replaces the trailers
   s.respond(RESPONSE_HEADERS, { waitForTrailers: true });
   s.on('wantTrailers', () => s.sendTrailers({ 'grpc-status': '0' }));
   replyStatus(s, Status.DEADLINE_EXCEEDED, 'deadline exceeded');
-  assert.deepEqual(s.sent.slice(1), [['end', undefined], ['trailers', { 'grpc-status': '4', 'grpc-message': 'deadline exceeded' }]]);
+  assert.deepEqual(s.sent.slice(1), [
+    ['end', undefined],
+    ['trailers', { 'grpc-status': '4', 'grpc-message': 'deadline exceeded' }],
+  ]);
 });
 
 test('replyStatus does nothing on a stream that ended or closed', () => {

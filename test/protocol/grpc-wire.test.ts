@@ -1,11 +1,26 @@
 // gRPC framing and header helpers of the balancer's HTTP/2 data path, table-driven.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { deadlineFromTimeout, encodeGrpcMessage, decodeGrpcMessage, frame, MessageReader, metadataFromHeaders, timeoutHeader } from '../../protocol/grpc-wire';
+import {
+  deadlineFromTimeout,
+  encodeGrpcMessage,
+  decodeGrpcMessage,
+  frame,
+  MessageReader,
+  metadataFromHeaders,
+  timeoutHeader,
+} from '../../protocol/grpc-wire';
 import { Status } from '../../protocol/status';
 
 test('timeoutHeader stays within 8 digits and never rounds a deadline down', () => {
-  const table: Array<[number, string]> = [[0, '0m'], [1.2, '2m'], [99_999_999, '99999999m'], [1e8, '100000S'], [1e11 + 1, '1666667M'], [1e14, '27777778H']];
+  const table: Array<[number, string]> = [
+    [0, '0m'],
+    [1.2, '2m'],
+    [99_999_999, '99999999m'],
+    [1e8, '100000S'],
+    [1e11 + 1, '1666667M'],
+    [1e14, '27777778H'],
+  ];
   for (const [ms, want] of table) assert.equal(timeoutHeader(ms), want, `${ms} ms`);
   for (const [ms] of table) {
     const back = deadlineFromTimeout(timeoutHeader(ms), 0);
@@ -14,8 +29,18 @@ test('timeoutHeader stays within 8 digits and never rounds a deadline down', () 
 });
 
 test('deadlineFromTimeout reads every unit; junk means no deadline', () => {
-  const table: Array<[string | undefined, number]> = [['5S', 5000], ['250m', 250], ['2M', 120_000], ['1H', 3_600_000], ['1500u', 1.5], ['7n', 7e-6],
-    [undefined, Infinity], ['5', Infinity], ['xS', Infinity], ['-5S', Infinity]];
+  const table: Array<[string | undefined, number]> = [
+    ['5S', 5000],
+    ['250m', 250],
+    ['2M', 120_000],
+    ['1H', 3_600_000],
+    ['1500u', 1.5],
+    ['7n', 7e-6],
+    [undefined, Infinity],
+    ['5', Infinity],
+    ['xS', Infinity],
+    ['-5S', Infinity],
+  ];
   for (const [h, want] of table) assert.equal(deadlineFromTimeout(h, 0), want, String(h));
 });
 
@@ -33,25 +58,38 @@ test('MessageReader yields whole messages however the bytes are chunked, and ref
   for (const size of [1, 3, 5, 6, 1000, wire.length]) {
     const r = new MessageReader();
     const got: Buffer[] = [];
-    for (let i = 0; i < wire.length; i += size) assert.ok(r.push(wire.subarray(i, i + size), (m: Buffer) => got.push(Buffer.from(m)), undefined));
+    for (let i = 0; i < wire.length; i += size)
+      assert.ok(r.push(wire.subarray(i, i + size), (m: Buffer) => got.push(Buffer.from(m)), undefined));
     assert.deepEqual(got, msgs, `chunks of ${size}`);
     assert.equal(r.partial, false);
   }
   const compressed = frame(Buffer.from('x'));
   compressed[0] = 1;
   const c = new MessageReader();
-  assert.equal(c.push(compressed, () => undefined, undefined), false);
+  assert.equal(
+    c.push(compressed, () => undefined, undefined),
+    false,
+  );
   assert.equal(c.error?.code, Status.UNIMPLEMENTED);
   const huge = Buffer.from([0, 0xff, 0xff, 0xff, 0xff]);
   const h = new MessageReader();
-  assert.equal(h.push(huge, () => undefined, undefined), false);
+  assert.equal(
+    h.push(huge, () => undefined, undefined),
+    false,
+  );
   assert.equal(h.error?.code, Status.RESOURCE_EXHAUSTED);
 });
 
 test('metadataFromHeaders forwards what gRPC metadata can carry and drops the rest without throwing', () => {
   const md = metadataFromHeaders({
-    ':path': '/x', 'content-type': 'application/grpc', te: 'trailers', 'grpc-timeout': '1S', 'x-tenant-id': 't1', 'x-val': 'café',
-    'x-odd!name': 'v', 'trace-bin': Buffer.from([1, 2, 3]).toString('base64'),
+    ':path': '/x',
+    'content-type': 'application/grpc',
+    te: 'trailers',
+    'grpc-timeout': '1S',
+    'x-tenant-id': 't1',
+    'x-val': 'café',
+    'x-odd!name': 'v',
+    'trace-bin': Buffer.from([1, 2, 3]).toString('base64'),
   });
   assert.deepEqual(Object.keys(md.getMap()).sort(), ['trace-bin', 'x-tenant-id']);
   assert.deepEqual(md.get('trace-bin'), [Buffer.from([1, 2, 3])]);

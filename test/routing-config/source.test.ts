@@ -6,7 +6,11 @@ import { join } from 'node:path';
 import { ConfigError } from '../../common/config-check';
 import type { LogFields, Logger } from '../../common/log';
 import {
-  openRoutingConfigSource, type ReloadTrigger, type RoutingConfigSnapshot, type RoutingConfigSource, type RoutingConfigSourceOptions,
+  openRoutingConfigSource,
+  type ReloadTrigger,
+  type RoutingConfigSnapshot,
+  type RoutingConfigSource,
+  type RoutingConfigSourceOptions,
 } from '../../routing-config/source';
 
 const split = (a: number, b: number) => `models:\n  ranker:\n    split: { "1": ${a}, "2": ${b} }\n`;
@@ -44,7 +48,8 @@ function nextChange(src: RoutingConfigSource): Promise<RoutingConfigSnapshot> {
 
 /** Runs body with a temp dir holding routing.yaml = text, and a source on it; cleans up after. */
 async function withSource(
-  text: string, opts: Partial<RoutingConfigSourceOptions>,
+  text: string,
+  opts: Partial<RoutingConfigSourceOptions>,
   body: (src: RoutingConfigSource, file: string, log: ReturnType<typeof recordingLog>, dir: string) => Promise<void>,
 ): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'routing-src-'));
@@ -82,7 +87,10 @@ test('an invalid rewrite is logged once, listeners hear nothing, the last good c
     await sleep(200); // several poll periods and any late watch events: none may log again
     const errors = log.lines.filter((l) => l.level === 'error');
     assert.equal(errors.length, 1, JSON.stringify(errors));
-    assert.match(errors[0].msg, /^routing config rejected; keeping version 1: .*routing\.yaml:3:19: models\.ranker\.split\.1: found -5.* \(and 1 more\)$/);
+    assert.match(
+      errors[0].msg,
+      /^routing config rejected; keeping version 1: .*routing\.yaml:3:19: models\.ranker\.split\.1: found -5.* \(and 1 more\)$/,
+    );
     assert.equal((errors[0].fields?.problems as string[]).length, 2);
     assert.equal(calls, 0);
     assert.equal(src.current().version, 1);
@@ -149,7 +157,10 @@ async function configMapSwap(dir: string, _file: string, text: string, gen: numb
 }
 
 test('atomic replacements are picked up by fs.watch alone and by polling alone', async () => {
-  const detectors: [string, Partial<RoutingConfigSourceOptions>][] = [['fs.watch', { pollMs: 0 }], ['polling', { watch: false }]];
+  const detectors: [string, Partial<RoutingConfigSourceOptions>][] = [
+    ['fs.watch', { pollMs: 0 }],
+    ['polling', { watch: false }],
+  ];
   for (const [how, opts] of detectors) {
     await withSource(split(95, 5), opts, async (src, file, _log, dir) => {
       const seen = nextChange(src);
@@ -183,7 +194,10 @@ test('starting with an invalid or missing file fails with every problem listed',
     await writeFile(file, INVALID);
     await assert.rejects(openRoutingConfigSource({ file, log: recordingLog(), triggers: [] }), (err: unknown) => {
       assert.ok(err instanceof ConfigError);
-      assert.deepEqual(err.issues.map((i) => `${i.line} ${i.path}`), ['3 models.ranker.split.1', '4 models.ranker.picker']);
+      assert.deepEqual(
+        err.issues.map((i) => `${i.line} ${i.path}`),
+        ['3 models.ranker.split.1', '4 models.ranker.picker'],
+      );
       return true;
     });
     await assert.rejects(openRoutingConfigSource({ file: join(dir, 'absent.yaml'), log: recordingLog(), triggers: [] }), (err: unknown) => {

@@ -16,7 +16,10 @@ test('ranker versions have different weights', () => {
 
 test('rankerWeights has the documented layer shapes and He-uniform ranges', () => {
   const { layers } = rankerWeights(1);
-  assert.deepEqual(layers.map((l) => [l.inputs, l.outputs]), RANKER_WIDTHS.slice(1).map((w, i) => [RANKER_WIDTHS[i], w]));
+  assert.deepEqual(
+    layers.map((l) => [l.inputs, l.outputs]),
+    RANKER_WIDTHS.slice(1).map((w, i) => [RANKER_WIDTHS[i], w]),
+  );
   for (const [l, layer] of layers.entries()) {
     assert.equal(layer.weight.length, layer.inputs * layer.outputs);
     assert.equal(layer.bias.length, layer.outputs);
@@ -25,7 +28,7 @@ test('rankerWeights has the documented layer shapes and He-uniform ranges', () =
     const mean = layer.weight.reduce((s, w) => s + w, 0) / layer.weight.length;
     assert.ok(max <= limit && max > 0.9 * limit, `layer ${l}: max |w| ${max} vs limit ${limit}`);
     // Only 256 weights in the last layer, so its mean is the noisiest: allow 4 standard errors.
-    assert.ok(Math.abs(mean) < 4 * limit / Math.sqrt(3 * layer.weight.length), `layer ${l}: mean ${mean}`);
+    assert.ok(Math.abs(mean) < (4 * limit) / Math.sqrt(3 * layer.weight.length), `layer ${l}: mean ${mean}`);
   }
 });
 
@@ -40,7 +43,9 @@ test('writeModels writes byte-identical files on every run, one per version', ()
     const mtimes = RANKER_VERSIONS.map((v) => statSync(repo.modelPath(v)).mtimeMs);
     assert.ok(first[0].length > 4 * 256 * 512, 'weights are stored in the file');
     assert.notDeepEqual(first[0], first[1], 'versions differ');
-    RANKER_VERSIONS.forEach((v, i) => assert.deepEqual(Buffer.from(encodeModel(rankerModel(v))), first[i], `version ${v} re-encodes identically`));
+    RANKER_VERSIONS.forEach((v, i) =>
+      assert.deepEqual(Buffer.from(encodeModel(rankerModel(v))), first[i], `version ${v} re-encodes identically`),
+    );
 
     assert.equal(main(['--models', repo.dir]), 0);
     RANKER_VERSIONS.forEach((v, i) => {

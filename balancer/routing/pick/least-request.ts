@@ -19,7 +19,10 @@ import { registerPicker, type Picker, type PickerContext, type PickerFactory, ty
 class LeastRequestPicker implements Picker {
   private readonly results: readonly PickResult[];
 
-  constructor(private readonly candidates: readonly EndpointState[], private readonly ctx: PickerContext) {
+  constructor(
+    private readonly candidates: readonly EndpointState[],
+    private readonly ctx: PickerContext,
+  ) {
     this.results = candidates.map((endpoint): PickResult => ({ kind: 'pick', endpoint }));
   }
 

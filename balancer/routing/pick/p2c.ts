@@ -20,7 +20,10 @@ class P2cPicker implements Picker {
   private readonly chosen: Int32Array;
   private readonly draws: number;
 
-  constructor(private readonly candidates: readonly EndpointState[], private readonly ctx: PickerContext) {
+  constructor(
+    private readonly candidates: readonly EndpointState[],
+    private readonly ctx: PickerContext,
+  ) {
     this.results = candidates.map((endpoint): PickResult => ({ kind: 'pick', endpoint }));
     const n = candidates.length;
     // Weights are >= 1 from discovery and > 0 from overrides; all-zero falls back to equal weights.

@@ -13,8 +13,7 @@ import type { LoadMetric } from '../load/load-metric';
 
 /** A pick: the endpoint to try, or why there is none. */
 export type PickResult =
-  | { readonly kind: 'pick'; readonly endpoint: EndpointState }
-  | { readonly kind: 'unavailable'; readonly reason: string };
+  { readonly kind: 'pick'; readonly endpoint: EndpointState } | { readonly kind: 'unavailable'; readonly reason: string };
 
 /** Chooses one endpoint among the candidates it was built from. */
 export interface Picker {
@@ -85,7 +84,10 @@ export class PickerCache {
   private readonly factory: PickerFactory;
 
   /** name: the policy's picker (resolved now, so an unknown name fails at config time, not per call). */
-  constructor(name: PickerName, private readonly ctx: PickerContext) {
+  constructor(
+    name: PickerName,
+    private readonly ctx: PickerContext,
+  ) {
     this.factory = pickerFactory(name);
   }
 

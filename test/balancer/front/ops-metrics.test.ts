@@ -13,7 +13,11 @@ import { freePort, startCli, stop } from '../../../testkit/processes';
 import { startTestDiscovery, waitFor } from '../../helpers/discovery-fixture';
 import { features, independentClient, MODELS, rawF32, unary, type InferenceClient } from '../../helpers/sidecar-fixture';
 
-const req = { modelName: 'ranker', inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 256] }], rawInputContents: [rawF32(features(1))] };
+const req = {
+  modelName: 'ranker',
+  inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 256] }],
+  rawInputContents: [rawF32(features(1))],
+};
 const CALLS = 20;
 
 /** Samples of one metric family from a Prometheus text page, labels parsed. */
@@ -40,12 +44,32 @@ describe('balancer operations port', () => {
     discovery = await startTestDiscovery({ leaseTtlMs: 1000 });
     for (let i = 0; i < 2; i++) {
       const [g, h, m] = [await freePort(), await freePort(), await freePort()];
-      const child = startCli(['sidecar', '--models', MODELS, '--host', '127.0.0.1', '--grpc-port', String(g), '--http-port', String(h),
-        '--metrics-port', String(m), '--discovery', `127.0.0.1:${discovery.grpcPort}`, '--advertise', `127.0.0.1:${g}`]);
+      const child = startCli([
+        'sidecar',
+        '--models',
+        MODELS,
+        '--host',
+        '127.0.0.1',
+        '--grpc-port',
+        String(g),
+        '--http-port',
+        String(h),
+        '--metrics-port',
+        String(m),
+        '--discovery',
+        `127.0.0.1:${discovery.grpcPort}`,
+        '--advertise',
+        `127.0.0.1:${g}`,
+      ]);
       sidecars.push({ child, address: `127.0.0.1:${g}` });
     }
     balancer = await startBalancer({
-      discovery: `127.0.0.1:${discovery.grpcPort}`, host: '127.0.0.1', grpcPort: 0, metricsPort: 0, zone: '', log: silentLogger,
+      discovery: `127.0.0.1:${discovery.grpcPort}`,
+      host: '127.0.0.1',
+      grpcPort: 0,
+      metricsPort: 0,
+      zone: '',
+      log: silentLogger,
     });
     base = `http://127.0.0.1:${balancer.metricsPort}`;
     client = independentClient(balancer.grpcPort);
@@ -61,15 +85,27 @@ describe('balancer operations port', () => {
   });
 
   test('/metrics counts every call as OK by endpoint, and an unknown model as UNAVAILABLE', async () => {
-    await assert.rejects(unary(client, 'ModelInfer', { ...req, modelName: 'no-such-model' }), (e: grpc.ServiceError) => e.code === grpc.status.UNAVAILABLE);
+    await assert.rejects(
+      unary(client, 'ModelInfer', { ...req, modelName: 'no-such-model' }),
+      (e: grpc.ServiceError) => e.code === grpc.status.UNAVAILABLE,
+    );
     const res = await fetch(`${base}/metrics`);
     assert.equal(res.status, 200);
     const text = await res.text();
     const reqs = samples(text, 'infergate_balancer_requests_total');
     const ok = reqs.filter((s) => s.labels.model === 'ranker' && s.labels.status === 'OK');
-    assert.equal(ok.reduce((a, s) => a + s.value, 0), CALLS);
-    assert.ok(ok.every((s) => sidecars.some((c) => c.address === s.labels.endpoint)), 'labelled by sidecar address');
-    assert.ok(reqs.some((s) => s.labels.status === 'UNAVAILABLE' && s.labels.endpoint === '' && s.value === 1), 'unknown model counted');
+    assert.equal(
+      ok.reduce((a, s) => a + s.value, 0),
+      CALLS,
+    );
+    assert.ok(
+      ok.every((s) => sidecars.some((c) => c.address === s.labels.endpoint)),
+      'labelled by sidecar address',
+    );
+    assert.ok(
+      reqs.some((s) => s.labels.status === 'UNAVAILABLE' && s.labels.endpoint === '' && s.value === 1),
+      'unknown model counted',
+    );
     const picks = samples(text, 'infergate_balancer_picks_total').reduce((a, s) => a + s.value, 0);
     assert.ok(picks >= CALLS, `picks ${picks} cover the calls`);
     assert.match(text, /^infergate_balancer_request_seconds_count\{model="ranker",version=""\} 20$/m);
@@ -90,7 +126,10 @@ describe('balancer operations port', () => {
       assert.ok(e.reportedQueueDepth === null || typeof e.reportedQueueDepth === 'number');
       assert.equal(e.reportAgeMs === null, e.reportedQueueDepth === null);
     }
-    assert.ok(ranker.endpoints.some((e) => typeof e.reportedQueueDepth === 'number'), 'ORCA trailers reported a queue depth');
+    assert.ok(
+      ranker.endpoints.some((e) => typeof e.reportedQueueDepth === 'number'),
+      'ORCA trailers reported a queue depth',
+    );
     assert.ok(st.retryBudgets.some((b) => b.model === 'ranker'));
 
     for (const html of [

@@ -40,7 +40,11 @@ interface Answer {
 
 /** One REST call; the body may be an object (sent as JSON) or a raw string. */
 async function rest(base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Answer> {
-  const r = await fetch(`${base}${path}`, { method, headers, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
+  const r = await fetch(`${base}${path}`, {
+    method,
+    headers,
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+  });
   return { status: r.status, headers: r.headers, body: (await r.json()) as Answer['body'] };
 }
 
@@ -66,18 +70,45 @@ describe('balancer REST with real sidecars', () => {
     for (let i = 0; i < 2; i++) {
       const [g, h, m] = [await freePort(), await freePort(), await freePort()];
       firstGrpcPort ||= g;
-      sidecars.push(startCli(['sidecar', '--models', MODELS, '--host', '127.0.0.1', '--grpc-port', String(g), '--http-port', String(h),
-        '--metrics-port', String(m), '--discovery', `127.0.0.1:${discovery.grpcPort}`, '--advertise', `127.0.0.1:${g}`, '--drain-timeout-ms', '1000']));
+      sidecars.push(
+        startCli([
+          'sidecar',
+          '--models',
+          MODELS,
+          '--host',
+          '127.0.0.1',
+          '--grpc-port',
+          String(g),
+          '--http-port',
+          String(h),
+          '--metrics-port',
+          String(m),
+          '--discovery',
+          `127.0.0.1:${discovery.grpcPort}`,
+          '--advertise',
+          `127.0.0.1:${g}`,
+          '--drain-timeout-ms',
+          '1000',
+        ]),
+      );
     }
     balancer = await startBalancer({
-      discovery: `127.0.0.1:${discovery.grpcPort}`, host: '127.0.0.1', grpcPort: 0, httpPort: 0, zone: '', log: silentLogger,
+      discovery: `127.0.0.1:${discovery.grpcPort}`,
+      host: '127.0.0.1',
+      grpcPort: 0,
+      httpPort: 0,
+      zone: '',
+      log: silentLogger,
       config: fixedConfig('objectives: { pinned: { model: ranker, version: 2 } }\n'),
     });
     base = `http://127.0.0.1:${balancer.httpPort}`;
     balancerGrpc = independentClient(balancer.grpcPort);
     sidecarGrpc = independentClient(firstGrpcPort);
-    await waitFor(() => balancer.endpoints('ranker').length === 2 && balancer.endpoints('recommend').length === 2,
-      'both sidecars in the balancer', 30_000).catch((e: Error) => {
+    await waitFor(
+      () => balancer.endpoints('ranker').length === 2 && balancer.endpoints('recommend').length === 2,
+      'both sidecars in the balancer',
+      30_000,
+    ).catch((e: Error) => {
       throw new Error(`${e.message}; sidecar exit codes ${sidecars.map((c) => c.exitCode).join(', ')}`);
     });
   });
@@ -114,7 +145,12 @@ describe('balancer REST with real sidecars', () => {
   test('ranker scores through balancer REST equal a sidecar over gRPC and the reference MLP', async () => {
     const rows = 3;
     for (const version of ['1', '2']) {
-      const grpcReq = { modelName: 'ranker', modelVersion: version, inputs: [{ name: 'features', datatype: 'FP32', shape: [rows, 256] }], rawInputContents: [rawF32(features(rows))] };
+      const grpcReq = {
+        modelName: 'ranker',
+        modelVersion: version,
+        inputs: [{ name: 'features', datatype: 'FP32', shape: [rows, 256] }],
+        rawInputContents: [rawF32(features(rows))],
+      };
       const raw = (await unary<{ rawOutputContents: Buffer[] }>(sidecarGrpc, 'ModelInfer', grpcReq)).res.rawOutputContents[0];
       const direct = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
       const reference = referenceScores(rankerWeights(Number(version)), features(rows), rows);
@@ -125,7 +161,10 @@ describe('balancer REST with real sidecars', () => {
         assert.equal(r.body.model_version, version, 'the version in the path is honoured');
         assert.equal(r.body.id, `rest-${rows}`);
         const [out] = r.body.outputs as Output[];
-        assert.deepEqual({ name: out.name, datatype: out.datatype, shape: out.shape }, { name: 'score', datatype: 'FP32', shape: [rows, 1] });
+        assert.deepEqual(
+          { name: out.name, datatype: out.datatype, shape: out.shape },
+          { name: 'score', datatype: 'FP32', shape: [rows, 1] },
+        );
         out.data.forEach((s, i) => assert.ok(Math.abs(s - direct[i]) <= 1e-5, `v${version} row ${i}: REST ${s} vs gRPC ${direct[i]}`));
         assertClose(out.data, reference);
       }
@@ -134,8 +173,10 @@ describe('balancer REST with real sidecars', () => {
 
   test('the recommend workflow answers via REST with the top ten ids by descending score', async () => {
     const r = await rest(base, 'POST', '/v2/models/recommend/infer', {
-      inputs: [{ name: 'user_id', shape: [1], datatype: 'INT64', data: [42] },
-        { name: 'candidate_ids', shape: [12], datatype: 'INT64', data: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12] }],
+      inputs: [
+        { name: 'user_id', shape: [1], datatype: 'INT64', data: [42] },
+        { name: 'candidate_ids', shape: [12], datatype: 'INT64', data: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12] },
+      ],
     });
     assert.equal(r.status, 200, JSON.stringify(r.body));
     const out = r.body.outputs as Output[];
@@ -143,7 +184,10 @@ describe('balancer REST with real sidecars', () => {
     const scores = out.find((o) => o.name === 'scores')!.data;
     assert.equal(ids.datatype, 'INT64');
     assert.equal(ids.data.length, 10);
-    assert.ok(ids.data.every((id) => id >= 1 && id <= 12), 'ids come from the candidates');
+    assert.ok(
+      ids.data.every((id) => id >= 1 && id <= 12),
+      'ids come from the candidates',
+    );
     for (let i = 1; i < scores.length; i++) assert.ok(scores[i - 1] >= scores[i], 'scores descend');
   });
 
@@ -160,7 +204,14 @@ describe('balancer REST with real sidecars', () => {
       ['POST', '/v2/models/ranker/infer', { inputs: 'x' }, {}, 400, /"inputs" must be an array/],
       ['POST', '/v2/models/ranker/infer', { ...rankerBody(1), parameters: { tag: { a: 1 } } }, {}, 400, /parameter 'tag'/],
       ['POST', '/v2/models/ranker/infer', wrongInput, {}, 400, /unexpected input 'nope'/],
-      ['POST', '/v2/models/ranker/infer', { inputs: [{ name: 'features', shape: [1, 256], datatype: 'FP32', data: [1, 2, 3] }] }, {}, 400, /holds 3 elements; shape \[1,256\] needs 256/],
+      [
+        'POST',
+        '/v2/models/ranker/infer',
+        { inputs: [{ name: 'features', shape: [1, 256], datatype: 'FP32', data: [1, 2, 3] }] },
+        {},
+        400,
+        /holds 3 elements; shape \[1,256\] needs 256/,
+      ],
       ['POST', '/v2/models/no-such-model/infer', rankerBody(1), {}, 503, /no-such-model/],
       ['POST', '/v2/models/ranker/versions/9/infer', rankerBody(1), {}, 503, /'9'/],
       ['GET', '/v2/models/no-such-model', undefined, {}, 503, /no-such-model/],
@@ -216,7 +267,8 @@ describe('balancer REST handler over a fake router', () => {
   test('the routed call carries path, headers as metadata and no deadline; a client that hangs up cancels it', async () => {
     routed = [];
     const req = http.request(`${base}/v2/models/ranker/versions/2/infer`, {
-      method: 'POST', headers: { 'x-tenant-id': 't-7', objective: 'pinned', 'content-type': 'application/json' },
+      method: 'POST',
+      headers: { 'x-tenant-id': 't-7', objective: 'pinned', 'content-type': 'application/json' },
     });
     req.on('error', () => undefined);
     req.end(JSON.stringify(rankerBody(1)));

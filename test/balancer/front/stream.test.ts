@@ -88,9 +88,16 @@ describe('front: ModelStreamInfer flow control', () => {
     await new Promise((r) => setTimeout(r, 200)); // time to read more, if the front would
     t.diagnostic(`routed while nothing was answered: ${router.routed}`);
     // A DATA frame in flight when the stream paused is still read: a few messages past the cap, never many.
-    assert.ok(router.routed < MAX_STREAM_IN_FLIGHT + 64, `routed ${router.routed} with none answered; expected at most ~${MAX_STREAM_IN_FLIGHT}`);
+    assert.ok(
+      router.routed < MAX_STREAM_IN_FLIGHT + 64,
+      `routed ${router.routed} with none answered; expected at most ~${MAX_STREAM_IN_FLIGHT}`,
+    );
     router.release(MAX_STREAM_IN_FLIGHT / 2 + 1);
-    await waitFor(() => router.routed >= MAX_STREAM_IN_FLIGHT + MAX_STREAM_IN_FLIGHT / 2, 'reading resumed after half were answered', 10_000);
+    await waitFor(
+      () => router.routed >= MAX_STREAM_IN_FLIGHT + MAX_STREAM_IN_FLIGHT / 2,
+      'reading resumed after half were answered',
+      10_000,
+    );
     // Answer everything as it comes: every message is answered once and the stream ends.
     const drain = setInterval(() => router.release(router.held.length), 5);
     try {

@@ -7,7 +7,14 @@ import { AggregatorRegistry, Counter, Histogram, Registry } from 'prom-client';
 import { FastCounter, FastHistogram } from '../../../balancer/metrics/metric-fast';
 
 const BUCKETS = [0.001, 0.01, 0.1, 1];
-const OBSERVATIONS: Array<[string, number]> = [['a', 0.0005], ['a', 0.001], ['a', 0.05], ['b', 2], ['a', 0.5], ['b', 0.001]];
+const OBSERVATIONS: Array<[string, number]> = [
+  ['a', 0.0005],
+  ['a', 0.001],
+  ['a', 0.05],
+  ['b', 2],
+  ['a', 0.5],
+  ['b', 0.001],
+];
 
 function pair() {
   const ours = new Registry();
@@ -25,7 +32,7 @@ function pair() {
   return { ours, theirs };
 }
 
-test('fast counter and histogram scrape as prom-client\'s do, bucket by bucket', async () => {
+test("fast counter and histogram scrape as prom-client's do, bucket by bucket", async () => {
   const { ours, theirs } = pair();
   assert.equal(await ours.metrics(), await theirs.metrics());
 });
@@ -33,6 +40,7 @@ test('fast counter and histogram scrape as prom-client\'s do, bucket by bucket',
 test('cluster aggregation of fast families equals that of prom-client families', async () => {
   const a = pair();
   const b = pair();
-  const merged = async (x: Registry, y: Registry) => AggregatorRegistry.aggregate([await x.getMetricsAsJSON(), await y.getMetricsAsJSON()]).metrics();
+  const merged = async (x: Registry, y: Registry) =>
+    AggregatorRegistry.aggregate([await x.getMetricsAsJSON(), await y.getMetricsAsJSON()]).metrics();
   assert.equal(await merged(a.ours, b.ours), await merged(a.theirs, b.theirs));
 });

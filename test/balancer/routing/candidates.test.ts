@@ -1,6 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { affectsCandidates, ClusterSnapshot, shardSubset, withoutTried, type CandidatePolicy, type CandidateRequest, type Candidates } from '../../../balancer/routing/candidates';
+import {
+  affectsCandidates,
+  ClusterSnapshot,
+  shardSubset,
+  withoutTried,
+  type CandidatePolicy,
+  type CandidateRequest,
+  type Candidates,
+} from '../../../balancer/routing/candidates';
 import type { EndpointState } from '../../../balancer/routing/endpoint-state';
 import type { ClusterEndpoint } from '../../../discovery/types';
 import { cluster, endpoint, endpoints, policy, type TestCluster } from '../../helpers/balancer-fixture';
@@ -8,16 +16,26 @@ import { cluster, endpoint, endpoints, policy, type TestCluster } from '../../he
 const MODEL = 'ranker';
 
 /** Endpoint fixture row: id, overrides, and test-only state (ejected, breaker full, reported in-flight). */
-type Row = [id: string, over?: Partial<ClusterEndpoint>, state?: { ejected?: boolean; full?: boolean; reportedInFlight?: number; localInFlight?: number }];
+type Row = [
+  id: string,
+  over?: Partial<ClusterEndpoint>,
+  state?: { ejected?: boolean; full?: boolean; reportedInFlight?: number; localInFlight?: number },
+];
 
 /** Builds states with the row's conditions; the breaker cap is 2 so "full" is two calls. */
 function setup(rows: Row[]): TestCluster {
-  const t = cluster(rows.map(([id, over]) => endpoint(id, over)), policy({ circuit_breaker: { max_in_flight: 2 } }));
+  const t = cluster(
+    rows.map(([id, over]) => endpoint(id, over)),
+    policy({ circuit_breaker: { max_in_flight: 2 } }),
+  );
   rows.forEach(([, , st], i) => {
     const s = t.states[i];
     // Test shortcut: the detector's own sequence is covered in balancer-outlier.test.ts.
     if (st?.ejected) s.outlier.ejected = true;
-    if (st?.full) { s.tryStart(); s.tryStart(); }
+    if (st?.full) {
+      s.tryStart();
+      s.tryStart();
+    }
     for (let k = 0; k < (st?.localInFlight ?? 0); k++) s.tryStart();
     if (st?.reportedInFlight !== undefined) s.onLoadReport({ queueDepth: 0, inFlight: st.reportedInFlight, latencyMs: 0 });
   });
@@ -45,65 +63,180 @@ interface Case {
 }
 
 const cases: Case[] = [
-  { name: 'healthy endpoints only: draining and unhealthy left out', rows: [['a'], ['b', { health: 'DRAINING' }], ['c', { health: 'UNHEALTHY' }], ['d'], ['e']], want: ['a', 'd', 'e'] },
+  {
+    name: 'healthy endpoints only: draining and unhealthy left out',
+    rows: [['a'], ['b', { health: 'DRAINING' }], ['c', { health: 'UNHEALTHY' }], ['d'], ['e']],
+    want: ['a', 'd', 'e'],
+  },
   { name: 'ejected endpoints left out', rows: [['a'], ['b', {}, { ejected: true }], ['c'], ['d']], want: ['a', 'c', 'd'] },
   { name: 'breaker-full endpoints left out', rows: [['a', {}, { full: true }], ['b'], ['c']], want: ['b', 'c'] },
-  { name: 'every breaker full: none, naming the model', rows: [['a', {}, { full: true }], ['b', {}, { full: true }]], want: /every candidate endpoint of model 'ranker' is at its in-flight cap/ },
   {
-    name: 'version filter', rows: [['a', { versions: ['1'] }], ['b', { versions: ['1', '2'] }], ['c', { versions: ['2'] }], ['d', { versions: [] }]],
-    req: { version: '2' }, want: ['b', 'c'],
+    name: 'every breaker full: none, naming the model',
+    rows: [
+      ['a', {}, { full: true }],
+      ['b', {}, { full: true }],
+    ],
+    want: /every candidate endpoint of model 'ranker' is at its in-flight cap/,
   },
-  { name: 'no version asked: every endpoint of the model', rows: [['a', { versions: ['1'] }], ['b', { versions: [] }]], want: ['a', 'b'] },
-  { name: 'unknown version: none, naming model and version', rows: [['a']], req: { version: '9' }, want: /no endpoint of model 'ranker' serves version '9'/ },
+  {
+    name: 'version filter',
+    rows: [
+      ['a', { versions: ['1'] }],
+      ['b', { versions: ['1', '2'] }],
+      ['c', { versions: ['2'] }],
+      ['d', { versions: [] }],
+    ],
+    req: { version: '2' },
+    want: ['b', 'c'],
+  },
+  {
+    name: 'no version asked: every endpoint of the model',
+    rows: [
+      ['a', { versions: ['1'] }],
+      ['b', { versions: [] }],
+    ],
+    want: ['a', 'b'],
+  },
+  {
+    name: 'unknown version: none, naming model and version',
+    rows: [['a']],
+    req: { version: '9' },
+    want: /no endpoint of model 'ranker' serves version '9'/,
+  },
   { name: 'empty cluster', rows: [], want: /no endpoint of model 'ranker'/ },
   { name: 'all draining', rows: [['a', { health: 'DRAINING' }]], want: /every endpoint of model 'ranker' is draining/ },
   {
     name: 'at the panic threshold (50 % usable): no panic',
-    rows: [['a'], ['b'], ['c', { health: 'UNHEALTHY' }], ['d', {}, { ejected: true }]], want: ['a', 'b'], panic: false,
+    rows: [['a'], ['b'], ['c', { health: 'UNHEALTHY' }], ['d', {}, { ejected: true }]],
+    want: ['a', 'b'],
+    panic: false,
   },
   {
     name: 'below the panic threshold: every non-draining endpoint, ejected and unhealthy too',
-    rows: [['a'], ['b', { health: 'UNHEALTHY' }], ['c', {}, { ejected: true }], ['d', { health: 'UNHEALTHY' }], ['e', { health: 'DRAINING' }]],
-    want: ['a', 'b', 'c', 'd'], panic: true,
+    rows: [
+      ['a'],
+      ['b', { health: 'UNHEALTHY' }],
+      ['c', {}, { ejected: true }],
+      ['d', { health: 'UNHEALTHY' }],
+      ['e', { health: 'DRAINING' }],
+    ],
+    want: ['a', 'b', 'c', 'd'],
+    panic: true,
   },
-  { name: 'panic still skips full breakers', rows: [['a', { health: 'UNHEALTHY' }, { full: true }], ['b', { health: 'UNHEALTHY' }]], want: ['b'], panic: true },
+  {
+    name: 'panic still skips full breakers',
+    rows: [
+      ['a', { health: 'UNHEALTHY' }, { full: true }],
+      ['b', { health: 'UNHEALTHY' }],
+    ],
+    want: ['b'],
+    panic: true,
+  },
   {
     name: 'panic threshold 0: no panic, none with counts',
-    rows: [['a', { health: 'UNHEALTHY' }], ['b', {}, { ejected: true }]], policy: policy({ outlier_detection: { ...policy().outlier_detection, panic_threshold_percent: 0 } }),
+    rows: [
+      ['a', { health: 'UNHEALTHY' }],
+      ['b', {}, { ejected: true }],
+    ],
+    policy: policy({ outlier_detection: { ...policy().outlier_detection, panic_threshold_percent: 0 } }),
     want: /no healthy endpoint of model 'ranker': 1 ejected, 1 unhealthy/,
   },
   {
     name: 'zone affinity: local zone while its mean in-flight is at most spillover',
-    rows: [['a', { zone: 'z1' }, { reportedInFlight: 4 }], ['b', { zone: 'z1' }, { reportedInFlight: 6 }], ['c', { zone: 'z2' }]],
-    zone: 'z1', policy: zoned(5), want: ['a', 'b'], spilled: false,
+    rows: [
+      ['a', { zone: 'z1' }, { reportedInFlight: 4 }],
+      ['b', { zone: 'z1' }, { reportedInFlight: 6 }],
+      ['c', { zone: 'z2' }],
+    ],
+    zone: 'z1',
+    policy: zoned(5),
+    want: ['a', 'b'],
+    spilled: false,
   },
   {
     name: 'zone affinity: mean above spillover spills to every zone',
-    rows: [['a', { zone: 'z1' }, { reportedInFlight: 5 }], ['b', { zone: 'z1' }, { reportedInFlight: 6 }], ['c', { zone: 'z2' }]],
-    zone: 'z1', policy: zoned(5), want: ['a', 'b', 'c'], spilled: true,
+    rows: [
+      ['a', { zone: 'z1' }, { reportedInFlight: 5 }],
+      ['b', { zone: 'z1' }, { reportedInFlight: 6 }],
+      ['c', { zone: 'z2' }],
+    ],
+    zone: 'z1',
+    policy: zoned(5),
+    want: ['a', 'b', 'c'],
+    spilled: true,
   },
   {
-    name: 'zone affinity: a stale report falls back to this balancer\'s own in-flight',
-    rows: [['a', { zone: 'z1' }, { reportedInFlight: 50, localInFlight: 1 }], ['c', { zone: 'z2' }]],
-    zone: 'z1', policy: zoned(1), ageMs: 2001, want: ['a'],
+    name: "zone affinity: a stale report falls back to this balancer's own in-flight",
+    rows: [
+      ['a', { zone: 'z1' }, { reportedInFlight: 50, localInFlight: 1 }],
+      ['c', { zone: 'z2' }],
+    ],
+    zone: 'z1',
+    policy: zoned(1),
+    ageMs: 2001,
+    want: ['a'],
   },
   {
     name: 'zone affinity: unusable local endpoints do not count; none usable spills',
-    rows: [['a', { zone: 'z1', health: 'UNHEALTHY' }], ['b', { zone: 'z2' }], ['c', { zone: 'z2' }], ['d', { zone: 'z2' }]],
-    zone: 'z1', policy: zoned(5), want: ['b', 'c', 'd'],
+    rows: [
+      ['a', { zone: 'z1', health: 'UNHEALTHY' }],
+      ['b', { zone: 'z2' }],
+      ['c', { zone: 'z2' }],
+      ['d', { zone: 'z2' }],
+    ],
+    zone: 'z1',
+    policy: zoned(5),
+    want: ['b', 'c', 'd'],
   },
   {
     name: 'zone affinity: local endpoints all full spill over',
-    rows: [['a', { zone: 'z1' }, { full: true }], ['b', { zone: 'z2' }]], zone: 'z1', policy: zoned(5), want: ['b'],
+    rows: [
+      ['a', { zone: 'z1' }, { full: true }],
+      ['b', { zone: 'z2' }],
+    ],
+    zone: 'z1',
+    policy: zoned(5),
+    want: ['b'],
   },
-  { name: 'zone affinity off: every zone', rows: [['a', { zone: 'z1' }], ['b', { zone: 'z2' }]], zone: 'z1', policy: noZone, want: ['a', 'b'] },
-  { name: 'balancer without a zone: every zone', rows: [['a', { zone: 'z1' }], ['b', { zone: 'z2' }]], zone: '', policy: zoned(5), want: ['a', 'b'] },
+  {
+    name: 'zone affinity off: every zone',
+    rows: [
+      ['a', { zone: 'z1' }],
+      ['b', { zone: 'z2' }],
+    ],
+    zone: 'z1',
+    policy: noZone,
+    want: ['a', 'b'],
+  },
+  {
+    name: 'balancer without a zone: every zone',
+    rows: [
+      ['a', { zone: 'z1' }],
+      ['b', { zone: 'z2' }],
+    ],
+    zone: '',
+    policy: zoned(5),
+    want: ['a', 'b'],
+  },
   {
     name: 'shard key narrows to subset_size endpoints, across zones',
-    rows: [['a', { zone: 'z1' }], ['b', { zone: 'z2' }], ['c', { zone: 'z2' }], ['d', { zone: 'z2' }]], zone: 'z1',
-    req: { shardKey: 'tenant-1' }, policy: policy({ shard: { from: 'header', key: 'x-tenant', subset_size: 2 } }), want: 2,
+    rows: [
+      ['a', { zone: 'z1' }],
+      ['b', { zone: 'z2' }],
+      ['c', { zone: 'z2' }],
+      ['d', { zone: 'z2' }],
+    ],
+    zone: 'z1',
+    req: { shardKey: 'tenant-1' },
+    policy: policy({ shard: { from: 'header', key: 'x-tenant', subset_size: 2 } }),
+    want: 2,
   },
-  { name: 'no shard key in the call: no narrowing', rows: [['a'], ['b'], ['c']], policy: policy({ shard: { from: 'header', key: 'x-tenant', subset_size: 1 } }), want: ['a', 'b', 'c'] },
+  {
+    name: 'no shard key in the call: no narrowing',
+    rows: [['a'], ['b'], ['c']],
+    policy: policy({ shard: { from: 'header', key: 'x-tenant', subset_size: 1 } }),
+    want: ['a', 'b', 'c'],
+  },
 ];
 
 describe('ClusterSnapshot.select', () => {
@@ -122,7 +255,7 @@ describe('ClusterSnapshot.select', () => {
     });
   }
 
-  it('plain calls get the snapshot\'s own list (stable) until a breaker fills', () => {
+  it("plain calls get the snapshot's own list (stable) until a breaker fills", () => {
     const t = setup([['a'], ['b']]);
     const snap = ClusterSnapshot.build(MODEL, t.states, 'a', 50);
     const one = snap.select({}, noZone, 0);
@@ -178,7 +311,11 @@ describe('shard subsets (rendezvous hashing)', () => {
         continue;
       }
       moved++;
-      assert.deepEqual(after.filter((id) => before.includes(id)), before.filter((id) => id !== 'e4'), `${key} keeps its other members`);
+      assert.deepEqual(
+        after.filter((id) => before.includes(id)),
+        before.filter((id) => id !== 'e4'),
+        `${key} keeps its other members`,
+      );
     }
     assert.ok(Math.abs(moved / KEYS.length - 0.3) < 0.05, `moved ${moved} of ${KEYS.length} keys, want ~30 % (subset 3 of 10)`);
   });
@@ -193,7 +330,10 @@ describe('helpers', () => {
   it('withoutTried drops endpoints a call already tried, unless none would be left', () => {
     const t = cluster(endpoints(3));
     const all = { kind: 'ok', endpoints: t.states, stable: true, panic: false, spilled: false } as const;
-    assert.deepEqual(withoutTried(all, [t.states[1]]).endpoints.map((s) => s.endpoint.id), ['e0', 'e2']);
+    assert.deepEqual(
+      withoutTried(all, [t.states[1]]).endpoints.map((s) => s.endpoint.id),
+      ['e0', 'e2'],
+    );
     assert.equal(withoutTried(all, []), all);
     assert.equal(withoutTried(all, t.states), all);
   });

@@ -21,20 +21,68 @@ function run(max: number, ops: Op[]): { steps: [boolean | null, number, boolean]
 
 describe('EndpointBreaker', () => {
   const cases: [name: string, max: number, ops: Op[], want: ReturnType<typeof run>][] = [
-    ['fills, refuses, frees', 2, ['a', 'a', 'a', 'r', 'a'], {
-      steps: [[true, 1, false], [true, 2, true], [false, 2, true], [null, 1, false], [true, 2, true]],
-      events: ['full', 'room', 'full'], rejected: 1,
-    }],
-    ['cap 1', 1, ['a', 'a', 'r'], {
-      steps: [[true, 1, true], [false, 1, true], [null, 0, false]], events: ['full', 'room'], rejected: 1,
-    }],
-    ['lowering the cap below in-flight: calls finish, room returns only below the new cap', 4, ['a', 'a', 'a', 2, 'r', 'r', 'a'], {
-      steps: [[true, 1, false], [true, 2, false], [true, 3, false], [null, 3, true], [null, 2, true], [null, 1, false], [true, 2, true]],
-      events: ['full', 'room', 'full'], rejected: 0,
-    }],
-    ['raising the cap makes room', 1, ['a', 3, 'a'], {
-      steps: [[true, 1, true], [null, 1, false], [true, 2, false]], events: ['full', 'room'], rejected: 0,
-    }],
+    [
+      'fills, refuses, frees',
+      2,
+      ['a', 'a', 'a', 'r', 'a'],
+      {
+        steps: [
+          [true, 1, false],
+          [true, 2, true],
+          [false, 2, true],
+          [null, 1, false],
+          [true, 2, true],
+        ],
+        events: ['full', 'room', 'full'],
+        rejected: 1,
+      },
+    ],
+    [
+      'cap 1',
+      1,
+      ['a', 'a', 'r'],
+      {
+        steps: [
+          [true, 1, true],
+          [false, 1, true],
+          [null, 0, false],
+        ],
+        events: ['full', 'room'],
+        rejected: 1,
+      },
+    ],
+    [
+      'lowering the cap below in-flight: calls finish, room returns only below the new cap',
+      4,
+      ['a', 'a', 'a', 2, 'r', 'r', 'a'],
+      {
+        steps: [
+          [true, 1, false],
+          [true, 2, false],
+          [true, 3, false],
+          [null, 3, true],
+          [null, 2, true],
+          [null, 1, false],
+          [true, 2, true],
+        ],
+        events: ['full', 'room', 'full'],
+        rejected: 0,
+      },
+    ],
+    [
+      'raising the cap makes room',
+      1,
+      ['a', 3, 'a'],
+      {
+        steps: [
+          [true, 1, true],
+          [null, 1, false],
+          [true, 2, false],
+        ],
+        events: ['full', 'room'],
+        rejected: 0,
+      },
+    ],
   ];
   for (const [name, max, ops, want] of cases) it(name, () => assert.deepEqual(run(max, ops), want));
 

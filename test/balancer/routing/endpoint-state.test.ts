@@ -22,7 +22,12 @@ describe('EndpointState', () => {
     s.onCallEnded(false, Status.UNAVAILABLE, 500);
     snap();
     // [in-flight, estimate, reported queue, ejected]
-    assert.deepEqual(seq, [[2, 30, null, false], [1, 80, 4, false], [0, 80, 4, false], [0, 500, 4, true]]);
+    assert.deepEqual(seq, [
+      [2, 30, null, false],
+      [1, 80, 4, false],
+      [0, 80, 4, false],
+      [0, 500, 4, true],
+    ]);
   });
 
   it('a per_stream stream frees its slot and leaves the estimate alone; deadlines and cancels never eject', () => {
@@ -33,7 +38,10 @@ describe('EndpointState', () => {
       [[Status.UNAVAILABLE, Status.OK, Status.UNAVAILABLE], false],
     ];
     for (const [statuses, ejected] of table) {
-      const t = cluster([endpoint('e0'), endpoint('e1'), endpoint('e2')], policy({ outlier_detection: outlierConfig({ consecutive_failures: 2, max_ejection_percent: 100 }) }));
+      const t = cluster(
+        [endpoint('e0'), endpoint('e1'), endpoint('e2')],
+        policy({ outlier_detection: outlierConfig({ consecutive_failures: 2, max_ejection_percent: 100 }) }),
+      );
       const s = t.states[0];
       for (const code of statuses) {
         assert.ok(s.tryStart());
@@ -49,8 +57,14 @@ describe('EndpointState', () => {
     const s = t.states[0];
     const start = t.clock.now();
     // [ms after start, expected answer]
-    const table: Array<[number, boolean]> = [[0, true], [0, false], [LOAD_REPORT_EVERY_MS - 1, false], [LOAD_REPORT_EVERY_MS, true],
-      [LOAD_REPORT_EVERY_MS + 1, false], [5 * LOAD_REPORT_EVERY_MS, true]];
+    const table: Array<[number, boolean]> = [
+      [0, true],
+      [0, false],
+      [LOAD_REPORT_EVERY_MS - 1, false],
+      [LOAD_REPORT_EVERY_MS, true],
+      [LOAD_REPORT_EVERY_MS + 1, false],
+      [5 * LOAD_REPORT_EVERY_MS, true],
+    ];
     for (const [at, want] of table) assert.equal(s.wantsLoadReport(start + at), want, `at +${at} ms`);
   });
 
@@ -113,9 +127,21 @@ describe('EndpointState', () => {
 
 describe('endpoint-state helpers', () => {
   it('loadFromOrca reads our named metrics', () => {
-    const base = { cpu_utilization: 0, mem_utilization: 0, rps: 0, request_cost: {}, utilization: {}, rps_fractional: 0, eps: 0, application_utilization: 0 };
+    const base = {
+      cpu_utilization: 0,
+      mem_utilization: 0,
+      rps: 0,
+      request_cost: {},
+      utilization: {},
+      rps_fractional: 0,
+      eps: 0,
+      application_utilization: 0,
+    };
     const table: [Record<string, number>, unknown][] = [
-      [{ queue_depth: 3, in_flight: 5, latency_ewma_ms: 7.5 }, { queueDepth: 3, inFlight: 5, latencyMs: 7.5 }],
+      [
+        { queue_depth: 3, in_flight: 5, latency_ewma_ms: 7.5 },
+        { queueDepth: 3, inFlight: 5, latencyMs: 7.5 },
+      ],
       [{ in_flight: 2 }, { queueDepth: 0, inFlight: 2, latencyMs: 0 }],
       [{ other: 1 }, undefined],
       [{}, undefined],
@@ -128,7 +154,10 @@ describe('endpoint-state helpers', () => {
     assert.equal(applyOverride(e, undefined), e);
     assert.equal(applyOverride(e, { drain: false }), e);
     assert.deepEqual([applyOverride(e, { drain: true }).health, applyOverride(e, { drain: true }).weight], ['DRAINING', 3]);
-    assert.deepEqual([applyOverride(e, { drain: false, weight: 0.5 }).health, applyOverride(e, { drain: false, weight: 0.5 }).weight], ['HEALTHY', 0.5]);
+    assert.deepEqual(
+      [applyOverride(e, { drain: false, weight: 0.5 }).health, applyOverride(e, { drain: false, weight: 0.5 }).weight],
+      ['HEALTHY', 0.5],
+    );
   });
 
   it('hashString is stable and spreads neighbouring ids', () => {

@@ -41,53 +41,125 @@ const cases: Case[] = [
   {
     name: 'ejection times grow with each ejection and stop at the cap',
     n: 10,
-    steps: [{ at: 0, fail: ['e0', 3] }, { at: 1000, fail: ['e0', 3] }, { at: 3000, fail: ['e0', 3] }, { at: 5500, fail: ['e0', 3] }],
-    want: [[0, 'e0', 'ejected'], [1000, 'e0', 'returned'], [1000, 'e0', 'ejected'], [3000, 'e0', 'returned'], [3000, 'e0', 'ejected'], [5500, 'e0', 'returned'], [5500, 'e0', 'ejected'], [8000, 'e0', 'returned']],
+    steps: [
+      { at: 0, fail: ['e0', 3] },
+      { at: 1000, fail: ['e0', 3] },
+      { at: 3000, fail: ['e0', 3] },
+      { at: 5500, fail: ['e0', 3] },
+    ],
+    want: [
+      [0, 'e0', 'ejected'],
+      [1000, 'e0', 'returned'],
+      [1000, 'e0', 'ejected'],
+      [3000, 'e0', 'returned'],
+      [3000, 'e0', 'ejected'],
+      [5500, 'e0', 'returned'],
+      [5500, 'e0', 'ejected'],
+      [8000, 'e0', 'returned'],
+    ],
   },
   {
     name: 'a success breaks the run',
     n: 10,
-    steps: [{ at: 0, fail: ['e0', 2] }, { at: 1, ok: 'e0' }, { at: 2, fail: ['e0', 2] }, { at: 3, fail: ['e0', 1] }],
-    want: [[3, 'e0', 'ejected'], [1003, 'e0', 'returned']],
+    steps: [
+      { at: 0, fail: ['e0', 2] },
+      { at: 1, ok: 'e0' },
+      { at: 2, fail: ['e0', 2] },
+      { at: 3, fail: ['e0', 1] },
+    ],
+    want: [
+      [3, 'e0', 'ejected'],
+      [1003, 'e0', 'returned'],
+    ],
   },
   {
     name: 'time in service lowers the multiplier by one per interval (Envoy)',
     n: 10,
     // Ejected at 0 (1 s), again at 1000 (×2 = 2 s), back at 3000; 1000 ms in service = 2 intervals: ×2 → ×0, next is ×1.
-    steps: [{ at: 0, fail: ['e0', 3] }, { at: 1000, fail: ['e0', 3] }, { at: 4000, fail: ['e0', 3] }],
-    want: [[0, 'e0', 'ejected'], [1000, 'e0', 'returned'], [1000, 'e0', 'ejected'], [3000, 'e0', 'returned'], [4000, 'e0', 'ejected'], [5000, 'e0', 'returned']],
+    steps: [
+      { at: 0, fail: ['e0', 3] },
+      { at: 1000, fail: ['e0', 3] },
+      { at: 4000, fail: ['e0', 3] },
+    ],
+    want: [
+      [0, 'e0', 'ejected'],
+      [1000, 'e0', 'returned'],
+      [1000, 'e0', 'ejected'],
+      [3000, 'e0', 'returned'],
+      [4000, 'e0', 'ejected'],
+      [5000, 'e0', 'returned'],
+    ],
   },
   {
     name: 'max 10 % of 10: one ejected, the next waits for room and goes at its next failure',
     n: 10,
-    steps: [{ at: 0, fail: ['e0', 3] }, { at: 10, fail: ['e1', 5] }, { at: 1500, fail: ['e1', 1] }],
-    want: [[0, 'e0', 'ejected'], [1000, 'e0', 'returned'], [1500, 'e1', 'ejected'], [2500, 'e1', 'returned']],
+    steps: [
+      { at: 0, fail: ['e0', 3] },
+      { at: 10, fail: ['e1', 5] },
+      { at: 1500, fail: ['e1', 1] },
+    ],
+    want: [
+      [0, 'e0', 'ejected'],
+      [1000, 'e0', 'returned'],
+      [1500, 'e1', 'ejected'],
+      [2500, 'e1', 'returned'],
+    ],
   },
   {
     name: 'max 10 % of 11: the share before ejecting is checked, so a second goes (Envoy, gRFC A50)',
     n: 11,
-    steps: [{ at: 0, fail: ['e0', 3] }, { at: 10, fail: ['e1', 3] }, { at: 20, fail: ['e2', 3] }],
-    want: [[0, 'e0', 'ejected'], [10, 'e1', 'ejected'], [1000, 'e0', 'returned'], [1010, 'e1', 'returned']],
+    steps: [
+      { at: 0, fail: ['e0', 3] },
+      { at: 10, fail: ['e1', 3] },
+      { at: 20, fail: ['e2', 3] },
+    ],
+    want: [
+      [0, 'e0', 'ejected'],
+      [10, 'e1', 'ejected'],
+      [1000, 'e0', 'returned'],
+      [1010, 'e1', 'returned'],
+    ],
   },
   {
     name: 'max 10 % of 3: one may always go',
     n: 3,
-    steps: [{ at: 0, fail: ['e0', 3] }, { at: 10, fail: ['e1', 3] }],
-    want: [[0, 'e0', 'ejected'], [1000, 'e0', 'returned']],
+    steps: [
+      { at: 0, fail: ['e0', 3] },
+      { at: 10, fail: ['e1', 3] },
+    ],
+    want: [
+      [0, 'e0', 'ejected'],
+      [1000, 'e0', 'returned'],
+    ],
   },
   { name: 'max 0 %: never', n: 3, config: { max_ejection_percent: 0 }, steps: [{ at: 0, fail: ['e0', 10] }], want: [] },
   { name: 'consecutive_failures 0: off', n: 3, config: { consecutive_failures: 0 }, steps: [{ at: 0, fail: ['e0', 10] }], want: [] },
   {
     name: 'results of calls in flight while ejected are ignored; the run restarts on return',
     n: 10,
-    steps: [{ at: 0, fail: ['e0', 3] }, { at: 500, fail: ['e0', 10] }, { at: 1000, fail: ['e0', 2] }],
-    want: [[0, 'e0', 'ejected'], [1000, 'e0', 'returned']],
+    steps: [
+      { at: 0, fail: ['e0', 3] },
+      { at: 500, fail: ['e0', 10] },
+      { at: 1000, fail: ['e0', 2] },
+    ],
+    want: [
+      [0, 'e0', 'ejected'],
+      [1000, 'e0', 'returned'],
+    ],
   },
   {
     name: 'removal while ejected cancels the return and frees room',
     n: 10,
-    steps: [{ at: 0, fail: ['e0', 3] }, { at: 10, remove: 'e0' }, { at: 20, fail: ['e1', 3] }],
-    want: [[0, 'e0', 'ejected'], [20, 'e1', 'ejected'], [1020, 'e1', 'returned']],
+    steps: [
+      { at: 0, fail: ['e0', 3] },
+      { at: 10, remove: 'e0' },
+      { at: 20, fail: ['e1', 3] },
+    ],
+    want: [
+      [0, 'e0', 'ejected'],
+      [20, 'e1', 'ejected'],
+      [1020, 'e1', 'returned'],
+    ],
   },
 ];
 
@@ -103,8 +175,15 @@ describe('OutlierDetector', () => {
 
   it('counts only server-side failure statuses', () => {
     const table: [Status, boolean][] = [
-      [Status.UNAVAILABLE, true], [Status.INTERNAL, true], [Status.UNKNOWN, true], [Status.DEADLINE_EXCEEDED, true],
-      [Status.OK, false], [Status.RESOURCE_EXHAUSTED, false], [Status.INVALID_ARGUMENT, false], [Status.NOT_FOUND, false], [Status.CANCELLED, false],
+      [Status.UNAVAILABLE, true],
+      [Status.INTERNAL, true],
+      [Status.UNKNOWN, true],
+      [Status.DEADLINE_EXCEEDED, true],
+      [Status.OK, false],
+      [Status.RESOURCE_EXHAUSTED, false],
+      [Status.INVALID_ARGUMENT, false],
+      [Status.NOT_FOUND, false],
+      [Status.CANCELLED, false],
     ];
     for (const [code, want] of table) assert.equal(isOutlierFailure(code), want, Status[code]);
   });
@@ -112,7 +191,8 @@ describe('OutlierDetector', () => {
   it('a caller error resets the run like a success', () => {
     const t = setup(10);
     const e0 = t.get('e0');
-    for (const code of [Status.INTERNAL, Status.INTERNAL, Status.INVALID_ARGUMENT, Status.INTERNAL, Status.INTERNAL]) t.detector.record(e0, code);
+    for (const code of [Status.INTERNAL, Status.INTERNAL, Status.INVALID_ARGUMENT, Status.INTERNAL, Status.INTERNAL])
+      t.detector.record(e0, code);
     assert.equal(e0.outlier.ejected, false);
     assert.equal(t.detector.record(e0, Status.UNKNOWN), true);
     assert.equal(e0.outlier.ejected, true);

@@ -5,7 +5,9 @@ import * as protobuf from 'protobufjs';
 import { PROTO_DIR } from '../../../protocol/proto';
 import { MalformedRequest, peekParameter, peekRoute } from '../../../balancer/routing/peek-request';
 
-const T = new protobuf.Root().loadSync(path.join(PROTO_DIR, 'inference.proto'), { keepCase: true }).lookupType('inference.ModelInferRequest');
+const T = new protobuf.Root()
+  .loadSync(path.join(PROTO_DIR, 'inference.proto'), { keepCase: true })
+  .lookupType('inference.ModelInferRequest');
 const encode = (o: Record<string, unknown>) => T.encode(T.fromObject(o)).finish();
 
 test('reads model and version from requests as encoders write them', () => {
@@ -17,7 +19,14 @@ test('reads model and version from requests as encoders write them', () => {
     { name: 'unicode', msg: { model_name: 'ränker-ü' }, want: { model: 'ränker-ü', version: '' } },
     {
       name: 'with tensors and parameters',
-      msg: { model_name: 'm', model_version: '10', id: 'x', parameters: { priority: { int64_param: 1 } }, inputs: [{ name: 'f', datatype: 'FP32', shape: [1, 262144] }], raw_input_contents: [big] },
+      msg: {
+        model_name: 'm',
+        model_version: '10',
+        id: 'x',
+        parameters: { priority: { int64_param: 1 } },
+        inputs: [{ name: 'f', datatype: 'FP32', shape: [1, 262144] }],
+        raw_input_contents: [big],
+      },
       want: { model: 'm', version: '10' },
     },
   ];
@@ -53,12 +62,21 @@ test('peekParameter reads one request parameter as text, whatever its type, past
     { name: 'int64 past 2^53 stays exact', params: { tenant: { int64_param: '9007199254740993' } }, want: '9007199254740993' },
     { name: 'uint64', params: { tenant: { uint64_param: 7 } }, want: '7' },
     { name: 'bool', params: { tenant: { bool_param: true } }, want: 'true' },
-    { name: 'among others', params: { priority: { int64_param: 1 }, tenant: { string_param: 't-9' }, timeout: { int64_param: 5 } }, want: 't-9' },
+    {
+      name: 'among others',
+      params: { priority: { int64_param: 1 }, tenant: { string_param: 't-9' }, timeout: { int64_param: 5 } },
+      want: 't-9',
+    },
     { name: 'absent', params: { priority: { int64_param: 1 } }, want: undefined },
     { name: 'no parameters', params: {}, want: undefined },
   ];
   for (const c of table) {
-    const bytes = encode({ model_name: 'm', parameters: c.params, inputs: [{ name: 'f', datatype: 'FP32', shape: [1, 16384] }], raw_input_contents: [big] });
+    const bytes = encode({
+      model_name: 'm',
+      parameters: c.params,
+      inputs: [{ name: 'f', datatype: 'FP32', shape: [1, 16384] }],
+      raw_input_contents: [big],
+    });
     assert.equal(peekParameter(bytes, 'tenant'), c.want, c.name);
   }
   assert.throws(() => peekParameter(Buffer.from([0x22, 0x05, 0x0a]), 'tenant'), MalformedRequest);

@@ -14,23 +14,60 @@ const outcome = (d: RetryDecision) => (d.retry ? R : d.reason);
 describe('RetryBudget', () => {
   // [name, config, active calls, attempts as [retriesDone, status, connectionFailure], expected outcomes]
   const cases: [string, RetryConfig, number, [number, Status, boolean][], string[]][] = [
-    ['default statuses retry, others do not', cfg(), 1,
-      [[0, Status.UNAVAILABLE, false], [0, Status.RESOURCE_EXHAUSTED, false], [0, Status.INTERNAL, false], [0, Status.INVALID_ARGUMENT, false]],
-      [R, R, 'not_retryable', 'not_retryable']],
+    [
+      'default statuses retry, others do not',
+      cfg(),
+      1,
+      [
+        [0, Status.UNAVAILABLE, false],
+        [0, Status.RESOURCE_EXHAUSTED, false],
+        [0, Status.INTERNAL, false],
+        [0, Status.INVALID_ARGUMENT, false],
+      ],
+      [R, R, 'not_retryable', 'not_retryable'],
+    ],
     ['a connection failure always retries', cfg({ retryable_statuses: [] }), 1, [[0, Status.INTERNAL, true]], [R]],
-    ['max_retries per call', cfg({ max_retries: 2 }), 1, [[0, Status.UNAVAILABLE, false], [1, Status.UNAVAILABLE, false], [2, Status.UNAVAILABLE, false]], [R, R, 'max_retries']],
-    ['few calls: the floor (min_retry_concurrency 3) allows 3 at once', cfg(), 2,
-      [[0, Status.UNAVAILABLE, false], [0, Status.UNAVAILABLE, false], [0, Status.UNAVAILABLE, false], [0, Status.UNAVAILABLE, false]],
-      [R, R, R, 'budget']],
+    [
+      'max_retries per call',
+      cfg({ max_retries: 2 }),
+      1,
+      [
+        [0, Status.UNAVAILABLE, false],
+        [1, Status.UNAVAILABLE, false],
+        [2, Status.UNAVAILABLE, false],
+      ],
+      [R, R, 'max_retries'],
+    ],
+    [
+      'few calls: the floor (min_retry_concurrency 3) allows 3 at once',
+      cfg(),
+      2,
+      [
+        [0, Status.UNAVAILABLE, false],
+        [0, Status.UNAVAILABLE, false],
+        [0, Status.UNAVAILABLE, false],
+        [0, Status.UNAVAILABLE, false],
+      ],
+      [R, R, R, 'budget'],
+    ],
     ['many calls: 20 % of 25 active = 5 at once', cfg(), 25, Array(6).fill([0, Status.UNAVAILABLE, false]), [R, R, R, R, R, 'budget']],
-    ['budget_percent 0 leaves the floor', cfg({ budget_percent: 0, min_retry_concurrency: 1 }), 100, Array(2).fill([0, Status.UNAVAILABLE, false]), [R, 'budget']],
+    [
+      'budget_percent 0 leaves the floor',
+      cfg({ budget_percent: 0, min_retry_concurrency: 1 }),
+      100,
+      Array(2).fill([0, Status.UNAVAILABLE, false]),
+      [R, 'budget'],
+    ],
     ['floor 0 and no calls: nothing', cfg({ min_retry_concurrency: 0 }), 0, [[0, Status.UNAVAILABLE, false]], ['budget']],
   ];
   for (const [name, config, active, attempts, want] of cases) {
     it(name, () => {
       const b = new RetryBudget(config);
       for (let i = 0; i < active; i++) b.callStarted();
-      assert.deepEqual(attempts.map(([done, code, conn]) => outcome(b.decide(done, code, conn))), want);
+      assert.deepEqual(
+        attempts.map(([done, code, conn]) => outcome(b.decide(done, code, conn))),
+        want,
+      );
     });
   }
 
@@ -61,7 +98,10 @@ describe('RetryBudget', () => {
     const b = new RetryBudget(cfg());
     b.decide(0, Status.UNAVAILABLE);
     b.setConfig(cfg({ retryable_statuses: ['INTERNAL'], min_retry_concurrency: 1 }));
-    assert.deepEqual([b.isRetryable(Status.UNAVAILABLE), b.isRetryable(Status.INTERNAL), outcome(b.decide(0, Status.INTERNAL))], [false, true, 'budget']);
+    assert.deepEqual(
+      [b.isRetryable(Status.UNAVAILABLE), b.isRetryable(Status.INTERNAL), outcome(b.decide(0, Status.INTERNAL))],
+      [false, true, 'budget'],
+    );
   });
 
   it('unbalanced ends do not go negative', () => {

@@ -20,9 +20,18 @@ test('an expired request is answered DEADLINE_EXCEEDED without taking an endpoin
   clusters.apply([{ type: 'INSERT', cluster: 'ranker', endpoint: endpoint('e0', { address: '127.0.0.1:1' }) }]);
   const router = new Router(clusters, systemClock, seededRandom(1));
   try {
-    const out = await new Promise<RouteOutcome>((resolve) => router.infer({
-      bytes: encodeFp32Request('ranker', 'features', 1, 4), model: 'ranker', version: '', metadata: new grpc.Metadata(), deadline: systemClock.now() - 1,
-    }, resolve));
+    const out = await new Promise<RouteOutcome>((resolve) =>
+      router.infer(
+        {
+          bytes: encodeFp32Request('ranker', 'features', 1, 4),
+          model: 'ranker',
+          version: '',
+          metadata: new grpc.Metadata(),
+          deadline: systemClock.now() - 1,
+        },
+        resolve,
+      ),
+    );
     assert.equal(out.code, Status.DEADLINE_EXCEEDED);
     assert.match(out.details, /ranker/);
     assert.equal(clusters.get('ranker')!.members.get('e0')!.state.inFlight, 0);

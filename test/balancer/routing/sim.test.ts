@@ -29,7 +29,12 @@ function simulate(picker: string, seed: number): SimResult {
   const pol = policy({ picker, zone_affinity: { enabled: false, spillover_in_flight: 32 } });
   const t = cluster(endpoints(11));
   const snapshot = ClusterSnapshot.build('ranker', t.states, '', pol.outlier_detection.panic_threshold_percent);
-  const pickers = new PickerCache(pol.picker, { clock: t.clock, random: rng(seed), metric: metricFor(pol.p2c), choiceCount: pol.p2c.choice_count });
+  const pickers = new PickerCache(pol.picker, {
+    clock: t.clock,
+    random: rng(seed),
+    metric: metricFor(pol.p2c),
+    choiceCount: pol.p2c.choice_count,
+  });
   const split = new VersionSplitter({}, rng(seed + 1));
   const jitter = rng(seed + 2);
   const latencies: number[] = [];
@@ -49,7 +54,11 @@ function simulate(picker: string, seed: number): SimResult {
     t.clock.setTimeout(() => s.onCallEnded(true, Status.OK, ms), ms);
   }
   t.clock.advance(10 * SLOW_MS);
-  assert.deepEqual(t.states.map((s) => s.inFlight), Array(11).fill(0), 'every call ended');
+  assert.deepEqual(
+    t.states.map((s) => s.inFlight),
+    Array(11).fill(0),
+    'every call ended',
+  );
   latencies.sort((a, b) => a - b);
   return { slowShare: slow / CALLS, p50: latencies[Math.floor(CALLS * 0.5)], p99: latencies[Math.floor(CALLS * 0.99)] };
 }
@@ -62,13 +71,13 @@ describe('simulation: one endpoint 10x slower among 11', () => {
     return r;
   };
 
-  it('round robin sends it its 1/11 share, and p99 is the slow endpoint\'s latency', () => {
+  it("round robin sends it its 1/11 share, and p99 is the slow endpoint's latency", () => {
     const rr = get('round_robin');
     assert.ok(Math.abs(rr.slowShare - 1 / 11) < 0.001, `slow share ${rr.slowShare}`);
     assert.ok(rr.p99 > 0.8 * SLOW_MS, `p99 ${rr.p99}`);
   });
 
-  it('p2c with peak EWMA sends it less than a third of round robin\'s share, and p99 stays fast', () => {
+  it("p2c with peak EWMA sends it less than a third of round robin's share, and p99 stays fast", () => {
     const rr = get('round_robin');
     const p2c = get('p2c');
     assert.ok(p2c.slowShare < rr.slowShare / 3, `p2c slow share ${p2c.slowShare}, round robin ${rr.slowShare}`);
@@ -79,7 +88,10 @@ describe('simulation: one endpoint 10x slower among 11', () => {
     const rr = get('round_robin');
     const lr = get('least_request');
     const p2c = get('p2c');
-    assert.ok(lr.slowShare < rr.slowShare && lr.slowShare > p2c.slowShare, `least_request ${lr.slowShare}, p2c ${p2c.slowShare}, rr ${rr.slowShare}`);
+    assert.ok(
+      lr.slowShare < rr.slowShare && lr.slowShare > p2c.slowShare,
+      `least_request ${lr.slowShare}, p2c ${p2c.slowShare}, rr ${rr.slowShare}`,
+    );
     assert.ok(lr.p99 > 0.5 * SLOW_MS, `least_request p99 ${lr.p99}`);
   });
 

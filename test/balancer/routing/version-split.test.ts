@@ -26,10 +26,52 @@ interface Case {
 
 // Tolerances are about 4 standard deviations of the share over N calls (5 %: ±0.15 % per σ).
 const cases: Case[] = [
-  { name: '95/5 split', route: { split: [{ version: '1', weight: 95 }, { version: '2', weight: 5 }] }, want: { 1: 0.95, 2: 0.05 }, tol: 0.006 },
-  { name: 'three-way split by relative weight', route: { split: [{ version: '1', weight: 1 }, { version: '2', weight: 1 }, { version: '3', weight: 2 }] }, want: { 1: 0.25, 2: 0.25, 3: 0.5 }, tol: 0.015 },
-  { name: 'weight 0 (a rollback) gets nothing', route: { split: [{ version: '1', weight: 0 }, { version: '2', weight: 10 }] }, want: { 2: 1 }, tol: 0 },
-  { name: 'a named version bypasses the split', route: { split: [{ version: '1', weight: 95 }, { version: '2', weight: 5 }] }, requested: '7', want: { 7: 1 }, tol: 0 },
+  {
+    name: '95/5 split',
+    route: {
+      split: [
+        { version: '1', weight: 95 },
+        { version: '2', weight: 5 },
+      ],
+    },
+    want: { 1: 0.95, 2: 0.05 },
+    tol: 0.006,
+  },
+  {
+    name: 'three-way split by relative weight',
+    route: {
+      split: [
+        { version: '1', weight: 1 },
+        { version: '2', weight: 1 },
+        { version: '3', weight: 2 },
+      ],
+    },
+    want: { 1: 0.25, 2: 0.25, 3: 0.5 },
+    tol: 0.015,
+  },
+  {
+    name: 'weight 0 (a rollback) gets nothing',
+    route: {
+      split: [
+        { version: '1', weight: 0 },
+        { version: '2', weight: 10 },
+      ],
+    },
+    want: { 2: 1 },
+    tol: 0,
+  },
+  {
+    name: 'a named version bypasses the split',
+    route: {
+      split: [
+        { version: '1', weight: 95 },
+        { version: '2', weight: 5 },
+      ],
+    },
+    requested: '7',
+    want: { 7: 1 },
+    tol: 0,
+  },
   { name: 'a named version bypasses a pin', route: { version: '3' }, requested: '2', want: { 2: 1 }, tol: 0 },
   { name: 'pinned version', route: { version: '3' }, want: { 3: 1 }, tol: 0 },
   { name: 'empty requested version counts as none', route: { version: '3' }, requested: '', want: { 3: 1 }, tol: 0 },
@@ -42,7 +84,8 @@ describe('VersionSplitter.choose', () => {
       const s = new VersionSplitter(c.route, rng(7));
       const got = shares(N, () => s.choose(c.requested));
       assert.deepEqual(Object.keys(got).sort(), Object.keys(c.want).sort());
-      for (const [v, w] of Object.entries(c.want)) assert.ok(Math.abs(got[v] - w) <= c.tol + 1e-9, `version ${v}: ${got[v]}, want ${w} ± ${c.tol}`);
+      for (const [v, w] of Object.entries(c.want))
+        assert.ok(Math.abs(got[v] - w) <= c.tol + 1e-9, `version ${v}: ${got[v]}, want ${w} ± ${c.tol}`);
     });
   }
 
@@ -55,7 +98,15 @@ describe('VersionSplitter.choose', () => {
   });
 
   it('a random value at the top end still lands on a weighted version', () => {
-    const s = new VersionSplitter({ split: [{ version: '1', weight: 5 }, { version: '2', weight: 0 }] }, () => 0.9999999999999999);
+    const s = new VersionSplitter(
+      {
+        split: [
+          { version: '1', weight: 5 },
+          { version: '2', weight: 0 },
+        ],
+      },
+      () => 0.9999999999999999,
+    );
     assert.equal(s.choose(), '1');
   });
 });

@@ -27,19 +27,23 @@ async function server(delayMs = 0) {
   s.on('stream', (st) => {
     st.on('data', () => undefined);
     if (delayMs === Infinity) return;
-    st.on('end', () => setTimeout(() => {
-      if (st.closed) return;
-      st.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
-      st.once('wantTrailers', () => st.sendTrailers({ 'grpc-status': '0' }));
-      st.end(frame(Buffer.from([0x0a, 0x01, 0x6d])));
-    }, delayMs));
+    st.on('end', () =>
+      setTimeout(() => {
+        if (st.closed) return;
+        st.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+        st.once('wantTrailers', () => st.sendTrailers({ 'grpc-status': '0' }));
+        st.end(frame(Buffer.from([0x0a, 0x01, 0x6d])));
+      }, delayMs),
+    );
   });
   await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
   return { s, sessions, port: (s.address() as { port: number }).port };
 }
 
-const call = (pool: UpstreamPool) => new Promise<Status>((resolve) =>
-  pool.call(INFER_METHODS.infer, Buffer.from([0x0a, 0x01, 0x6d]), new grpc.Metadata(), Infinity, (r) => resolve(r.code)));
+const call = (pool: UpstreamPool) =>
+  new Promise<Status>((resolve) =>
+    pool.call(INFER_METHODS.infer, Buffer.from([0x0a, 0x01, 0x6d]), new grpc.Metadata(), Infinity, (r) => resolve(r.code)),
+  );
 
 test('close() closes the connection the server sees; later acquires throw', async () => {
   const srv = await server();
@@ -61,7 +65,9 @@ test("a unary call's deadline is on the pool's clock: it ends DEADLINE_EXCEEDED 
   const clock = new FakeClock();
   const pool = new UpstreamPool(`127.0.0.1:${srv.port}`, 1, clock);
   const heard: string[] = [];
-  pool.call(INFER_METHODS.infer, Buffer.from([0x0a, 0x01, 0x6d]), new grpc.Metadata(), clock.now() + 500, (r) => heard.push(Status[r.code]));
+  pool.call(INFER_METHODS.infer, Buffer.from([0x0a, 0x01, 0x6d]), new grpc.Metadata(), clock.now() + 500, (r) =>
+    heard.push(Status[r.code]),
+  );
   assert.equal(clock.pending(), 1, 'one deadline timer, set on the fake clock');
   clock.advance(499);
   await new Promise((r) => setTimeout(r, 20));
@@ -106,7 +112,10 @@ test('a pool holds the process open while a call is out, and lets it exit once c
       process.stdout.write('answered ' + r.code + '\\n');
       pool.close();
     });`;
-  const child = spawn(process.execPath, ['-e', script], { cwd: path.resolve(__dirname, '../../../..'), stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['-e', script], {
+    cwd: path.resolve(__dirname, '../../../..'),
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let out = '';
   child.stdout.on('data', (c: Buffer) => (out += c.toString()));
   const code = await new Promise<number | null>((resolve) => {

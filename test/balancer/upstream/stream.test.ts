@@ -51,11 +51,15 @@ class FakeCall extends EventEmitter {
 function setup() {
   const clock = new FakeClock();
   const calls: FakeCall[] = [];
-  const s = new UpstreamStream(() => {
-    const c = new FakeCall();
-    calls.push(c);
-    return c as unknown as MessageStream;
-  }, 'k.', clock);
+  const s = new UpstreamStream(
+    () => {
+      const c = new FakeCall();
+      calls.push(c);
+      return c as unknown as MessageStream;
+    },
+    'k.',
+    clock,
+  );
   const results = new Map<string, UpstreamResult>();
   const send = (id: string, deadline = Infinity) => s.send(enc(Req, { model_name: 'ranker', id }), deadline, (r) => results.set(id, r));
   return { clock, calls, s, results, send };
@@ -71,7 +75,11 @@ test('answers out of order reach their own callers with the client id restored a
   calls[0].answer(2, { model_name: 'ranker', model_version: '2' });
   calls[0].answer(0, { model_name: 'ranker', model_version: '1', raw_output_contents: [Buffer.from([1, 2, 3])] });
   calls[0].answer(1, { model_name: 'ranker', model_version: '1' });
-  const table: Array<[string, string]> = [['a', '1'], ['b', '1'], ['', '2']];
+  const table: Array<[string, string]> = [
+    ['a', '1'],
+    ['b', '1'],
+    ['', '2'],
+  ];
   for (const [id, version] of table) {
     const r = results.get(id)!;
     assert.equal(r.code, Status.OK);

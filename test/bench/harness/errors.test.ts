@@ -15,7 +15,13 @@ describe('errors by status', () => {
   // [name, server options, mode, load, error key]
   const cases: Array<[string, TrivialOptions, LoadMode, Partial<LoadOptions>, string]> = [
     ['unary, trailers-only UNAVAILABLE', { failEvery: 4 }, 'unary', { rate: 400 }, 'UNAVAILABLE'],
-    ['unary, RESOURCE_EXHAUSTED in the trailers after a response', { failEvery: 5, failCode: 8, failIn: 'trailers' }, 'unary', { rate: 400 }, 'RESOURCE_EXHAUSTED'],
+    [
+      'unary, RESOURCE_EXHAUSTED in the trailers after a response',
+      { failEvery: 5, failCode: 8, failIn: 'trailers' },
+      'unary',
+      { rate: 400 },
+      'RESOURCE_EXHAUSTED',
+    ],
     ['unary, two workers', { failEvery: 3, failCode: 13 }, 'unary', { rate: 600, workers: 2 }, 'INTERNAL'],
     ['stream, error_message [UNAVAILABLE]', { failEvery: 4 }, 'stream', { rate: 400 }, 'UNAVAILABLE'],
     ['unary, closed loop', { failEvery: 10 }, 'unary', { concurrency: 4 }, 'UNAVAILABLE'],
@@ -31,7 +37,10 @@ describe('errors by status', () => {
         if (mode === 'rest') {
           // autocannon keeps its own clock: calls just outside the measured window reach the server but not the
           // result, so compare shares. Every 4th call fails; in-flight calls at either edge shift it by a few.
-          assert.ok(Math.abs(r.errors[key] - r.sent / serverOpts.failEvery!) <= 2 * (load.concurrency ?? 1) + 1, `${r.errors[key]} of ${r.sent}`);
+          assert.ok(
+            Math.abs(r.errors[key] - r.sent / serverOpts.failEvery!) <= 2 * (load.concurrency ?? 1) + 1,
+            `${r.errors[key]} of ${r.sent}`,
+          );
           assert.equal(r.ok + r.errors[key], r.sent);
           return;
         }
@@ -42,7 +51,10 @@ describe('errors by status', () => {
           assert.equal(r.sent, load.rate);
         }
         assert.ok(Math.abs(r.errorRate - server.failed / r.sent) < 1e-9);
-        assert.equal(r.series.reduce((a, p) => a + p.errors, 0), server.failed);
+        assert.equal(
+          r.series.reduce((a, p) => a + p.errors, 0),
+          server.failed,
+        );
       } finally {
         await server.close();
       }

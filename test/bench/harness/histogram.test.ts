@@ -1,6 +1,16 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { addEncoded, CURVE_PERCENTILES, decodeHistogram, encodeHistogram, latencyMs, MAX_LATENCY_US, newHistogram, percentileCurve, recordMs } from '../../../bench/harness/histogram';
+import {
+  addEncoded,
+  CURVE_PERCENTILES,
+  decodeHistogram,
+  encodeHistogram,
+  latencyMs,
+  MAX_LATENCY_US,
+  newHistogram,
+  percentileCurve,
+  recordMs,
+} from '../../../bench/harness/histogram';
 
 /** A seeded LCG in [0, 1), so the sample sets are the same every run. */
 function rng(seed: number): () => number {
@@ -32,7 +42,10 @@ describe('harness histograms', () => {
         const merged = newHistogram();
         for (const p of parts) addEncoded(merged, encodeHistogram(p));
         assert.equal(merged.totalCount, n);
-        assert.deepEqual(PERCENTILES.map((p) => merged.getValueAtPercentile(p)), PERCENTILES.map((p) => single.getValueAtPercentile(p)));
+        assert.deepEqual(
+          PERCENTILES.map((p) => merged.getValueAtPercentile(p)),
+          PERCENTILES.map((p) => single.getValueAtPercentile(p)),
+        );
         assert.deepEqual(latencyMs(merged), latencyMs(single));
         assert.deepEqual(percentileCurve(merged), percentileCurve(single));
       });
@@ -44,7 +57,10 @@ describe('harness histograms', () => {
     for (let i = 1; i <= 1000; i++) recordMs(h, i / 10);
     const back = decodeHistogram(encodeHistogram(h));
     assert.equal(back.totalCount, 1000);
-    assert.deepEqual([50, 99, 100].map((p) => back.getValueAtPercentile(p)), [50, 99, 100].map((p) => h.getValueAtPercentile(p)));
+    assert.deepEqual(
+      [50, 99, 100].map((p) => back.getValueAtPercentile(p)),
+      [50, 99, 100].map((p) => h.getValueAtPercentile(p)),
+    );
   });
 
   it('values are whole µs, at least 1, clamped to the top instead of throwing', () => {
@@ -67,7 +83,10 @@ describe('harness histograms', () => {
     const h = newHistogram();
     for (let i = 1; i <= 10_000; i++) recordMs(h, i / 100);
     const c = percentileCurve(h);
-    assert.deepEqual(c.map(([p]) => p), [...CURVE_PERCENTILES]);
+    assert.deepEqual(
+      c.map(([p]) => p),
+      [...CURVE_PERCENTILES],
+    );
     for (let i = 1; i < c.length; i++) assert.ok(c[i][1] >= c[i - 1][1]);
     assert.equal(c[c.length - 1][1], latencyMs(h).max);
     assert.ok(Math.abs(latencyMs(h).max - 100) <= 0.1, 'the max, to HDR precision (3 digits)');

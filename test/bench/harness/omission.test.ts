@@ -55,17 +55,32 @@ describe('coordinated-omission correction against a server that stalls once', ()
   for (const mode of ['unary', 'stream'] as LoadMode[]) {
     it(`${mode}, open loop at ${RATE}/s: the ~${(STALL_MS * RATE) / 1000} delayed requests set p90, p99 and max as the schedule predicts`, async () => {
       const r = await runLoad({
-        target: `127.0.0.1:${server.port}`, model: 'ranker', mode, rate: RATE, durationMs: DURATION_MS, warmupMs: 500, connections: 2, workers: 1, onTick: stallOnce(),
+        target: `127.0.0.1:${server.port}`,
+        model: 'ranker',
+        mode,
+        rate: RATE,
+        durationMs: DURATION_MS,
+        warmupMs: 500,
+        connections: 2,
+        workers: 1,
+        onTick: stallOnce(),
       });
       const n = r.ok;
       assert.equal(n, (DURATION_MS * RATE) / 1000, 'every measured request answered');
       const max = r.latencyMs.max;
       assert.ok(max >= STALL_MS - INTERVAL_MS - 2 && max <= STALL_MS + LATE_ANSWER_MS, `max ${max} ms`);
-      const cases: Array<[string, number, number]> = [['p90', 90, r.latencyMs.p90], ['p99', 99, r.latencyMs.p99], ['p99.9', 99.9, r.latencyMs.p999]];
+      const cases: Array<[string, number, number]> = [
+        ['p90', 90, r.latencyMs.p90],
+        ['p99', 99, r.latencyMs.p99],
+        ['p99.9', 99.9, r.latencyMs.p999],
+      ];
       for (const [name, p, got] of cases) {
         const { abs, rel } = expectedMs(p, n, max);
         assert.ok(got >= abs[0] && got <= abs[1], `${name} ${got} ms, expected ${abs[0]}-${abs[1]} ms from the schedule`);
-        assert.ok(got >= rel[0] && got <= rel[1], `${name} ${got} ms, expected ${rel[0]}-${rel[1]} ms: ${above(p, n)} intervals below the max`);
+        assert.ok(
+          got >= rel[0] && got <= rel[1],
+          `${name} ${got} ms, expected ${rel[0]}-${rel[1]} ms: ${above(p, n)} intervals below the max`,
+        );
       }
       // Below the stalled share (100 of 600), latency is the server's own: small.
       assert.ok(r.latencyMs.p50 < 20, `p50 ${r.latencyMs.p50} ms`);
@@ -76,7 +91,14 @@ describe('coordinated-omission correction against a server that stalls once', ()
 
   it('a closed loop of the same server hides the stall: its p99 stays small while its max saw it', async () => {
     const r = await runLoad({
-      target: `127.0.0.1:${server.port}`, model: 'ranker', mode: 'unary', concurrency: 2, durationMs: DURATION_MS, warmupMs: 500, connections: 2, workers: 1,
+      target: `127.0.0.1:${server.port}`,
+      model: 'ranker',
+      mode: 'unary',
+      concurrency: 2,
+      durationMs: DURATION_MS,
+      warmupMs: 500,
+      connections: 2,
+      workers: 1,
       onTick: stallOnce(),
     });
     assert.equal(r.loop, 'closed');

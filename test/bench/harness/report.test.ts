@@ -27,7 +27,14 @@ describe('reports', () => {
   before(async () => {
     server = await startTrivialGrpc({ failEvery: 50 });
     dir = await mkdtemp(path.join(os.tmpdir(), 'bench-report-'));
-    const load = { target: `127.0.0.1:${server.port}`, model: 'ranker', durationMs: 1500, warmupMs: 200, connections: 1, workers: 1 } as const;
+    const load = {
+      target: `127.0.0.1:${server.port}`,
+      model: 'ranker',
+      durationMs: 1500,
+      warmupMs: 200,
+      connections: 1,
+      workers: 1,
+    } as const;
     const results: LoadResult[] = [
       await runLoad({ ...load, label: 'first <target>', mode: 'unary', rate: 300 }),
       await runLoad({ ...load, label: 'second', mode: 'stream', rate: 300 }),
@@ -54,25 +61,90 @@ describe('reports', () => {
 
   // [name, change, expected problem]
   const bad: Array<[string, (x: Record<string, any>) => void, RegExp]> = [
-    ['wrong schema version', (x) => { x.schema = 'infergate-bench/0'; }, /\$\.schema: expected "infergate-bench\/1"/],
-    ['missing field', (x) => { delete x.results[0].sent; }, /\$\.results\[0\]: missing 'sent'/],
-    ['unknown mode', (x) => { x.results[1].mode = 'grpc'; }, /\$\.results\[1\]\.mode: expected one of/],
-    ['negative count', (x) => { x.results[0].errors.UNAVAILABLE = -1; }, /\$\.results\[0\]\.errors\.UNAVAILABLE: -1 is below 0/],
-    ['fractional count', (x) => { x.results[0].ok = 1.5; }, /\$\.results\[0\]\.ok: expected integer/],
-    ['a histogram that is not base64', (x) => { x.results[0].histogram = 'not base64!'; }, /histogram: does not match/],
-    ['a curve point of 3 numbers', (x) => { x.results[0].percentileCurve[0] = [1, 2, 3]; }, /percentileCurve\[0\]: more than 2 items/],
-    ['a string where a number goes', (x) => { x.results[0].latencyMs.p99 = '3'; }, /latencyMs\.p99: expected number, got string/],
-    ['null where an object goes', (x) => { x.results[0].generator = null; }, /generator: expected object, got null/],
+    [
+      'wrong schema version',
+      (x) => {
+        x.schema = 'infergate-bench/0';
+      },
+      /\$\.schema: expected "infergate-bench\/1"/,
+    ],
+    [
+      'missing field',
+      (x) => {
+        delete x.results[0].sent;
+      },
+      /\$\.results\[0\]: missing 'sent'/,
+    ],
+    [
+      'unknown mode',
+      (x) => {
+        x.results[1].mode = 'grpc';
+      },
+      /\$\.results\[1\]\.mode: expected one of/,
+    ],
+    [
+      'negative count',
+      (x) => {
+        x.results[0].errors.UNAVAILABLE = -1;
+      },
+      /\$\.results\[0\]\.errors\.UNAVAILABLE: -1 is below 0/,
+    ],
+    [
+      'fractional count',
+      (x) => {
+        x.results[0].ok = 1.5;
+      },
+      /\$\.results\[0\]\.ok: expected integer/,
+    ],
+    [
+      'a histogram that is not base64',
+      (x) => {
+        x.results[0].histogram = 'not base64!';
+      },
+      /histogram: does not match/,
+    ],
+    [
+      'a curve point of 3 numbers',
+      (x) => {
+        x.results[0].percentileCurve[0] = [1, 2, 3];
+      },
+      /percentileCurve\[0\]: more than 2 items/,
+    ],
+    [
+      'a string where a number goes',
+      (x) => {
+        x.results[0].latencyMs.p99 = '3';
+      },
+      /latencyMs\.p99: expected number, got string/,
+    ],
+    [
+      'null where an object goes',
+      (x) => {
+        x.results[0].generator = null;
+      },
+      /generator: expected object, got null/,
+    ],
   ];
   for (const [name, change, want] of bad) {
     it(`the schema rejects: ${name}`, async () => {
       const problems = await checkReport(mutate(report, change));
-      assert.ok(problems.some((p) => want.test(p)), problems.join('\n'));
+      assert.ok(
+        problems.some((p) => want.test(p)),
+        problems.join('\n'),
+      );
     });
   }
 
   it('writeJsonReport refuses a report that does not match', async () => {
-    await assert.rejects(writeJsonReport(mutate(report, (x) => { x.results[0].mode = 'x'; }) as Report, path.join(dir, 'bad.json')), /does not match/);
+    await assert.rejects(
+      writeJsonReport(
+        mutate(report, (x) => {
+          x.results[0].mode = 'x';
+        }) as Report,
+        path.join(dir, 'bad.json'),
+      ),
+      /does not match/,
+    );
   });
 
   it('the validator refuses schema keywords outside its subset rather than ignore them', () => {
@@ -100,7 +172,10 @@ describe('reports', () => {
 
   it('the table compares each phase with the first offered the same load', () => {
     const bases = ratioBases(report.results);
-    assert.deepEqual(bases.map((b) => b.label), ['first <target>', 'second', 'first <target>', 'closed']);
+    assert.deepEqual(
+      bases.map((b) => b.label),
+      ['first <target>', 'second', 'first <target>', 'closed'],
+    );
     const text = formatReportTable(report);
     const lines = text.split('\n');
     const row = (label: string) => lines.find((l) => l.startsWith(`| ${label} `))!;
@@ -123,11 +198,24 @@ describe('reports', () => {
 });
 
 describe('live line', () => {
-  const tick = (elapsedMs: number): TickStats => ({ label: 'phase', t: elapsedMs / 1000 - 1, sent: 200, ok: 198, errors: 2, p50Ms: 1.234, p99Ms: 9.87, elapsedMs, totalMs: 3000 });
+  const tick = (elapsedMs: number): TickStats => ({
+    label: 'phase',
+    t: elapsedMs / 1000 - 1,
+    sent: 200,
+    ok: 198,
+    errors: 2,
+    p50Ms: 1.234,
+    p99Ms: 9.87,
+    elapsedMs,
+    totalMs: 3000,
+  });
   /** A fake terminal collecting writes. */
   const tty = (isTTY: boolean) => {
     const writes: string[] = [];
-    return { isTTY, columns: 200, writes, write: (s: string) => writes.push(s) > 0 } as unknown as NodeJS.WritableStream & { isTTY: boolean; writes: string[] };
+    return { isTTY, columns: 200, writes, write: (s: string) => writes.push(s) > 0 } as unknown as NodeJS.WritableStream & {
+      isTTY: boolean;
+      writes: string[];
+    };
   };
 
   it('on a terminal: redraws one line per tick and ends it at the last tick', () => {
@@ -151,7 +239,9 @@ describe('live line', () => {
 
   // [name, quiet, isTTY, CI]
   const silent: Array<[string, boolean, boolean, string | undefined]> = [
-    ['quiet', true, true, undefined], ['not a terminal', false, false, undefined], ['CI set', false, true, 'true'],
+    ['quiet', true, true, undefined],
+    ['not a terminal', false, false, undefined],
+    ['CI set', false, true, 'true'],
   ];
   for (const [name, quiet, isTTY, ci] of silent) {
     it(`prints nothing when ${name}`, () => {

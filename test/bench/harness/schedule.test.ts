@@ -6,7 +6,13 @@ import { startTrivialGrpc, type TrivialServer } from '../../../bench/harness/tri
 
 describe('open-loop schedule (pure)', () => {
   // [rate, warmupMs, durationMs, workers]
-  const cases: Array<[number, number, number, number]> = [[200, 500, 2500, 1], [1000, 0, 2000, 2], [333, 1000, 3000, 3], [7, 0, 1000, 4], [50_000, 100, 200, 2]];
+  const cases: Array<[number, number, number, number]> = [
+    [200, 500, 2500, 1],
+    [1000, 0, 2000, 2],
+    [333, 1000, 3000, 3],
+    [7, 0, 1000, 4],
+    [50_000, 100, 200, 2],
+  ];
   for (const [rate, warmupMs, durationMs, workers] of cases) {
     it(`${rate}/s, ${warmupMs} ms warm-up, ${durationMs} ms, ${workers} worker(s): the workers' indices partition the one schedule`, () => {
       const seen = new Map<number, number>();
@@ -25,12 +31,28 @@ describe('open-loop schedule (pure)', () => {
   }
 
   it('shares split counts with the remainder on the first workers', () => {
-    assert.deepEqual([0, 1, 2].map((w) => share(8, w, 3)), [3, 3, 2]);
-    assert.deepEqual([0, 1].map((w) => share(1, w, 2)), [1, 0]);
+    assert.deepEqual(
+      [0, 1, 2].map((w) => share(8, w, 3)),
+      [3, 3, 2],
+    );
+    assert.deepEqual(
+      [0, 1].map((w) => share(1, w, 2)),
+      [1, 0],
+    );
   });
 
-  const durations: Array<[string, number | 'error']> = [['30s', 30_000], ['500ms', 500], ['2m', 120_000], ['1.5s', 1500], ['1h', 3_600_000], ['0', 0],
-    ['30', 'error'], ['s', 'error'], ['-1s', 'error'], ['5 min', 'error']];
+  const durations: Array<[string, number | 'error']> = [
+    ['30s', 30_000],
+    ['500ms', 500],
+    ['2m', 120_000],
+    ['1.5s', 1500],
+    ['1h', 3_600_000],
+    ['0', 0],
+    ['30', 'error'],
+    ['s', 'error'],
+    ['-1s', 'error'],
+    ['5 min', 'error'],
+  ];
   for (const [raw, want] of durations) {
     it(`parseDuration('${raw}')`, () => {
       if (want === 'error') assert.throws(() => parseDuration(raw), /not a duration/);
@@ -43,11 +65,21 @@ describe('open-loop schedule (pure)', () => {
     const t0 = performance.now() + 5;
     const got: number[] = [];
     let early = 0;
-    await new Promise<void>((resolve) => new Pacer(s, t0, (i, due) => {
-      got.push(i);
-      if (performance.now() < due || due !== t0 + i * s.intervalMs) early++;
-    }, () => resolve()).start());
-    assert.deepEqual(got, Array.from({ length: 600 }, (_, i) => i));
+    await new Promise<void>((resolve) =>
+      new Pacer(
+        s,
+        t0,
+        (i, due) => {
+          got.push(i);
+          if (performance.now() < due || due !== t0 + i * s.intervalMs) early++;
+        },
+        () => resolve(),
+      ).start(),
+    );
+    assert.deepEqual(
+      got,
+      Array.from({ length: 600 }, (_, i) => i),
+    );
     assert.equal(early, 0);
   });
 });
@@ -61,13 +93,25 @@ describe('open-loop schedule against a real server', () => {
 
   // [rate, warmupMs, durationMs, workers, mode]: modest rates; counts, not CPU speed, are asserted.
   const cases: Array<[number, number, number, number, 'unary' | 'stream']> = [
-    [200, 500, 2500, 1, 'unary'], [1000, 500, 2000, 1, 'unary'], [1000, 500, 2000, 2, 'unary'], [1000, 500, 2000, 1, 'stream'],
+    [200, 500, 2500, 1, 'unary'],
+    [1000, 500, 2000, 1, 'unary'],
+    [1000, 500, 2000, 2, 'unary'],
+    [1000, 500, 2000, 1, 'stream'],
   ];
   for (const [rate, warmupMs, durationMs, workers, mode] of cases) {
     it(`${mode} at ${rate} req/s with ${workers} worker(s): every scheduled request arrives, at the rate within 2 %`, async () => {
       const calls0 = server.calls;
       server.arrivals.length = 0;
-      const r = await runLoad({ target: `127.0.0.1:${server.port}`, model: 'ranker', mode, rate, durationMs, warmupMs, connections: 2, workers });
+      const r = await runLoad({
+        target: `127.0.0.1:${server.port}`,
+        model: 'ranker',
+        mode,
+        rate,
+        durationMs,
+        warmupMs,
+        connections: 2,
+        workers,
+      });
       const warmN = Math.round((warmupMs * rate) / 1000);
       const n = Math.round((durationMs * rate) / 1000);
       assert.equal(server.calls - calls0, warmN + n, 'every warm-up and measured request reached the server');
@@ -86,8 +130,14 @@ describe('open-loop schedule against a real server', () => {
       for (const p of r.series.slice(0, Math.floor(durationMs / 1000))) {
         assert.ok(Math.abs(p.sent / rate - 1) < 0.05, `second ${p.t}: ${p.sent} sent`);
       }
-      assert.equal(r.series.reduce((x, p) => x + p.sent, 0), n);
-      assert.equal(r.series.reduce((x, p) => x + p.ok, 0), n);
+      assert.equal(
+        r.series.reduce((x, p) => x + p.sent, 0),
+        n,
+      );
+      assert.equal(
+        r.series.reduce((x, p) => x + p.ok, 0),
+        n,
+      );
     });
   }
 });

@@ -19,9 +19,22 @@ function result(rate: number, f: Fake): LoadResult {
   const p99 = f.p99(rate);
   const lat = { p50: p99 / 4, p90: p99 / 2, p99, p999: p99 * 1.5, max: p99 * 2, mean: p99 / 3 };
   return {
-    label: `fake @${rate}/s`, target: 'fake', mode: 'unary', loop: 'open', offeredRate: rate, concurrency: null,
-    achievedRate: f.achieved?.(rate) ?? rate, durationMs: 1000, sent: rate, ok: rate, errors: {}, errorRate: f.errorRate?.(rate) ?? 0,
-    latencyMs: lat, histogram: '', percentileCurve: [], series: [],
+    label: `fake @${rate}/s`,
+    target: 'fake',
+    mode: 'unary',
+    loop: 'open',
+    offeredRate: rate,
+    concurrency: null,
+    achievedRate: f.achieved?.(rate) ?? rate,
+    durationMs: 1000,
+    sent: rate,
+    ok: rate,
+    errors: {},
+    errorRate: f.errorRate?.(rate) ?? 0,
+    latencyMs: lat,
+    histogram: '',
+    percentileCurve: [],
+    series: [],
     generator: { maxLagMs: 0, lateFraction: 0, limited: f.generatorLimited?.(rate) ?? false, cpuCores: 0.5 },
   };
 }
@@ -39,7 +52,10 @@ const knee = (at: number): Fake => ({ p99: (r) => (r <= at ? 5 + (45 * r) / at :
 test('finds a latency knee within the precision, from below, for knees above and below the start rate', async () => {
   for (const at of [37, 100, 1370, 9000, 123_456]) {
     const out = await search({ sloP99Ms: 1000, startRate: 100 }, knee(at));
-    assert.ok(out.bestRate !== undefined && out.bestRate <= at && out.bestRate >= 0.95 * at, `knee ${at}: best ${out.bestRate} (tried ${out.rates.join(', ')})`);
+    assert.ok(
+      out.bestRate !== undefined && out.bestRate <= at && out.bestRate >= 0.95 * at,
+      `knee ${at}: best ${out.bestRate} (tried ${out.rates.join(', ')})`,
+    );
     assert.match(out.reason, /the knee is between/);
     assert.ok(out.rates.length <= 20, `bounded: ${out.rates.length} steps`);
     assert.equal(out.tried.length, out.rates.length);
@@ -63,7 +79,10 @@ test('errors above 0.1 % fail a step even with a low p99; maxErrorRate moves the
 test('a target that answers under 90 % of the offered rate fails the step, whatever its p99', async () => {
   const out = await search({ sloP99Ms: 1000, startRate: 100 }, { p99: () => 10, achieved: (r) => Math.min(r, 2000) });
   assert.ok(out.bestRate! >= 2100 && out.bestRate! <= 2222, `best ${out.bestRate}`);
-  assert.deepEqual(verdict(result(3000, { p99: () => 10, achieved: () => 2000 }), 1000, 0.001), { pass: false, why: 'answered 2000/s of 3000/s offered' });
+  assert.deepEqual(verdict(result(3000, { p99: () => 10, achieved: () => 2000 }), 1000, 0.001), {
+    pass: false,
+    why: 'answered 2000/s of 3000/s offered',
+  });
 });
 
 test('maxRate is respected: never offered above, and the search says the knee is beyond it', async () => {

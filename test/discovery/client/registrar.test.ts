@@ -16,8 +16,16 @@ const fast = { initialMs: 20, maxMs: 100, multiplier: 2, jitter: 0.5 };
 
 function registrar(port: number, over: Partial<RegistrarOptions> = {}, load: LoadSummary = { queueDepth: 0, inFlight: 0, latencyMs: 0 }) {
   return new Registrar({
-    discovery: `127.0.0.1:${port}`, advertise: '10.1.0.1:8001', zone: 'zone-a', models: [{ name: 'ranker', versions: ['1', '2'] }],
-    ttlMs: 600, load: () => load, log: silentLogger, backoff: fast, callTimeoutMs: 500, ...over,
+    discovery: `127.0.0.1:${port}`,
+    advertise: '10.1.0.1:8001',
+    zone: 'zone-a',
+    models: [{ name: 'ranker', versions: ['1', '2'] }],
+    ttlMs: 600,
+    load: () => load,
+    log: silentLogger,
+    backoff: fast,
+    callTimeoutMs: 500,
+    ...over,
   });
 }
 
@@ -83,7 +91,11 @@ test('re-registers when discovery restarts without its state (heartbeat NOT_FOUN
     const firstLease = r.leaseId;
     await server.close();
     server = await startTestDiscovery({ grpcPort: port });
-    await waitFor(() => r.state === 'registered' && r.leaseId !== undefined && r.leaseId !== firstLease, 're-registration with the new discovery', 3000);
+    await waitFor(
+      () => r.state === 'registered' && r.leaseId !== undefined && r.leaseId !== firstLease,
+      're-registration with the new discovery',
+      3000,
+    );
     assert.equal(server.hub.record('10.1.0.1:8001')?.lease, r.leaseId);
     assert.deepEqual(states, ['registered', 'registering', 'registered']);
   } finally {

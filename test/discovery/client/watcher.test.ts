@@ -31,7 +31,13 @@ test('keeps the last view while discovery is unreachable, then resumes with only
   const proxy = new CutProxy(await freePort(), server.grpcPort);
   await proxy.up();
   const a = await register(c, sidecarReq(1));
-  const w = new DiscoveryWatcher({ discovery: `127.0.0.1:${proxy.port}`, log: silentLogger, backoff: fast, random: seededRandom(3), watcherId: 'lb-1' });
+  const w = new DiscoveryWatcher({
+    discovery: `127.0.0.1:${proxy.port}`,
+    log: silentLogger,
+    backoff: fast,
+    random: seededRandom(3),
+    watcherId: 'lb-1',
+  });
   const rec = record(w);
   try {
     w.start();
@@ -87,8 +93,16 @@ test('after discovery restarts with no state it resyncs from a snapshot, reporti
     // first message to the watcher is deterministic.
     const store = new MemoryStore();
     const again: EndpointRecord = {
-      id: '10.0.0.2:8001', address: '10.0.0.2:8001', zone: 'zone-b', labels: {}, models: [{ name: 'ranker', versions: ['1'] }],
-      weight: 4, capacity: 0, priority: 0, health: 'HEALTHY', load: NO_LOAD,
+      id: '10.0.0.2:8001',
+      address: '10.0.0.2:8001',
+      zone: 'zone-b',
+      labels: {},
+      models: [{ name: 'ranker', versions: ['1'] }],
+      weight: 4,
+      capacity: 0,
+      priority: 0,
+      health: 'HEALTHY',
+      load: NO_LOAD,
     };
     await store.put(again, (await store.grantLease(60_000)).lease);
     const before = rec.updates.length;
@@ -114,7 +128,12 @@ test('tries the next address when one is down; delivers routing config versions'
     config: { current: () => ({ version: 3, json: '{}' }), onChange: (f) => ((cb = f), () => undefined) },
   });
   const dead = await freePort();
-  const w = new DiscoveryWatcher({ discovery: `127.0.0.1:${dead},127.0.0.1:${server.grpcPort}`, clusters: ['ranker'], log: silentLogger, backoff: fast });
+  const w = new DiscoveryWatcher({
+    discovery: `127.0.0.1:${dead},127.0.0.1:${server.grpcPort}`,
+    clusters: ['ranker'],
+    log: silentLogger,
+    backoff: fast,
+  });
   const configs: number[] = [];
   w.onConfig((c) => configs.push(c.version));
   try {
@@ -132,7 +151,14 @@ test('tries the next address when one is down; delivers routing config versions'
 });
 
 test('a config with a known version but different content (another replica) still counts as a change', () => {
-  const msg = (version: number, json: string): WatchResponse__Output => ({ epoch: 'e', version: 1, snapshot: false, clusters: [], changes: [], config: { version, json } });
+  const msg = (version: number, json: string): WatchResponse__Output => ({
+    epoch: 'e',
+    version: 1,
+    snapshot: false,
+    clusters: [],
+    changes: [],
+    config: { version, json },
+  });
   const a = applyWatchResponse(EMPTY_VIEW, msg(2, '{"a":1}'));
   assert.equal(a.configChanged, true);
   assert.equal(applyWatchResponse(a.view, msg(2, '{"a":1}')).configChanged, false, 'the same config again');

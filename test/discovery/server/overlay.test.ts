@@ -48,19 +48,27 @@ class TestConfig implements ConfigSource {
   }
 
   private next(fields: object): RoutingConfigVersion {
-    return { version: ++this.version, json: JSON.stringify({ models: {}, objectives: {}, endpoints: [], endpoint_overrides: {}, ...fields }) };
+    return {
+      version: ++this.version,
+      json: JSON.stringify({ models: {}, objectives: {}, endpoints: [], endpoint_overrides: {}, ...fields }),
+    };
   }
 }
 
 /** A static endpoint serving model → versions. */
 const ep = (address: string, models: Record<string, string[]> = { ranker: ['1'] }, over: Partial<StaticEndpoint> = {}): StaticEndpoint => ({
-  address, zone: 'zone-s', weight: 1, models: Object.entries(models).map(([name, versions]) => ({ name, versions })), ...over,
+  address,
+  zone: 'zone-s',
+  weight: 1,
+  models: Object.entries(models).map(([name, versions]) => ({ name, versions })),
+  ...over,
 });
 
 const changes = (m: WatchResponse__Output) => m.changes.map((x) => `${x.type}:${x.cluster_name}:${x.endpoint?.id}`).sort();
 const byId = (m: WatchResponse__Output, cluster: string, id: string): LbEndpoint__Output | undefined =>
-  m.clusters.find((c) => c.cluster_name === cluster)?.endpoints.find((e) => e.id === id)
-  ?? m.changes.find((c) => c.cluster_name === cluster && c.endpoint?.id === id)?.endpoint ?? undefined;
+  m.clusters.find((c) => c.cluster_name === cluster)?.endpoints.find((e) => e.id === id) ??
+  m.changes.find((c) => c.cluster_name === cluster && c.endpoint?.id === id)?.endpoint ??
+  undefined;
 
 const cleanup: (() => unknown)[] = [];
 after(async () => {
@@ -68,7 +76,10 @@ after(async () => {
 });
 
 /** Discovery on a fake clock (leases expire only when the test advances it) with a client and a watch helper. */
-async function setup(config: ConfigSource, leaseTtlMs = 1000): Promise<{ server: DiscoveryServer; c: DiscoveryClient; clock: FakeClock; watch: (req?: object) => WatchQueue }> {
+async function setup(
+  config: ConfigSource,
+  leaseTtlMs = 1000,
+): Promise<{ server: DiscoveryServer; c: DiscoveryClient; clock: FakeClock; watch: (req?: object) => WatchQueue }> {
   const clock = new FakeClock();
   const server = await startTestDiscovery({ clock, leaseTtlMs, config });
   const c = client(server.grpcPort);
@@ -88,11 +99,24 @@ async function setup(config: ConfigSource, leaseTtlMs = 1000): Promise<{ server:
 
 test('ConfigOverlay.effective: statics, registered records and overrides', () => {
   const reg = (address: string, id = address): EndpointRecord => ({
-    id, address, zone: 'zone-r', labels: {}, models: [{ name: 'ranker', versions: ['1'] }], weight: 3, capacity: 0, priority: 0, health: 'HEALTHY', load: NO_LOAD,
+    id,
+    address,
+    zone: 'zone-r',
+    labels: {},
+    models: [{ name: 'ranker', versions: ['1'] }],
+    weight: 3,
+    capacity: 0,
+    priority: 0,
+    health: 'HEALTHY',
+    load: NO_LOAD,
   });
   const cfg = new TestConfig({
     endpoints: [ep('10.1.0.1:8001', { ranker: ['1'] }, { weight: 2 }), ep('10.1.0.2:8001')],
-    endpoint_overrides: { '10.1.0.2:8001': { drain: true }, '10.0.0.5:8001': { weight: 7, drain: false }, '10.0.0.6:8001': { drain: false } },
+    endpoint_overrides: {
+      '10.1.0.2:8001': { drain: true },
+      '10.0.0.5:8001': { weight: 7, drain: false },
+      '10.0.0.6:8001': { drain: false },
+    },
   });
   const o = ConfigOverlay.fromConfig(cfg.current());
   const r5 = reg('10.0.0.5:8001');
@@ -100,9 +124,21 @@ test('ConfigOverlay.effective: statics, registered records and overrides', () =>
   const cases: [string, ConfigOverlay, string, EndpointRecord | undefined, Partial<EndpointRecord> | undefined][] = [
     ['no config: the registered record as is', ConfigOverlay.EMPTY, r5.id, r5, r5],
     ['no config, nothing registered: nothing', ConfigOverlay.EMPTY, '10.1.0.1:8001', undefined, undefined],
-    ['a static endpoint, healthy with its weight', o, '10.1.0.1:8001', undefined, { address: '10.1.0.1:8001', zone: 'zone-s', weight: 2, health: 'HEALTHY' }],
+    [
+      'a static endpoint, healthy with its weight',
+      o,
+      '10.1.0.1:8001',
+      undefined,
+      { address: '10.1.0.1:8001', zone: 'zone-s', weight: 2, health: 'HEALTHY' },
+    ],
     ['a drained static endpoint', o, '10.1.0.2:8001', undefined, { weight: 1, health: 'DRAINING' }],
-    ['a registration shadows the static entry (the override still applies)', o, '10.1.0.2:8001', reg('10.1.0.2:8001'), { zone: 'zone-r', weight: 3, health: 'DRAINING' }],
+    [
+      'a registration shadows the static entry (the override still applies)',
+      o,
+      '10.1.0.2:8001',
+      reg('10.1.0.2:8001'),
+      { zone: 'zone-r', weight: 3, health: 'DRAINING' },
+    ],
     ['a weight override on a registered endpoint', o, r5.id, r5, { weight: 7, health: 'HEALTHY' }],
     ['overrides match the address, not the id', o, 'sidecar-5', reg('10.0.0.5:8001', 'sidecar-5'), { id: 'sidecar-5', weight: 7 }],
     ['an override that changes nothing returns the record itself', o, r6.id, r6, r6],
@@ -115,13 +151,22 @@ test('ConfigOverlay.effective: statics, registered records and overrides', () =>
   }
 });
 
-test('a static endpoint from the config is in every watcher\'s snapshot, in each cluster it lists, and in GET /endpoints', async () => {
-  const { server, watch } = await setup(new TestConfig({ endpoints: [ep('10.1.0.1:8001', { ranker: ['1', '2'], recommend: [] }, { weight: 2 })] }));
-  const cases: [string[], string[]][] = [[[], ['ranker', 'recommend']], [['recommend'], ['recommend']]];
+test("a static endpoint from the config is in every watcher's snapshot, in each cluster it lists, and in GET /endpoints", async () => {
+  const { server, watch } = await setup(
+    new TestConfig({ endpoints: [ep('10.1.0.1:8001', { ranker: ['1', '2'], recommend: [] }, { weight: 2 })] }),
+  );
+  const cases: [string[], string[]][] = [
+    [[], ['ranker', 'recommend']],
+    [['recommend'], ['recommend']],
+  ];
   for (const [filter, want] of cases) {
     const snap = await watch({ clusters: filter }).next();
     assert.equal(snap.snapshot, true);
-    assert.deepEqual(snap.clusters.map((c) => c.cluster_name), want, `watching ${filter.join(',') || 'everything'}`);
+    assert.deepEqual(
+      snap.clusters.map((c) => c.cluster_name),
+      want,
+      `watching ${filter.join(',') || 'everything'}`,
+    );
     for (const cluster of want) {
       const e = byId(snap, cluster, '10.1.0.1:8001');
       assert.ok(e, `in cluster ${cluster}`);
@@ -130,9 +175,14 @@ test('a static endpoint from the config is in every watcher\'s snapshot, in each
     }
   }
   assert.equal(server.hub.record('10.1.0.1:8001'), undefined, 'no lease, nothing in the store');
-  const res = (await (await fetch(`http://127.0.0.1:${server.httpPort}/endpoints`)).json()) as { clusters: Record<string, { id: string; health: string }[]> };
+  const res = (await (await fetch(`http://127.0.0.1:${server.httpPort}/endpoints`)).json()) as {
+    clusters: Record<string, { id: string; health: string }[]>;
+  };
   assert.deepEqual(Object.keys(res.clusters).sort(), ['ranker', 'recommend']);
-  assert.deepEqual(res.clusters.ranker.map((e) => [e.id, e.health]), [['10.1.0.1:8001', 'HEALTHY']]);
+  assert.deepEqual(
+    res.clusters.ranker.map((e) => [e.id, e.health]),
+    [['10.1.0.1:8001', 'HEALTHY']],
+  );
 });
 
 test('an override drains or re-weights a registered sidecar; its own heartbeats do not undo it; dropping the override restores it', async () => {
@@ -156,13 +206,26 @@ test('an override drains or re-weights a registered sidecar; its own heartbeats 
     assert.deepEqual(changes(m), [`UPDATE:ranker:${id}`], name);
     assert.deepEqual({ health: byId(m, 'ranker', id)?.health, weight: byId(m, 'ranker', id)?.weight }, want, name);
     // The sidecar keeps saying HEALTHY and reports load: the view keeps the override.
-    await heartbeat(c, { lease_id: reg.lease_id, endpoint_id: id, status: 'HEALTHY', load: { queue_depth: 40, in_flight: 50, latency_ewma_ms: 9 } });
+    await heartbeat(c, {
+      lease_id: reg.lease_id,
+      endpoint_id: id,
+      status: 'HEALTHY',
+      load: { queue_depth: 40, in_flight: 50, latency_ewma_ms: 9 },
+    });
     m = await w.next();
-    assert.deepEqual({ health: byId(m, 'ranker', id)?.health, weight: byId(m, 'ranker', id)?.weight, q: byId(m, 'ranker', id)?.load?.queue_depth }, { ...want, q: 40 }, `${name}: after a heartbeat`);
+    assert.deepEqual(
+      { health: byId(m, 'ranker', id)?.health, weight: byId(m, 'ranker', id)?.weight, q: byId(m, 'ranker', id)?.load?.queue_depth },
+      { ...want, q: 40 },
+      `${name}: after a heartbeat`,
+    );
     assert.equal(server.hub.record(id)?.record.health, 'HEALTHY', `${name}: the store keeps what the sidecar said`);
     cfg.push({});
     m = await w.next();
-    assert.deepEqual({ health: byId(m, 'ranker', id)?.health, weight: byId(m, 'ranker', id)?.weight }, { health: 'HEALTHY', weight }, `${name}: restored`);
+    assert.deepEqual(
+      { health: byId(m, 'ranker', id)?.health, weight: byId(m, 'ranker', id)?.weight },
+      { health: 'HEALTHY', weight },
+      `${name}: restored`,
+    );
     await deregister(c, reg.lease_id);
     assert.deepEqual(changes(await w.next()), [`REMOVE:ranker:${id}`]);
   }
@@ -178,10 +241,26 @@ test('reloads reach watchers as deltas with growing versions; a watcher resuming
   const steps: [string, object, string[]][] = [
     ['add a static endpoint', { endpoints: [ep(A)] }, [`INSERT:ranker:${A}`]],
     ['it serves another model', { endpoints: [ep(A, both)] }, [`INSERT:recommend:${A}`]],
-    ['its weight and zone change', { endpoints: [ep(A, both, { weight: 4, zone: 'zone-t' })] }, [`UPDATE:ranker:${A}`, `UPDATE:recommend:${A}`]],
-    ['an override drains it', { endpoints: [ep(A, both, { weight: 4, zone: 'zone-t' })], endpoint_overrides: { [A]: { drain: true } } }, [`UPDATE:ranker:${A}`, `UPDATE:recommend:${A}`]],
-    ['a reload that changes no endpoint', { endpoints: [ep(A, both, { weight: 4, zone: 'zone-t' })], endpoint_overrides: { [A]: { drain: true } }, models: { ranker: {} } }, []],
-    ['it drops a model', { endpoints: [ep(A, { ranker: ['1'] }, { weight: 4, zone: 'zone-t' })], endpoint_overrides: { [A]: { drain: true } } }, [`REMOVE:recommend:${A}`]],
+    [
+      'its weight and zone change',
+      { endpoints: [ep(A, both, { weight: 4, zone: 'zone-t' })] },
+      [`UPDATE:ranker:${A}`, `UPDATE:recommend:${A}`],
+    ],
+    [
+      'an override drains it',
+      { endpoints: [ep(A, both, { weight: 4, zone: 'zone-t' })], endpoint_overrides: { [A]: { drain: true } } },
+      [`UPDATE:ranker:${A}`, `UPDATE:recommend:${A}`],
+    ],
+    [
+      'a reload that changes no endpoint',
+      { endpoints: [ep(A, both, { weight: 4, zone: 'zone-t' })], endpoint_overrides: { [A]: { drain: true } }, models: { ranker: {} } },
+      [],
+    ],
+    [
+      'it drops a model',
+      { endpoints: [ep(A, { ranker: ['1'] }, { weight: 4, zone: 'zone-t' })], endpoint_overrides: { [A]: { drain: true } } },
+      [`REMOVE:recommend:${A}`],
+    ],
     ['it leaves the file', {}, [`REMOVE:ranker:${A}`]],
   ];
   let afterFirst: WatchResponse__Output | undefined;
@@ -208,23 +287,37 @@ test('reloads reach watchers as deltas with growing versions; a watcher resuming
 test('removing a static endpoint from routing.yaml removes it from the view (real file and parser)', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'overlay-'));
   const file = join(dir, 'routing.yaml');
-  const yaml = (eps: string[]) => `endpoints:\n${eps.map((a) => `  - { address: "${a}", zone: us-east-1a, models: { ranker: [1], recommend: [] } }\n`).join('')}`;
+  const yaml = (eps: string[]) =>
+    `endpoints:\n${eps.map((a) => `  - { address: "${a}", zone: us-east-1a, models: { ranker: [1], recommend: [] } }\n`).join('')}`;
   await writeFile(file, yaml(['10.2.0.1:8001', '10.2.0.2:8001']));
   const src = await openRoutingConfigSource({ file, log: silentLogger, watch: false, pollMs: 0, triggers: [] });
-  cleanup.push(() => rm(dir, { recursive: true, force: true }), () => src.close());
+  cleanup.push(
+    () => rm(dir, { recursive: true, force: true }),
+    () => src.close(),
+  );
   const { server, watch } = await setup(src);
   const w = watch();
   const snap = await w.next();
-  assert.deepEqual(snap.clusters.map((c) => [c.cluster_name, c.endpoints.map((e) => e.id)]), [
-    ['ranker', ['10.2.0.1:8001', '10.2.0.2:8001']], ['recommend', ['10.2.0.1:8001', '10.2.0.2:8001']],
-  ]);
+  assert.deepEqual(
+    snap.clusters.map((c) => [c.cluster_name, c.endpoints.map((e) => e.id)]),
+    [
+      ['ranker', ['10.2.0.1:8001', '10.2.0.2:8001']],
+      ['recommend', ['10.2.0.1:8001', '10.2.0.2:8001']],
+    ],
+  );
   await writeFile(file, yaml(['10.2.0.1:8001']));
   assert.equal(await src.reload(), true);
   const m = await w.next();
   assert.deepEqual(changes(m), ['REMOVE:ranker:10.2.0.2:8001', 'REMOVE:recommend:10.2.0.2:8001']);
   assert.ok(m.version > snap.version);
-  const res = (await (await fetch(`http://127.0.0.1:${server.httpPort}/endpoints`)).json()) as { version: number; clusters: Record<string, { id: string }[]> };
-  assert.deepEqual(res.clusters.ranker.map((e) => e.id), ['10.2.0.1:8001']);
+  const res = (await (await fetch(`http://127.0.0.1:${server.httpPort}/endpoints`)).json()) as {
+    version: number;
+    clusters: Record<string, { id: string }[]>;
+  };
+  assert.deepEqual(
+    res.clusters.ranker.map((e) => e.id),
+    ['10.2.0.1:8001'],
+  );
   assert.equal(res.version, m.version, 'the admin page shows the version watchers hold');
 });
 
@@ -254,14 +347,34 @@ test(`after ${VERSION_STEPS - 1} view-changing reloads at one store revision, th
   const epoch0 = hub.epoch;
   for (let i = 1; i <= VERSION_STEPS; i++) cfg.push({ endpoints: [ep('10.3.0.1:8001', { ranker: [String(i)] })] });
   const deltas = got.slice(1, VERSION_STEPS);
-  assert.ok(deltas.every((m, i) => !m.snapshot && m.epoch === epoch0 && (i === 0 || m.version > deltas[i - 1].version)), 'versions grow within the epoch');
+  assert.ok(
+    deltas.every((m, i) => !m.snapshot && m.epoch === epoch0 && (i === 0 || m.version > deltas[i - 1].version)),
+    'versions grow within the epoch',
+  );
   const last = got[VERSION_STEPS];
   assert.equal(last.snapshot, true);
   assert.notEqual(last.epoch, epoch0);
-  assert.deepEqual(last.clusters.get('ranker')?.map((e) => e.versions), [[String(VERSION_STEPS)]]);
+  assert.deepEqual(
+    last.clusters.get('ranker')?.map((e) => e.versions),
+    [[String(VERSION_STEPS)]],
+  );
   // Store writes carry on in the new epoch.
   const { lease } = await store.grantLease(1000);
-  await store.put({ id: 'x', address: '10.3.0.2:1', zone: '', labels: {}, models: [{ name: 'ranker', versions: [] }], weight: 1, capacity: 0, priority: 0, health: 'HEALTHY', load: NO_LOAD }, lease);
+  await store.put(
+    {
+      id: 'x',
+      address: '10.3.0.2:1',
+      zone: '',
+      labels: {},
+      models: [{ name: 'ranker', versions: [] }],
+      weight: 1,
+      capacity: 0,
+      priority: 0,
+      health: 'HEALTHY',
+      load: NO_LOAD,
+    },
+    lease,
+  );
   const put = got[got.length - 1];
   assert.equal(put.epoch, last.epoch);
   assert.ok(put.version > last.version);

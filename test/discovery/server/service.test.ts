@@ -51,7 +51,11 @@ test('Register validates the request, naming the field', async () => {
     ['duplicate model', { address: '10.0.0.9:1', models: [{ name: 'm' }, { name: 'm' }] }, /models\[1\]\.name 'm' is listed twice/],
   ];
   for (const [name, req, msg] of cases) {
-    await assert.rejects(register(c, req), (e: { code: number; details: string }) => e.code === Status.INVALID_ARGUMENT && msg.test(e.details), name);
+    await assert.rejects(
+      register(c, req),
+      (e: { code: number; details: string }) => e.code === Status.INVALID_ARGUMENT && msg.test(e.details),
+      name,
+    );
   }
 });
 
@@ -64,7 +68,10 @@ test('watch: snapshot first, then per-cluster deltas with growing versions', asy
   const snap = await w.next();
   assert.equal(snap.snapshot, true);
   assert.equal(snap.epoch, server.hub.epoch);
-  assert.deepEqual(snap.clusters.map((x) => [x.cluster_name, x.endpoints.map((e) => e.address)]), [['ranker', ['10.0.0.1:8001']]]);
+  assert.deepEqual(
+    snap.clusters.map((x) => [x.cluster_name, x.endpoints.map((e) => e.address)]),
+    [['ranker', ['10.0.0.1:8001']]],
+  );
   assert.equal(snap.clusters[0].endpoints[0].health, 'HEALTHY');
   assert.equal(snap.config?.version, 1, 'the routing config rides on the first message');
 
@@ -95,8 +102,10 @@ test('heartbeats keep the lease; without them it expires and watchers see the re
   assert.ok(await w.quiet(30), 'alive 1800 ms after registering thanks to the heartbeat');
   clock.advance(101);
   assert.deepEqual(changes(await w.next()), ['REMOVE:ranker:10.0.0.3:8001']);
-  await assert.rejects(heartbeat(c, { lease_id: r.lease_id, endpoint_id: r.endpoint_id }), (e: { code: number; details: string }) =>
-    e.code === Status.NOT_FOUND && /register again/.test(e.details));
+  await assert.rejects(
+    heartbeat(c, { lease_id: r.lease_id, endpoint_id: r.endpoint_id }),
+    (e: { code: number; details: string }) => e.code === Status.NOT_FOUND && /register again/.test(e.details),
+  );
 });
 
 test('DRAINING on a heartbeat reaches watchers; load is written only when it moved', async () => {
@@ -105,7 +114,12 @@ test('DRAINING on a heartbeat reaches watchers; load is written only when it mov
   const r = await register(c, sidecarReq(4));
   await w.next();
   const hb = (status: 'HEALTHY' | 'DRAINING' | 'HEALTH_UNKNOWN', queue_depth = 0) =>
-    heartbeat(c, { lease_id: r.lease_id, endpoint_id: r.endpoint_id, status, load: { queue_depth, in_flight: queue_depth, latency_ewma_ms: 4 } });
+    heartbeat(c, {
+      lease_id: r.lease_id,
+      endpoint_id: r.endpoint_id,
+      status,
+      load: { queue_depth, in_flight: queue_depth, latency_ewma_ms: 4 },
+    });
   await hb('HEALTHY', 20);
   const load = (await w.next()).changes[0];
   assert.equal(load.type, 'UPDATE');
@@ -153,12 +167,15 @@ test('resume by version: only the missed changes, coalesced; a foreign epoch get
   assert.equal(m.snapshot, false);
   assert.equal(m.version, server.hub.revision);
   assert.deepEqual(changes(m), ['UPDATE:ranker:10.0.0.6:8001', 'INSERT:embed:10.0.0.8:8001']);
-  assert.equal(m.config?.version, 1, 'the config rides on every stream\'s first message');
+  assert.equal(m.config?.version, 1, "the config rides on every stream's first message");
 
   const foreign = watch({ epoch: 'other', last_version: snap.version });
   const s = await foreign.next();
   assert.equal(s.snapshot, true);
-  assert.deepEqual(s.clusters.map((x) => x.cluster_name), ['embed', 'ranker']);
+  assert.deepEqual(
+    s.clusters.map((x) => x.cluster_name),
+    ['embed', 'ranker'],
+  );
   await deregister(c, keep.lease_id);
   await deregister(c, late.lease_id);
 });
@@ -170,7 +187,11 @@ test('several watchers see the same versions; a cluster filter narrows what one 
   const r1 = await register(c, sidecarReq(9, ['ranker']));
   const r2 = await register(c, sidecarReq(10, ['embed', 'ranker']));
   const got = await Promise.all(all.map(async (w) => [await w.next(), await w.next()]));
-  for (const msgs of got) assert.deepEqual(msgs.map((m) => m.version), got[0].map((m) => m.version));
+  for (const msgs of got)
+    assert.deepEqual(
+      msgs.map((m) => m.version),
+      got[0].map((m) => m.version),
+    );
   const e = await embedOnly.next();
   assert.equal(e.version, got[0][1].version);
   assert.deepEqual(changes(e), ['INSERT:embed:10.0.0.10:8001']);
@@ -192,8 +213,15 @@ test('a new routing config version is pushed to every watcher', async () => {
 test('admin HTTP: /endpoints, /config, /metrics, /healthz', async () => {
   const r = await register(c, sidecarReq(11, ['ranker']));
   const base = `http://127.0.0.1:${server.httpPort}`;
-  const eps = (await (await fetch(`${base}/endpoints?cluster=ranker`)).json()) as { version: number; clusters: Record<string, { address: string }[]>; watchers: unknown[] };
-  assert.deepEqual(eps.clusters.ranker.map((e) => e.address), ['10.0.0.11:8001']);
+  const eps = (await (await fetch(`${base}/endpoints?cluster=ranker`)).json()) as {
+    version: number;
+    clusters: Record<string, { address: string }[]>;
+    watchers: unknown[];
+  };
+  assert.deepEqual(
+    eps.clusters.ranker.map((e) => e.address),
+    ['10.0.0.11:8001'],
+  );
   assert.equal(eps.version, server.hub.revision);
   assert.ok(Array.isArray(eps.watchers));
   const cfg = (await (await fetch(`${base}/config`)).json()) as { version: number; config: unknown };

@@ -34,10 +34,22 @@ after(async () => {
 });
 
 const rec = (id: string): EndpointRecord => ({
-  id, address: `${id}:1`, zone: 'z', labels: {}, models: [{ name: 'm', versions: ['1'] }], weight: 1, capacity: 0, priority: 0, health: 'HEALTHY', load: NO_LOAD,
+  id,
+  address: `${id}:1`,
+  zone: 'z',
+  labels: {},
+  models: [{ name: 'm', versions: ['1'] }],
+  weight: 1,
+  capacity: 0,
+  priority: 0,
+  health: 'HEALTHY',
+  load: NO_LOAD,
 });
 
-interface Replica { readonly store: EtcdStore; readonly clock: FakeClock }
+interface Replica {
+  readonly store: EtcdStore;
+  readonly clock: FakeClock;
+}
 
 /** A replica on its own fake clock, closed after the test. */
 function replica(t: { after(fn: () => Promise<void>): void }, prefix: string): Replica {
@@ -73,7 +85,7 @@ test('a replica revokes a lease TTL + grace after the last heartbeat it saw, not
   assert.equal(a.store.expiryIn(lease), undefined, 'timer cleared');
 });
 
-test('a heartbeat through another replica re-times this replica\'s timer; deregistration clears it', { skip }, async (t) => {
+test("a heartbeat through another replica re-times this replica's timer; deregistration clears it", { skip }, async (t) => {
   const [a, b] = replicas(t, 2);
   const { lease } = await a.store.grantLease(TTL);
   await a.store.put(rec('x'), lease);
@@ -81,14 +93,14 @@ test('a heartbeat through another replica re-times this replica\'s timer; deregi
   // Three rounds of 0.7 TTL on A's clock (2.1 TTLs in all), each ended by a heartbeat through B only.
   for (let i = 0; i < 3; i++) {
     a.clock.advance(0.7 * TTL);
-    assert.equal(await b.store.keepAlive(lease), TTL, 'the TTL the sidecar was told, not etcd\'s');
+    assert.equal(await b.store.keepAlive(lease), TTL, "the TTL the sidecar was told, not etcd's");
     await waitFor(() => a.store.expiryIn(lease) === TTL + EXPIRY_GRACE_MS, `A to re-time on B's heartbeat ${i + 1}`);
   }
   await settle();
   assert.deepEqual(a.store.stats, { expiryRevokes: 0, expiryAlreadyGone: 0, expiryRearms: 0, heartbeatWatchRestarts: 0 });
   assert.ok((await a.store.get('x')) !== undefined);
   await b.store.revokeLease(lease);
-  await waitFor(() => a.store.expiryIn(lease) === undefined, 'A to drop the timer on the hb key\'s deletion');
+  await waitFor(() => a.store.expiryIn(lease) === undefined, "A to drop the timer on the hb key's deletion");
 });
 
 test('a replica started after the grant times the lease from when it read it', { skip }, async (t) => {
@@ -102,7 +114,7 @@ test('a replica started after the grant times the lease from when it read it', {
   c.clock.advance(TTL + EXPIRY_GRACE_MS);
   await waitFor(() => c.store.stats.expiryRevokes === 1, 'C to revoke it');
   assert.equal(await leaseLeft(lease), -1);
-  await waitFor(() => a.store.expiryIn(lease) === undefined, 'A to drop its timer on the hb key\'s deletion');
+  await waitFor(() => a.store.expiryIn(lease) === undefined, "A to drop its timer on the hb key's deletion");
   assert.equal(a.store.stats.expiryRevokes, 0);
 });
 
@@ -113,7 +125,10 @@ test('when several replicas time out together, one revokes and the rest find it 
   for (const r of rs) r.clock.advance(TTL + EXPIRY_GRACE_MS);
   await waitFor(() => rs.every((r) => r.store.expiryIn(lease) === undefined), 'every timer to clear');
   await settle();
-  assert.equal(rs.reduce((s, r) => s + r.store.stats.expiryRevokes, 0), 1);
+  assert.equal(
+    rs.reduce((s, r) => s + r.store.stats.expiryRevokes, 0),
+    1,
+  );
   assert.equal(await leaseLeft(lease), -1);
 });
 
@@ -128,17 +143,20 @@ test('hb keys never reach the endpoint list or watch', { skip }, async (t) => {
   await a.store.keepAlive(lease);
   await a.store.keepAlive(lease);
   await a.store.revokeLease(lease);
-  await waitFor(() => events.length >= 2, 'the record\'s put and delete');
+  await waitFor(() => events.length >= 2, "the record's put and delete");
   await settle();
-  assert.deepEqual(events.map((e) => `${e.type} ${e.id}`), ['put x', 'delete x']);
+  assert.deepEqual(
+    events.map((e) => `${e.type} ${e.id}`),
+    ['put x', 'delete x'],
+  );
   assert.deepEqual((await a.store.list()).records, []);
 });
 
 test('a lease without an hb key (granted by a replica predating them) is left to etcd', { skip }, async (t) => {
   const [a] = replicas(t, 1);
   const grant = await raw.leaseClient.leaseGrant({ TTL: 10 });
-  assert.equal(await a.store.put(rec('old'), grant.ID) !== null, true);
-  assert.equal(await a.store.keepAlive(grant.ID), 10_000, 'etcd\'s TTL');
+  assert.equal((await a.store.put(rec('old'), grant.ID)) !== null, true);
+  assert.equal(await a.store.keepAlive(grant.ID), 10_000, "etcd's TTL");
   assert.equal(a.store.expiryIn(grant.ID), undefined, 'no timer');
   await a.store.revokeLease(grant.ID);
 });

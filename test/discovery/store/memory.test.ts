@@ -12,8 +12,17 @@ import { NO_LOAD, type EndpointRecord } from '../../../discovery/types';
 import { FakeClock } from '../../helpers/fake-clock';
 
 const rec = (id: string, models = ['ranker'], over: Partial<EndpointRecord> = {}): EndpointRecord => ({
-  id, address: `${id}:8001`, zone: 'z', labels: {}, models: models.map((name) => ({ name, versions: ['1'] })),
-  weight: 1, capacity: 0, priority: 0, health: 'HEALTHY', load: NO_LOAD, ...over,
+  id,
+  address: `${id}:8001`,
+  zone: 'z',
+  labels: {},
+  models: models.map((name) => ({ name, versions: ['1'] })),
+  weight: 1,
+  capacity: 0,
+  priority: 0,
+  health: 'HEALTHY',
+  load: NO_LOAD,
+  ...over,
 });
 
 const tick = () => new Promise((r) => setImmediate(r));
@@ -41,7 +50,13 @@ test('a lease expires ttl after its last keepalive, deleting its records in one 
   assert.equal((await store.list()).records.length, 0);
   assert.equal(await store.keepAlive(lease), null, 'expired lease is unknown');
   assert.equal(await store.put(rec('c'), lease), null, 'cannot write under an expired lease');
-  assert.deepEqual(w.events.map((e) => [e.revision, e.type, e.id]), [[3, 'delete', 'a'], [3, 'delete', 'b']]);
+  assert.deepEqual(
+    w.events.map((e) => [e.revision, e.type, e.id]),
+    [
+      [3, 'delete', 'a'],
+      [3, 'delete', 'b'],
+    ],
+  );
   assert.equal(store.leaseCount(), 0);
 });
 
@@ -66,9 +81,15 @@ test('watch replays history after a revision, then follows live writes', async (
   for (const id of ['a', 'b', 'c']) await store.put(rec(id), lease);
   const w = recorder(store, 1);
   await tick();
-  assert.deepEqual(w.events.map((e) => e.id), ['b', 'c']);
+  assert.deepEqual(
+    w.events.map((e) => e.id),
+    ['b', 'c'],
+  );
   await store.delete('a');
-  assert.deepEqual(w.events.map((e) => `${e.revision}:${e.type}:${e.id}`), ['2:put:b', '3:put:c', '4:delete:a']);
+  assert.deepEqual(
+    w.events.map((e) => `${e.revision}:${e.type}:${e.id}`),
+    ['2:put:b', '3:put:c', '4:delete:a'],
+  );
   w.cancel();
   await store.delete('b');
   assert.equal(w.events.length, 3, 'no events after cancel');
@@ -85,7 +106,10 @@ test('a watch from before the kept history, or from the future, is reset', async
   assert.equal(old.resets.length, 1);
   assert.equal(future.resets.length, 1);
   assert.deepEqual(ok.resets, []);
-  assert.deepEqual(ok.events.map((e) => e.id), ['e8', 'e9']);
+  assert.deepEqual(
+    ok.events.map((e) => e.id),
+    ['e8', 'e9'],
+  );
 });
 
 test('every store instance is its own epoch', () => {
@@ -98,7 +122,10 @@ test('diffRecord: one change per cluster the endpoint enters, leaves or changes 
   const changes = diffRecord(before, after).map((c) => `${c.type}:${c.cluster}`);
   assert.deepEqual(changes, ['REMOVE:ranker', 'UPDATE:recommend', 'INSERT:embed']);
   assert.deepEqual(diffRecord(before, before), []);
-  assert.deepEqual(diffRecord(undefined, before).map((c) => c.type), ['INSERT', 'INSERT']);
+  assert.deepEqual(
+    diffRecord(undefined, before).map((c) => c.type),
+    ['INSERT', 'INSERT'],
+  );
 });
 
 test('coalesce keeps the net change per endpoint', () => {

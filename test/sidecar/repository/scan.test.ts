@@ -42,7 +42,12 @@ async function scanIssues(tree: Tree): Promise<string[]> {
       await scanRepository(dir);
     } catch (err) {
       assert.ok(err instanceof ConfigError, String(err));
-      return err.issues.map((i) => `${i.file.slice(dir.length + 1)}${i.line ? `:${i.line}` : ''}: ${i.path ? `${i.path}: ` : ''}found ${i.found}; expected ${i.expected}`.replaceAll(dir, '<repo>'));
+      return err.issues.map((i) =>
+        `${i.file.slice(dir.length + 1)}${i.line ? `:${i.line}` : ''}: ${i.path ? `${i.path}: ` : ''}found ${i.found}; expected ${i.expected}`.replaceAll(
+          dir,
+          '<repo>',
+        ),
+      );
     }
     return assert.fail('expected a ConfigError');
   });
@@ -70,13 +75,30 @@ test('a good repository lists models by name and versions in numeric order', asy
   await withRepo(tree, async (dir) => {
     const entries = await scanRepository(dir);
     const got = entries.map((e) => ({
-      name: e.config.name, dir: e.dir, versions: e.versions.map((v) => [v.version, v.path.slice(dir.length)]),
+      name: e.config.name,
+      dir: e.dir,
+      versions: e.versions.map((v) => [v.version, v.path.slice(dir.length)]),
     }));
     assert.deepEqual(got, [
       { name: 'flow', dir: join(dir, 'flow'), versions: [['1', '/flow']] },
       { name: 'flow2', dir: join(dir, 'flow2'), versions: [['5', '/flow2/5']] },
-      { name: 'pinned', dir: join(dir, 'pinned'), versions: [['1', '/pinned/1'], ['3', '/pinned/3']] },
-      { name: 'ranker', dir: join(dir, 'ranker'), versions: [['1', '/ranker/1'], ['2', '/ranker/2'], ['10', '/ranker/10']] },
+      {
+        name: 'pinned',
+        dir: join(dir, 'pinned'),
+        versions: [
+          ['1', '/pinned/1'],
+          ['3', '/pinned/3'],
+        ],
+      },
+      {
+        name: 'ranker',
+        dir: join(dir, 'ranker'),
+        versions: [
+          ['1', '/ranker/1'],
+          ['2', '/ranker/2'],
+          ['10', '/ranker/10'],
+        ],
+      },
     ]);
   });
 });
@@ -85,27 +107,66 @@ test('symlinked model directories are followed (as in mounted volumes)', async (
   await withRepo({ 'store/m/config.yaml': ONNX_CONFIG, 'store/m/1/model.onnx': FAKE_ONNX, 'repo/': '' }, async (dir) => {
     await symlink(join(dir, 'store', 'm'), join(dir, 'repo', 'm'));
     const entries = await scanRepository(join(dir, 'repo'));
-    assert.deepEqual(entries.map((e) => [e.config.name, e.versions.length]), [['m', 1]]);
+    assert.deepEqual(
+      entries.map((e) => [e.config.name, e.versions.length]),
+      [['m', 1]],
+    );
   });
 });
 
 test('each broken repository is rejected with the problem and its path', async () => {
   const cases: { name: string; tree: Tree; want: string[] }[] = [
     { name: 'empty repository', tree: { 'x/': '' }, want: [/* filled below */] },
-    { name: 'no version dirs', tree: { 'm/config.yaml': ONNX_CONFIG }, want: ['m: found no version directories; expected at least one, e.g. <repo>/m/1/model.onnx'] },
-    { name: 'missing model.onnx', tree: { 'm/config.yaml': ONNX_CONFIG, 'm/1/model.onnx': FAKE_ONNX, 'm/2/': '' }, want: ['m/2/model.onnx: found no such file; expected the ONNX model of version 2'] },
-    { name: 'model.onnx is a directory', tree: { 'm/config.yaml': ONNX_CONFIG, 'm/1/model.onnx/': '' }, want: ['m/1/model.onnx: found no such file; expected the ONNX model of version 1'] },
-    { name: 'listed version absent', tree: { 'm/config.yaml': `${ONNX_CONFIG}versions: [1, 4]\n`, 'm/1/model.onnx': FAKE_ONNX }, want: ['m/config.yaml: versions: found version 4, which has no directory <repo>/m/4; expected versions found on disk (1)'] },
-    { name: 'workflow lists a version it lacks', tree: { 'w/config.yaml': `${WORKFLOW_CONFIG.replace('platform', 'name: w\nplatform')}versions: [2]\n` }, want: ['w/config.yaml: versions: found version 2, which has no directory <repo>/w/2; expected versions found on disk (1)'] },
-    { name: 'ambiguous version dir', tree: { 'm/config.yaml': ONNX_CONFIG, 'm/1/model.onnx': FAKE_ONNX, 'm/01/': '' }, want: ["m/01: found version directory '01'; expected version directories named by positive integers without leading zeros"] },
-    { name: 'config.yml', tree: { 'm/config.yml': ONNX_CONFIG, 'm/1/model.onnx': FAKE_ONNX }, want: ['m/config.yml: found config.yml; expected the file to be named config.yaml'] },
-    { name: 'bad config keeps its line', tree: { 'm/config.yaml': `${ONNX_CONFIG}instances: 0\n`, 'm/1/model.onnx': FAKE_ONNX }, want: ['m/config.yaml:4: instances: found 0; expected an integer >= 1'] },
+    {
+      name: 'no version dirs',
+      tree: { 'm/config.yaml': ONNX_CONFIG },
+      want: ['m: found no version directories; expected at least one, e.g. <repo>/m/1/model.onnx'],
+    },
+    {
+      name: 'missing model.onnx',
+      tree: { 'm/config.yaml': ONNX_CONFIG, 'm/1/model.onnx': FAKE_ONNX, 'm/2/': '' },
+      want: ['m/2/model.onnx: found no such file; expected the ONNX model of version 2'],
+    },
+    {
+      name: 'model.onnx is a directory',
+      tree: { 'm/config.yaml': ONNX_CONFIG, 'm/1/model.onnx/': '' },
+      want: ['m/1/model.onnx: found no such file; expected the ONNX model of version 1'],
+    },
+    {
+      name: 'listed version absent',
+      tree: { 'm/config.yaml': `${ONNX_CONFIG}versions: [1, 4]\n`, 'm/1/model.onnx': FAKE_ONNX },
+      want: ['m/config.yaml: versions: found version 4, which has no directory <repo>/m/4; expected versions found on disk (1)'],
+    },
+    {
+      name: 'workflow lists a version it lacks',
+      tree: { 'w/config.yaml': `${WORKFLOW_CONFIG.replace('platform', 'name: w\nplatform')}versions: [2]\n` },
+      want: ['w/config.yaml: versions: found version 2, which has no directory <repo>/w/2; expected versions found on disk (1)'],
+    },
+    {
+      name: 'ambiguous version dir',
+      tree: { 'm/config.yaml': ONNX_CONFIG, 'm/1/model.onnx': FAKE_ONNX, 'm/01/': '' },
+      want: ["m/01: found version directory '01'; expected version directories named by positive integers without leading zeros"],
+    },
+    {
+      name: 'config.yml',
+      tree: { 'm/config.yml': ONNX_CONFIG, 'm/1/model.onnx': FAKE_ONNX },
+      want: ['m/config.yml: found config.yml; expected the file to be named config.yaml'],
+    },
+    {
+      name: 'bad config keeps its line',
+      tree: { 'm/config.yaml': `${ONNX_CONFIG}instances: 0\n`, 'm/1/model.onnx': FAKE_ONNX },
+      want: ['m/config.yaml:4: instances: found 0; expected an integer >= 1'],
+    },
   ];
   cases[0].want = ['found no models; expected at least one model directory holding config.yaml, e.g. <repo>/<model>/config.yaml'];
   for (const c of cases) {
     const got = await scanIssues(c.tree);
     // The repository-level issue names the repo itself, whose relative path is empty.
-    assert.deepEqual(got.map((s) => s.replace(/^: /, '')), c.want, c.name);
+    assert.deepEqual(
+      got.map((s) => s.replace(/^: /, '')),
+      c.want,
+      c.name,
+    );
   }
 });
 

@@ -17,7 +17,12 @@ const input = [tensor('features', 'FP32', [1, 4], new Float32Array([1, 2, 3, 4])
 function setup(over: Partial<BreakerConfig> = {}, mode: 'auto' | 'manual' = 'auto') {
   const inner = new FakeRunner(mode);
   const config: BreakerConfig = {
-    timeout_ms: 1000, error_threshold_percentage: 50, volume_threshold: 2, reset_timeout_ms: RESET_MS, rolling_window_ms: 10_000, ...over,
+    timeout_ms: 1000,
+    error_threshold_percentage: 50,
+    volume_threshold: 2,
+    reset_timeout_ms: RESET_MS,
+    rolling_window_ms: 10_000,
+    ...over,
   };
   const breaker = new InstanceBreaker(inner, { model: 'ranker', instance: '0', config });
   const states: BreakerState[] = [];
@@ -72,7 +77,7 @@ describe('InstanceBreaker', () => {
     await t.breaker.close();
   });
 
-  it('does not count the caller\'s bad input as instance failure', async () => {
+  it("does not count the caller's bad input as instance failure", async () => {
     const t = setup();
     t.inner.failWith = invalidArgument('bad rows');
     for (let i = 0; i < 5; i++) assert.equal(((await attempt(t.breaker)) as { code: Status }).code, Status.INVALID_ARGUMENT);

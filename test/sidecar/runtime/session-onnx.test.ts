@@ -48,12 +48,32 @@ test('ranker versions score the same features differently', async () => {
 });
 
 const mismatches: [string, (c: ModelConfig) => ModelConfig, RegExp][] = [
-  ['input name', (c) => ({ ...c, inputs: [{ ...c.inputs[0], name: 'feats' }] }), /config input 'feats' is not a model input.*model input 'features' is missing from the config/],
+  [
+    'input name',
+    (c) => ({ ...c, inputs: [{ ...c.inputs[0], name: 'feats' }] }),
+    /config input 'feats' is not a model input.*model input 'features' is missing from the config/,
+  ],
   ['output name', (c) => ({ ...c, outputs: [{ ...c.outputs[0], name: 'scores' }] }), /config output 'scores' is not a model output/],
-  ['extra input', (c) => ({ ...c, inputs: [...c.inputs, { name: 'mask', datatype: 'BOOL', dims: [1] }] }), /config input 'mask' is not a model input/],
-  ['datatype', (c) => ({ ...c, inputs: [{ ...c.inputs[0], datatype: 'FP64' }] }), /input 'features' is float32 in the model, FP64 in the config/],
-  ['dims', (c) => ({ ...c, inputs: [{ ...c.inputs[0], dims: [128] }] }), /input 'features' has shape \[batch, 256\] in the model; the config implies \[-1, 128\]/],
-  ['no batch dim', (c) => ({ ...c, max_batch_size: 0 }), /input 'features' has shape \[batch, 256\] in the model; the config implies \[256\]/],
+  [
+    'extra input',
+    (c) => ({ ...c, inputs: [...c.inputs, { name: 'mask', datatype: 'BOOL', dims: [1] }] }),
+    /config input 'mask' is not a model input/,
+  ],
+  [
+    'datatype',
+    (c) => ({ ...c, inputs: [{ ...c.inputs[0], datatype: 'FP64' }] }),
+    /input 'features' is float32 in the model, FP64 in the config/,
+  ],
+  [
+    'dims',
+    (c) => ({ ...c, inputs: [{ ...c.inputs[0], dims: [128] }] }),
+    /input 'features' has shape \[batch, 256\] in the model; the config implies \[-1, 128\]/,
+  ],
+  [
+    'no batch dim',
+    (c) => ({ ...c, max_batch_size: 0 }),
+    /input 'features' has shape \[batch, 256\] in the model; the config implies \[256\]/,
+  ],
 ];
 
 for (const [name, edit, pattern] of mismatches) {
@@ -94,8 +114,9 @@ for (const [providers, level, requested] of providerCases) {
 
 test('without cpu among the providers, a host lacking them fails naming the file and providers', async () => {
   const file = repo.modelPath(1);
-  await assert.rejects(createOnnxRunner(file, { ...ranker, execution_providers: ['cuda'] }, silentLogger),
-    (e: Error) => e.message.startsWith(`${file}: cannot open ONNX model for ranker on any of [cuda]: cuda: `));
+  await assert.rejects(createOnnxRunner(file, { ...ranker, execution_providers: ['cuda'] }, silentLogger), (e: Error) =>
+    e.message.startsWith(`${file}: cannot open ONNX model for ranker on any of [cuda]: cuda: `),
+  );
 });
 
 test('a missing model file fails naming it', async () => {

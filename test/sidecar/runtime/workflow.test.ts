@@ -79,13 +79,25 @@ for (const [name, user, n] of cases) {
     assert.deepEqual([scores.name, scores.datatype, scores.shape], ['scores', 'FP32', [k]]);
 
     const ref = referenceFor(user, candidates);
-    const expected = candidates.map((c, i) => ({ c, s: ref[i] })).sort((a, b) => b.s - a.s).slice(0, k);
-    assert.deepEqual([...(ids.data as BigInt64Array)], expected.map((e) => e.c));
-    assertClose(scores.data as Float32Array, expected.map((e) => e.s));
+    const expected = candidates
+      .map((c, i) => ({ c, s: ref[i] }))
+      .sort((a, b) => b.s - a.s)
+      .slice(0, k);
+    assert.deepEqual(
+      [...(ids.data as BigInt64Array)],
+      expected.map((e) => e.c),
+    );
+    assertClose(
+      scores.data as Float32Array,
+      expected.map((e) => e.s),
+    );
     for (let i = 1; i < k; i++) assert.ok((scores.data as Float32Array)[i - 1] >= (scores.data as Float32Array)[i], 'descending');
 
     // The latest ranker, in as few calls as its max_batch_size (64) allows.
-    assert.deepEqual(ctx.calls.map((c) => c.rows), Array.from({ length: Math.ceil(n / 64) }, (_, i) => Math.min(64, n - 64 * i)));
+    assert.deepEqual(
+      ctx.calls.map((c) => c.rows),
+      Array.from({ length: Math.ceil(n / 64) }, (_, i) => Math.min(64, n - 64 * i)),
+    );
     assert.ok(ctx.calls.every((c) => c.model === 'ranker' && c.version === undefined));
   });
 }
@@ -105,10 +117,25 @@ test('recommend features are deterministic, in [-1, 1), and depend on user and c
 
 const badInputs: [string, Tensor[], RegExp][] = [
   ['no candidates', request(1n, []), /input 'candidate_ids' has 0 elements; expected 1 to 1024/],
-  ['too many candidates', request(1n, Array.from({ length: MAX_CANDIDATES + 1 }, (_, i) => BigInt(i))), /input 'candidate_ids' has 1025 elements/],
-  ['two users', [{ ...request(1n, [2n])[0], shape: [2], data: BigInt64Array.of(1n, 2n) }, request(1n, [2n])[1]], /input 'user_id' has 2 elements; expected exactly 1/],
+  [
+    'too many candidates',
+    request(
+      1n,
+      Array.from({ length: MAX_CANDIDATES + 1 }, (_, i) => BigInt(i)),
+    ),
+    /input 'candidate_ids' has 1025 elements/,
+  ],
+  [
+    'two users',
+    [{ ...request(1n, [2n])[0], shape: [2], data: BigInt64Array.of(1n, 2n) }, request(1n, [2n])[1]],
+    /input 'user_id' has 2 elements; expected exactly 1/,
+  ],
   ['missing user', [request(1n, [2n])[1]], /input 'user_id' is missing/],
-  ['wrong datatype', [request(1n, [2n])[0], { name: 'candidate_ids', datatype: 'INT32', shape: [1], data: Int32Array.of(2) }], /input 'candidate_ids' is INT32; expected INT64/],
+  [
+    'wrong datatype',
+    [request(1n, [2n])[0], { name: 'candidate_ids', datatype: 'INT32', shape: [1], data: Int32Array.of(2) }],
+    /input 'candidate_ids' is INT32; expected INT64/,
+  ],
 ];
 
 for (const [name, inputs, pattern] of badInputs) {
@@ -129,7 +156,11 @@ test('workflowCandidates tries the .js sibling, then the compiled mirror under d
     path.join(REPO_ROOT, 'models', 'recommend', 'workflow.js'),
     path.join(REPO_ROOT, 'dist', 'models', 'recommend', 'workflow.js'),
   ]);
-  assert.deepEqual(workflowCandidates('/srv/models/x', { ...config, workflow: 'flow.ts' }), ['/srv/models/x/flow.js'], 'no mirror outside the package');
+  assert.deepEqual(
+    workflowCandidates('/srv/models/x', { ...config, workflow: 'flow.ts' }),
+    ['/srv/models/x/flow.js'],
+    'no mirror outside the package',
+  );
 });
 
 /** A string as a literal regular-expression fragment. */

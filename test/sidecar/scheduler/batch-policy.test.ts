@@ -31,54 +31,147 @@ const cases: Case[] = [
   { name: 'empty queue idles', policy: cfg({}), queue: [], now: 0, want: 'idle' },
   {
     name: 'formation stops at max_batch_size and sends at once',
-    policy: cfg(noPref), queue: ones(10), now: 0,
+    policy: cfg(noPref),
+    queue: ones(10),
+    now: 0,
     want: { send: ['r0', 'r1', 'r2', 'r3', 'r4', 'r5', 'r6', 'r7'], rows: 8 },
   },
-  { name: 'below max, delay not reached: wait for the rest of the delay', policy: cfg(noPref), queue: ones(3, 'x', 0), now: 0.25, want: { wait: 0.75 } },
-  { name: 'max delay reached: send what is there', policy: cfg(noPref), queue: ones(3, 'x', 0), now: 1, want: { send: ['r0', 'r1', 'r2'], rows: 3 } },
-  { name: 'preferred size formed exactly: send it at once', policy: cfg({}), queue: ones(4), now: 0, want: { send: ['r0', 'r1', 'r2', 'r3'], rows: 4 } },
-  { name: 'preferred size inside a longer list: send the preferred prefix', policy: cfg({}), queue: ones(6), now: 0, want: { send: ['r0', 'r1', 'r2', 'r3'], rows: 4 } },
-  { name: 'preferred sizes: the largest formable wins', policy: cfg({ preferred_batch_size: [2, 4] }), queue: ones(5), now: 0, want: { send: ['r0', 'r1', 'r2', 'r3'], rows: 4 } },
+  {
+    name: 'below max, delay not reached: wait for the rest of the delay',
+    policy: cfg(noPref),
+    queue: ones(3, 'x', 0),
+    now: 0.25,
+    want: { wait: 0.75 },
+  },
+  {
+    name: 'max delay reached: send what is there',
+    policy: cfg(noPref),
+    queue: ones(3, 'x', 0),
+    now: 1,
+    want: { send: ['r0', 'r1', 'r2'], rows: 3 },
+  },
+  {
+    name: 'preferred size formed exactly: send it at once',
+    policy: cfg({}),
+    queue: ones(4),
+    now: 0,
+    want: { send: ['r0', 'r1', 'r2', 'r3'], rows: 4 },
+  },
+  {
+    name: 'preferred size inside a longer list: send the preferred prefix',
+    policy: cfg({}),
+    queue: ones(6),
+    now: 0,
+    want: { send: ['r0', 'r1', 'r2', 'r3'], rows: 4 },
+  },
+  {
+    name: 'preferred sizes: the largest formable wins',
+    policy: cfg({ preferred_batch_size: [2, 4] }),
+    queue: ones(5),
+    now: 0,
+    want: { send: ['r0', 'r1', 'r2', 'r3'], rows: 4 },
+  },
   { name: 'no preferred size formable yet: wait', policy: cfg({}), queue: ones(3), now: 0, want: { wait: 1 } },
-  { name: 'delay reached beats preferred: send all candidates', policy: cfg({}), queue: ones(6), now: 1, want: { send: ['r0', 'r1', 'r2', 'r3', 'r4', 'r5'], rows: 6 } },
+  {
+    name: 'delay reached beats preferred: send all candidates',
+    policy: cfg({}),
+    queue: ones(6),
+    now: 1,
+    want: { send: ['r0', 'r1', 'r2', 'r3', 'r4', 'r5'], rows: 6 },
+  },
   { name: 'preferred sizes above max are ignored', policy: cfg({ preferred_batch_size: [16] }), queue: ones(3), now: 0, want: { wait: 1 } },
   {
     name: 'multi-row requests: preferred prefix by rows',
-    policy: cfg({}), queue: [['a', 3, 'x', 2, 0], ['b', 1, 'x', 2, 0], ['c', 2, 'x', 2, 0]], now: 0,
+    policy: cfg({}),
+    queue: [
+      ['a', 3, 'x', 2, 0],
+      ['b', 1, 'x', 2, 0],
+      ['c', 2, 'x', 2, 0],
+    ],
+    now: 0,
     want: { send: ['a', 'b'], rows: 4 },
   },
   {
     name: 'a request that does not fit is skipped, smaller ones still fill',
-    policy: cfg(noPref), queue: [['a', 5, 'x', 2, 0], ['b', 4, 'x', 2, 0], ['c', 3, 'x', 2, 0]], now: 0,
+    policy: cfg(noPref),
+    queue: [
+      ['a', 5, 'x', 2, 0],
+      ['b', 4, 'x', 2, 0],
+      ['c', 3, 'x', 2, 0],
+    ],
+    now: 0,
     want: { send: ['a', 'c'], rows: 8 },
   },
-  { name: 'queue delay 0: send what is there at once', policy: cfg({ ...noPref, max_queue_delay_microseconds: 0 }), queue: ones(3), now: 0, want: { send: ['r0', 'r1', 'r2'], rows: 3 } },
+  {
+    name: 'queue delay 0: send what is there at once',
+    policy: cfg({ ...noPref, max_queue_delay_microseconds: 0 }),
+    queue: ones(3),
+    now: 0,
+    want: { send: ['r0', 'r1', 'r2'], rows: 3 },
+  },
   {
     name: 'mixed shapes never share a batch',
-    policy: cfg(noPref), queue: [['x1', 1, 'x', 2, 0], ['y1', 1, 'y', 2, 0], ['x2', 1, 'x', 2, 0], ['y2', 1, 'y', 2, 0]], now: 1,
+    policy: cfg(noPref),
+    queue: [
+      ['x1', 1, 'x', 2, 0],
+      ['y1', 1, 'y', 2, 0],
+      ['x2', 1, 'x', 2, 0],
+      ['y2', 1, 'y', 2, 0],
+    ],
+    now: 1,
     want: { send: ['x1', 'x2'], rows: 2 },
   },
   {
     name: 'priority order: high level first, then low level FIFO',
-    policy: cfg(noPref), queue: [['l1', 1, 'x', 2, 0], ['l2', 1, 'x', 2, 0], ['h1', 1, 'x', 1, 0.5], ['h2', 1, 'x', 1, 0.6]], now: 2,
+    policy: cfg(noPref),
+    queue: [
+      ['l1', 1, 'x', 2, 0],
+      ['l2', 1, 'x', 2, 0],
+      ['h1', 1, 'x', 1, 0.5],
+      ['h2', 1, 'x', 1, 0.6],
+    ],
+    now: 2,
     want: { send: ['h1', 'h2', 'l1', 'l2'], rows: 4 },
   },
   {
     name: 'the wait runs from the oldest candidate, whatever its level',
-    policy: cfg(noPref), queue: [['l1', 1, 'x', 2, 0], ['h1', 1, 'x', 1, 0.5]], now: 0.6,
+    policy: cfg(noPref),
+    queue: [
+      ['l1', 1, 'x', 2, 0],
+      ['h1', 1, 'x', 1, 0.5],
+    ],
+    now: 0.6,
     want: { wait: 0.4 },
   },
   {
     name: 'older requests of another shape do not shorten the wait',
-    policy: cfg(noPref), queue: [['h1', 1, 'x', 1, 0.5], ['y1', 1, 'y', 2, 0]], now: 0.6,
+    policy: cfg(noPref),
+    queue: [
+      ['h1', 1, 'x', 1, 0.5],
+      ['y1', 1, 'y', 2, 0],
+    ],
+    now: 0.6,
     want: { wait: 0.9 },
   },
-  { name: 'max_batch_size 0: every request alone', policy: cfg({}, { max_batch_size: 0 }), queue: ones(5), now: 0, want: { send: ['r0'], rows: 1 } },
+  {
+    name: 'max_batch_size 0: every request alone',
+    policy: cfg({}, { max_batch_size: 0 }),
+    queue: ones(5),
+    now: 0,
+    want: { send: ['r0'], rows: 1 },
+  },
   { name: 'no dynamic_batching: every request alone', policy: cfg(null), queue: ones(5), now: 0, want: { send: ['r0'], rows: 1 } },
   { name: 'draining: no delay', policy: withoutDelay(cfg(noPref)), queue: ones(2), now: 0, want: { send: ['r0', 'r1'], rows: 2 } },
   {
     name: 'scan limit bounds the search past other shapes',
-    policy: { ...cfg(noPref), scanLimit: 3 }, queue: [['x1', 1, 'x', 2, 0], ['y1', 1, 'y', 2, 0], ['y2', 1, 'y', 2, 0], ['x2', 1, 'x', 2, 0]], now: 1,
+    policy: { ...cfg(noPref), scanLimit: 3 },
+    queue: [
+      ['x1', 1, 'x', 2, 0],
+      ['y1', 1, 'y', 2, 0],
+      ['y2', 1, 'y', 2, 0],
+      ['x2', 1, 'x', 2, 0],
+    ],
+    now: 1,
     want: { send: ['x1'], rows: 1 },
   },
 ];
@@ -98,7 +191,10 @@ describe('decide', () => {
       } else {
         assert.equal(d.kind, 'send');
         if (d.kind === 'send') {
-          assert.deepEqual(d.entries.map((e) => e.req.id), c.want.send);
+          assert.deepEqual(
+            d.entries.map((e) => e.req.id),
+            c.want.send,
+          );
           assert.equal(d.rows, c.want.rows);
         }
       }

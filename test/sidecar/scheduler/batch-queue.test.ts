@@ -21,11 +21,56 @@ const req = (id: string, priority = 1, deadline = Infinity) => new FakeRequest({
 
 describe('BatchQueue', () => {
   const orderCases: { name: string; levels: number; push: [string, number][]; want: string[] }[] = [
-    { name: 'FIFO within one level', levels: 1, push: [['a', 1], ['b', 1], ['c', 1]], want: ['a', 'b', 'c'] },
-    { name: 'level 1 before level 2, FIFO within each', levels: 2, push: [['l1', 2], ['h1', 1], ['l2', 2], ['h2', 1]], want: ['h1', 'h2', 'l1', 'l2'] },
-    { name: 'three levels, empty middle level skipped', levels: 3, push: [['c', 3], ['a', 1], ['d', 3]], want: ['a', 'c', 'd'] },
-    { name: 'out-of-range priorities are clamped', levels: 2, push: [['x', 9], ['y', 0], ['z', 1]], want: ['y', 'z', 'x'] },
-    { name: 'levels 0 means one level', levels: 0, push: [['a', 1], ['b', 2]], want: ['a', 'b'] },
+    {
+      name: 'FIFO within one level',
+      levels: 1,
+      push: [
+        ['a', 1],
+        ['b', 1],
+        ['c', 1],
+      ],
+      want: ['a', 'b', 'c'],
+    },
+    {
+      name: 'level 1 before level 2, FIFO within each',
+      levels: 2,
+      push: [
+        ['l1', 2],
+        ['h1', 1],
+        ['l2', 2],
+        ['h2', 1],
+      ],
+      want: ['h1', 'h2', 'l1', 'l2'],
+    },
+    {
+      name: 'three levels, empty middle level skipped',
+      levels: 3,
+      push: [
+        ['c', 3],
+        ['a', 1],
+        ['d', 3],
+      ],
+      want: ['a', 'c', 'd'],
+    },
+    {
+      name: 'out-of-range priorities are clamped',
+      levels: 2,
+      push: [
+        ['x', 9],
+        ['y', 0],
+        ['z', 1],
+      ],
+      want: ['y', 'z', 'x'],
+    },
+    {
+      name: 'levels 0 means one level',
+      levels: 0,
+      push: [
+        ['a', 1],
+        ['b', 2],
+      ],
+      want: ['a', 'b'],
+    },
   ];
   for (const c of orderCases) {
     it(`orders: ${c.name}`, () => {
@@ -96,7 +141,13 @@ describe('BatchQueue', () => {
 
   it('take() removes a batch of entries', () => {
     const q = new BatchQueue(2, 0);
-    for (const [id, p] of [['a', 1], ['b', 2], ['c', 1], ['d', 2]] as const) q.push(req(id, p));
+    for (const [id, p] of [
+      ['a', 1],
+      ['b', 2],
+      ['c', 1],
+      ['d', 2],
+    ] as const)
+      q.push(req(id, p));
     const m = entries(q);
     q.take([m.get('a')!, m.get('d')!]);
     assert.deepEqual(order(q), ['c', 'b']);
@@ -111,12 +162,21 @@ describe('BatchQueue', () => {
     q.push(req('d10b', 1, 10));
     assert.equal(q.earliestDeadline(), 10);
     assert.deepEqual(q.removeExpired(9), []);
-    assert.deepEqual(q.removeExpired(10).map((e) => e.req.id).sort(), ['d10', 'd10b']);
+    assert.deepEqual(
+      q
+        .removeExpired(10)
+        .map((e) => e.req.id)
+        .sort(),
+      ['d10', 'd10b'],
+    );
     assert.equal(q.earliestDeadline(), 20);
     // Taking a request in a batch also drops it from deadline tracking.
     q.take([entries(q).get('d20')!]);
     assert.equal(q.earliestDeadline(), 30);
-    assert.deepEqual(q.removeExpired(100).map((e) => e.req.id), ['d30']);
+    assert.deepEqual(
+      q.removeExpired(100).map((e) => e.req.id),
+      ['d30'],
+    );
     assert.equal(q.earliestDeadline(), Infinity);
     assert.deepEqual(order(q), ['none']);
   });
@@ -139,15 +199,26 @@ describe('BatchQueue', () => {
       assert.equal(q.earliestDeadline(), Math.min(...live.values()));
     }
     const expired = q.removeExpired(500).map((e) => e.req.deadline);
-    assert.deepEqual(expired, [...expired].sort((a, b) => a - b));
+    assert.deepEqual(
+      expired,
+      [...expired].sort((a, b) => a - b),
+    );
     for (const d of expired) assert.ok(d <= 500);
     assert.ok(q.earliestDeadline() > 500);
   });
 
   it('removeAll empties the queue in priority-then-FIFO order', () => {
     const q = new BatchQueue(2, 0);
-    for (const [id, p] of [['a', 2], ['b', 1], ['c', 2]] as const) q.push(req(id, p, 50));
-    assert.deepEqual(q.removeAll().map((e) => e.req.id), ['b', 'a', 'c']);
+    for (const [id, p] of [
+      ['a', 2],
+      ['b', 1],
+      ['c', 2],
+    ] as const)
+      q.push(req(id, p, 50));
+    assert.deepEqual(
+      q.removeAll().map((e) => e.req.id),
+      ['b', 'a', 'c'],
+    );
     assert.equal(q.size, 0);
     assert.equal(q.earliestDeadline(), Infinity);
   });

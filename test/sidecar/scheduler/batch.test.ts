@@ -27,16 +27,21 @@ describe('Batch inputs', () => {
     const b = batchOf(reqs);
     const inputs = b.prepare()!;
     assert.equal(b.rows, 4);
-    assert.deepEqual(inputs.map((t) => [t.name, t.datatype, t.shape]), [
-      ['ids', 'INT64', [4, 3]], ['mask', 'BOOL', [4, 3]], ['text', 'BYTES', [4, 1]],
-    ]);
+    assert.deepEqual(
+      inputs.map((t) => [t.name, t.datatype, t.shape]),
+      [
+        ['ids', 'INT64', [4, 3]],
+        ['mask', 'BOOL', [4, 3]],
+        ['text', 'BYTES', [4, 1]],
+      ],
+    );
     assert.deepEqual([...(inputs[0].data as BigInt64Array)], [0n, 1n, 2n, 100n, 101n, 102n, 103n, 104n, 105n, 200n, 201n, 202n]);
     assert.deepEqual([...(inputs[1].data as Uint8Array)], [0, 1, 0, 0, 1, 0, 1, 0, 1, 0, 1, 0]);
     assert.deepEqual(inputs[2].data, ['t0', 't100', 't101', 't200']);
     assert.ok(inputs[0].data instanceof BigInt64Array);
   });
 
-  it('passes a single request\'s tensors through with no copy', () => {
+  it("passes a single request's tensors through with no copy", () => {
     const r = new FakeRequest({ rows: 3 });
     const inputs = batchOf([r]).prepare()!;
     assert.equal(inputs, r.inputs);
@@ -82,7 +87,7 @@ describe('Batch outputs', () => {
     assertDoneOnce(reqs);
   });
 
-  it('honors each request\'s output subset and order; BYTES outputs are sliced too', () => {
+  it("honors each request's output subset and order; BYTES outputs are sliced too", () => {
     const a = new FakeRequest({ rows: 1, outputs: ['label'] });
     const b2 = new FakeRequest({ rows: 2 });
     const c = new FakeRequest({ rows: 1, outputs: ['label', 'score'] });
@@ -94,20 +99,43 @@ describe('Batch outputs', () => {
       tensor('label', 'BYTES', [4], ['w', 'x', 'y', 'z']),
     ];
     assert.equal(batch.complete(outputs, 1), true);
-    assert.deepEqual(a.result.outputs!.map((t) => [t.name, t.shape, [...t.data]]), [['label', [1], ['w']]]);
-    assert.deepEqual(b2.result.outputs!.map((t) => [t.name, t.shape, [...t.data]]), [
-      ['score', [2, 2], [2, 3, 4, 5]], ['label', [2], ['x', 'y']],
-    ]);
-    assert.deepEqual(c.result.outputs!.map((t) => [t.name, t.shape, [...t.data]]), [
-      ['label', [1], ['z']], ['score', [1, 2], [6, 7]],
-    ]);
+    assert.deepEqual(
+      a.result.outputs!.map((t) => [t.name, t.shape, [...t.data]]),
+      [['label', [1], ['w']]],
+    );
+    assert.deepEqual(
+      b2.result.outputs!.map((t) => [t.name, t.shape, [...t.data]]),
+      [
+        ['score', [2, 2], [2, 3, 4, 5]],
+        ['label', [2], ['x', 'y']],
+      ],
+    );
+    assert.deepEqual(
+      c.result.outputs!.map((t) => [t.name, t.shape, [...t.data]]),
+      [
+        ['label', [1], ['z']],
+        ['score', [1, 2], [6, 7]],
+      ],
+    );
   });
 
   const wrong: { name: string; outputs: Tensor[]; want: RegExp }[] = [
-    { name: 'dim 0 differs from the batch rows', outputs: [tensor('score', 'FP32', [3, 1], new Float32Array(3))], want: /output 'score'.*\[3,1\].*dim 0 = 4/ },
+    {
+      name: 'dim 0 differs from the batch rows',
+      outputs: [tensor('score', 'FP32', [3, 1], new Float32Array(3))],
+      want: /output 'score'.*\[3,1\].*dim 0 = 4/,
+    },
     { name: 'scalar output', outputs: [tensor('score', 'FP32', [], new Float32Array(1))], want: /output 'score'/ },
-    { name: 'data length disagrees with shape', outputs: [tensor('score', 'FP32', [4, 1], new Float32Array(3))], want: /output 'score'.*3 elements/ },
-    { name: 'a requested output is missing', outputs: [tensor('other', 'FP32', [4, 1], new Float32Array(4))], want: /did not return output 'score'/ },
+    {
+      name: 'data length disagrees with shape',
+      outputs: [tensor('score', 'FP32', [4, 1], new Float32Array(3))],
+      want: /output 'score'.*3 elements/,
+    },
+    {
+      name: 'a requested output is missing',
+      outputs: [tensor('other', 'FP32', [4, 1], new Float32Array(4))],
+      want: /did not return output 'score'/,
+    },
   ];
   for (const c of wrong) {
     it(`fails every request with INTERNAL when ${c.name}`, () => {
@@ -147,10 +175,13 @@ describe('Batch lifecycle', () => {
     b.complete(rowSums(inputs), 7);
     seen.push(b.state);
     assert.deepEqual(seen, ['forming', 'running', 'done']);
-    assert.deepEqual(reqs.map((r) => r.result.timing), [
-      { queueMs: 4, computeMs: 2, batchRows: 2 },
-      { queueMs: 1, computeMs: 2, batchRows: 2 },
-    ]);
+    assert.deepEqual(
+      reqs.map((r) => r.result.timing),
+      [
+        { queueMs: 4, computeMs: 2, batchRows: 2 },
+        { queueMs: 1, computeMs: 2, batchRows: 2 },
+      ],
+    );
     b.fail(internal('late'), 8); // ignored once done
     assertDoneOnce(reqs);
   });

@@ -42,7 +42,7 @@ function setup(o: SetupOptions = {}) {
 /** Completes every waiting execution, in turn, until none is left. */
 async function finishAll(runners: FakeRunner[]): Promise<void> {
   await flush();
-  for (let busy = true; busy; ) {
+  for (let busy = true; busy;) {
     busy = false;
     for (const r of runners) {
       while (r.waiting() > 0) {
@@ -68,7 +68,10 @@ describe('DynamicBatcher', () => {
     t.clock.advance(0.5);
     assert.deepEqual(t.runner.rows(), [3]);
     await flush();
-    assert.deepEqual(rs.map((r) => r.result.outputs![0].data[0]), [4, 8, 12]);
+    assert.deepEqual(
+      rs.map((r) => r.result.outputs![0].data[0]),
+      [4, 8, 12],
+    );
     assert.deepEqual(rs[0].result.timing, { queueMs: 1, computeMs: 0, batchRows: 3 });
     assert.deepEqual(t.batches, [[3, 3, 0, true]]);
     assert.equal(t.clock.pending(), 0, 'no timer left behind');
@@ -151,7 +154,11 @@ describe('DynamicBatcher', () => {
   });
 
   it('runs higher priority first, FIFO within a level', async () => {
-    const t = setup({ db: { preferred_batch_size: [], max_queue_delay_microseconds: 0 }, cfg: { max_batch_size: 2 }, runners: [new FakeRunner('manual')] });
+    const t = setup({
+      db: { preferred_batch_size: [], max_queue_delay_microseconds: 0 },
+      cfg: { max_batch_size: 2 },
+      runners: [new FakeRunner('manual')],
+    });
     t.submit({ value: 5 }); // blocker, runs alone
     t.submit({ value: 1, priority: 2 });
     t.submit({ value: 2, priority: 2 });
@@ -159,17 +166,34 @@ describe('DynamicBatcher', () => {
     t.submit({ value: 9, priority: 1 });
     t.submit({ value: 3, priority: 2 });
     await finishAll(t.runners);
-    assert.deepEqual([0, 1, 2, 3].map((i) => valuesOf(t.runner, i)), [[5], [8, 9], [1, 2], [3]]);
+    assert.deepEqual(
+      [0, 1, 2, 3].map((i) => valuesOf(t.runner, i)),
+      [[5], [8, 9], [1, 2], [3]],
+    );
     assertDoneOnce(t.reqs);
   });
 
   it('never mixes shapes in one batch', async () => {
     const t = setup({ db: { preferred_batch_size: [] } });
-    const xs = [t.submit({ width: 4, value: 1 }), t.submit({ width: 2, value: 2 }), t.submit({ width: 4, value: 3 }), t.submit({ width: 2, value: 4 })];
+    const xs = [
+      t.submit({ width: 4, value: 1 }),
+      t.submit({ width: 2, value: 2 }),
+      t.submit({ width: 4, value: 3 }),
+      t.submit({ width: 2, value: 4 }),
+    ];
     t.clock.advance(1);
     await flush();
-    assert.deepEqual(t.runner.calls.map((c) => c[0].shape), [[2, 4], [2, 2]]);
-    assert.deepEqual(xs.map((r) => r.result.outputs![0].data[0]), [4, 4, 12, 8]);
+    assert.deepEqual(
+      t.runner.calls.map((c) => c[0].shape),
+      [
+        [2, 4],
+        [2, 2],
+      ],
+    );
+    assert.deepEqual(
+      xs.map((r) => r.result.outputs![0].data[0]),
+      [4, 4, 12, 8],
+    );
     assertDoneOnce(t.reqs);
   });
 
@@ -178,12 +202,19 @@ describe('DynamicBatcher', () => {
     t.submitN(4);
     t.submitN(4);
     t.submitN(4);
-    assert.deepEqual(t.runners.map((r) => r.calls.length), [1, 1]);
+    assert.deepEqual(
+      t.runners.map((r) => r.calls.length),
+      [1, 1],
+    );
     assert.equal(t.b.inFlight(), 2);
     assert.equal(t.b.queueDepth(), 4);
     t.runners[1].resolveNext();
     await flush();
-    assert.deepEqual(t.runners.map((r) => r.calls.length), [1, 2], 'the freed instance takes the queued batch');
+    assert.deepEqual(
+      t.runners.map((r) => r.calls.length),
+      [1, 2],
+      'the freed instance takes the queued batch',
+    );
     await finishAll(t.runners);
     assertDoneOnce(t.reqs);
   });
@@ -194,7 +225,10 @@ describe('DynamicBatcher', () => {
       t.submitN(4);
       await flush();
     }
-    assert.deepEqual(t.runners.map((r) => r.calls.length), [2, 2, 2]);
+    assert.deepEqual(
+      t.runners.map((r) => r.calls.length),
+      [2, 2, 2],
+    );
     assertDoneOnce(t.reqs);
   });
 
@@ -251,7 +285,11 @@ describe('DynamicBatcher', () => {
     await finishAll(t.runners); // running batches still complete normally
     t.submitN(4);
     await finishAll(t.runners);
-    assert.deepEqual(t.runners.map((r) => r.calls.length), [1, 2], 'only the closed instance gets work');
+    assert.deepEqual(
+      t.runners.map((r) => r.calls.length),
+      [1, 2],
+      'only the closed instance gets work',
+    );
     assertDoneOnce(t.reqs);
   });
 
@@ -288,7 +326,10 @@ describe('DynamicBatcher', () => {
     assert.deepEqual(t.log, [], 'later arrivals are held until earlier ones finish');
     t.runners[0].resolveNext();
     await flush();
-    assert.deepEqual(t.log, [...a, ...b, late].map((r) => r.id));
+    assert.deepEqual(
+      t.log,
+      [...a, ...b, late].map((r) => r.id),
+    );
     assert.equal(late.result.err?.code, Status.DEADLINE_EXCEEDED);
     assertDoneOnce(t.reqs);
   });
@@ -301,7 +342,10 @@ describe('DynamicBatcher', () => {
     await flush();
     t.runners[0].resolveNext();
     await flush();
-    assert.deepEqual(t.log, [...b, ...a].map((r) => r.id));
+    assert.deepEqual(
+      t.log,
+      [...b, ...a].map((r) => r.id),
+    );
   });
 
   it('runs every request alone when batching is off', async () => {
@@ -325,7 +369,11 @@ describe('DynamicBatcher', () => {
 
   it('a throwing done() callback does not stop the others', async () => {
     const t = setup();
-    const boom = t.submit({ onDone: () => { throw new Error('caller bug'); } });
+    const boom = t.submit({
+      onDone: () => {
+        throw new Error('caller bug');
+      },
+    });
     const rest = t.submitN(3);
     await flush();
     assert.equal(boom.calls.length, 1);

@@ -7,7 +7,8 @@ import { freePort, startCli, stop, waitReady } from '../../../testkit/processes'
 import { features, independentClient, MODELS, rawF32, startTestSidecar, unary } from '../../helpers/sidecar-fixture';
 
 const req = (params: Record<string, unknown> = {}) => ({
-  modelName: 'ranker', parameters: params,
+  modelName: 'ranker',
+  parameters: params,
   inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 256] }],
   rawInputContents: [rawF32(features(1))],
 });
@@ -48,7 +49,21 @@ test('a request whose timeout passes during the injected delay gets DEADLINE_EXC
 
 test('SIGTERM drains: in-flight requests finish and the process exits 0', async () => {
   const [g, h, m] = [await freePort(), await freePort(), await freePort()];
-  const child = startCli(['sidecar', '--models', MODELS, '--host', '127.0.0.1', '--grpc-port', String(g), '--http-port', String(h), '--metrics-port', String(m), '--fault-delay-ms', '300']);
+  const child = startCli([
+    'sidecar',
+    '--models',
+    MODELS,
+    '--host',
+    '127.0.0.1',
+    '--grpc-port',
+    String(g),
+    '--http-port',
+    String(h),
+    '--metrics-port',
+    String(m),
+    '--fault-delay-ms',
+    '300',
+  ]);
   try {
     await waitReady(`http://127.0.0.1:${h}/v2/health/ready`);
     const client = independentClient(g);
@@ -56,7 +71,11 @@ test('SIGTERM drains: in-flight requests finish and the process exits 0', async 
     await new Promise((r) => setTimeout(r, 100));
     const code = stop(child);
     const results = await Promise.allSettled(inflight);
-    assert.deepEqual(results.map((r) => r.status), Array(10).fill('fulfilled'), 'every accepted request completes');
+    assert.deepEqual(
+      results.map((r) => r.status),
+      Array(10).fill('fulfilled'),
+      'every accepted request completes',
+    );
     assert.equal(await code, 0);
     client.close();
   } finally {

@@ -7,7 +7,7 @@ import * as http2 from 'node:http2';
 import { H2Server, WINDOWS } from '../../../sidecar/server/h2-server';
 import { DEFAULT_LIMITS } from '../../../http2/session';
 
-test('the sidecar\'s flow-control windows are the front\'s (DEFAULT_LIMITS)', () => {
+test("the sidecar's flow-control windows are the front's (DEFAULT_LIMITS)", () => {
   assert.equal(WINDOWS.stream, DEFAULT_LIMITS.streamWindow);
   assert.equal(WINDOWS.connection, DEFAULT_LIMITS.connectionWindow);
 });

@@ -6,12 +6,21 @@ import type { DecodedInput } from '../../../protocol/decoded-request';
 import { rankerConfig, seqConfig } from '../../helpers/configs';
 
 const f32 = (n: number) => new Float32Array(n);
-const feat = (shape: number[], n = shape.reduce((a, b) => a * b, 1)): DecodedInput => ({ name: 'features', datatype: 'FP32', shape, data: f32(n) });
+const feat = (shape: number[], n = shape.reduce((a, b) => a * b, 1)): DecodedInput => ({
+  name: 'features',
+  datatype: 'FP32',
+  shape,
+  data: f32(n),
+});
 
 test('checkInputs rejects bad input with INVALID_ARGUMENT naming the problem', () => {
   const cases: { name: string; inputs: DecodedInput[]; want: RegExp }[] = [
     { name: 'missing input', inputs: [], want: /missing input 'features'.*FP32 \[-1,4\]/ },
-    { name: 'unknown input', inputs: [feat([1, 4]), { name: 'x', datatype: 'FP32', shape: [1], data: f32(1) }], want: /unexpected input 'x'.*expected inputs: features/ },
+    {
+      name: 'unknown input',
+      inputs: [feat([1, 4]), { name: 'x', datatype: 'FP32', shape: [1], data: f32(1) }],
+      want: /unexpected input 'x'.*expected inputs: features/,
+    },
     { name: 'duplicate input', inputs: [feat([1, 4]), feat([1, 4])], want: /'features' appears more than once/ },
     { name: 'wrong datatype', inputs: [{ ...feat([1, 4]), datatype: 'FP64' }], want: /datatype FP64; expected FP32/ },
     { name: 'wrong rank', inputs: [feat([4])], want: /shape \[4\]; expected \[-1,4\]/ },
@@ -21,11 +30,14 @@ test('checkInputs rejects bad input with INVALID_ARGUMENT naming the problem', (
     { name: 'data length', inputs: [feat([2, 4], 7)], want: /holds 7 elements; shape \[2,4\] needs 8/ },
   ];
   for (const c of cases) {
-    assert.throws(() => checkInputs(rankerConfig(), c.inputs), (e: { code: number; message: string }) => {
-      assert.equal(e.code, Status.INVALID_ARGUMENT, c.name);
-      assert.match(e.message, c.want, c.name);
-      return true;
-    });
+    assert.throws(
+      () => checkInputs(rankerConfig(), c.inputs),
+      (e: { code: number; message: string }) => {
+        assert.equal(e.code, Status.INVALID_ARGUMENT, c.name);
+        assert.match(e.message, c.want, c.name);
+        return true;
+      },
+    );
   }
 });
 
@@ -34,9 +46,15 @@ test('checkInputs orders inputs by config and keys batches by non-batch dims', (
   const ids = { name: 'ids', datatype: 'INT64', shape: [2, 3], data: new BigInt64Array(6) };
   const mask = { name: 'mask', datatype: 'BOOL', shape: [2, 3], data: new Uint8Array(6) };
   const a = checkInputs(cfg, [mask, ids]);
-  assert.deepEqual(a.inputs.map((t) => t.name), ['ids', 'mask']);
+  assert.deepEqual(
+    a.inputs.map((t) => t.name),
+    ['ids', 'mask'],
+  );
   assert.equal(a.batchSize, 2);
-  const b = checkInputs(cfg, [{ ...ids, shape: [1, 5], data: new BigInt64Array(5) }, { ...mask, shape: [1, 5], data: new Uint8Array(5) }]);
+  const b = checkInputs(cfg, [
+    { ...ids, shape: [1, 5], data: new BigInt64Array(5) },
+    { ...mask, shape: [1, 5], data: new Uint8Array(5) },
+  ]);
   assert.notEqual(a.shapeKey, b.shapeKey, 'different sequence lengths never share a batch');
   assert.throws(() => checkInputs(cfg, [ids, { ...mask, shape: [1, 3], data: new Uint8Array(3) }]), /batch size 1 but input 'ids' has 2/);
 });
@@ -58,7 +76,13 @@ test('checkOutputs', () => {
 test('resolvePriority follows Triton: 0 = default level, 1..levels, else INVALID_ARGUMENT', () => {
   const cfg = rankerConfig();
   const table: [number | undefined, number | RegExp][] = [
-    [undefined, 2], [0, 2], [1, 1], [2, 2], [3, /priority levels 1 to 2/], [-1, /priority/], [1.5, /priority/],
+    [undefined, 2],
+    [0, 2],
+    [1, 1],
+    [2, 2],
+    [3, /priority levels 1 to 2/],
+    [-1, /priority/],
+    [1.5, /priority/],
   ];
   for (const [p, want] of table) {
     if (typeof want === 'number') assert.equal(resolvePriority(cfg, p), want, `priority ${p}`);
@@ -68,7 +92,9 @@ test('resolvePriority follows Triton: 0 = default level, 1..levels, else INVALID
 
 test('resolveDeadline: caller deadline, default timeout, and override rules', () => {
   const withDefault = (allow: boolean) =>
-    rankerConfig({ dynamic_batching: { ...rankerConfig().dynamic_batching!, default_timeout_microseconds: 10_000, allow_timeout_override: allow } });
+    rankerConfig({
+      dynamic_batching: { ...rankerConfig().dynamic_batching!, default_timeout_microseconds: 10_000, allow_timeout_override: allow },
+    });
   const now = 100;
   const table: { name: string; cfg: ReturnType<typeof rankerConfig>; caller: number; timeoutUs?: number; want: number }[] = [
     { name: 'nothing set', cfg: rankerConfig(), caller: Infinity, want: Infinity },

@@ -24,11 +24,29 @@ const cases: Case[] = [
   { name: 'idle, EWMA at its initial 30 ms', config: base, inFlight: 0, want: 30 },
   { name: 'rtt × (pending + 1)', config: base, inFlight: 3, rttMs: 50, want: 50 * 4 },
   { name: 'fresh queue depth adds to pending', config: base, inFlight: 3, report: { queueDepth: 6, ageMs: 100 }, rttMs: 50, want: 50 * 10 },
-  { name: 'report exactly at max age still counts (the estimate decayed meanwhile)', config: base, inFlight: 0, report: { queueDepth: 4, ageMs: 2000 }, want: 30 * Math.exp(-0.2) * 5 },
+  {
+    name: 'report exactly at max age still counts (the estimate decayed meanwhile)',
+    config: base,
+    inFlight: 0,
+    report: { queueDepth: 4, ageMs: 2000 },
+    want: 30 * Math.exp(-0.2) * 5,
+  },
   { name: 'stale queue depth is ignored', config: base, inFlight: 3, report: { queueDepth: 6, ageMs: 2001 }, rttMs: 50, want: 50 * 4 },
   { name: 'EWMA off: pending + 1 alone', config: ewmaOff, inFlight: 3, report: { queueDepth: 6, ageMs: 0 }, rttMs: 500, want: 10 },
-  { name: 'weights scale each term', config: { ...ewmaOff, in_flight_weight: 2, queue_depth_weight: 0.5 }, inFlight: 3, report: { queueDepth: 6, ageMs: 0 }, want: 2 * 3 + 0.5 * 6 + 1 },
-  { name: 'queue weight 0 ignores reports', config: { ...ewmaOff, queue_depth_weight: 0 }, inFlight: 1, report: { queueDepth: 100, ageMs: 0 }, want: 2 },
+  {
+    name: 'weights scale each term',
+    config: { ...ewmaOff, in_flight_weight: 2, queue_depth_weight: 0.5 },
+    inFlight: 3,
+    report: { queueDepth: 6, ageMs: 0 },
+    want: 2 * 3 + 0.5 * 6 + 1,
+  },
+  {
+    name: 'queue weight 0 ignores reports',
+    config: { ...ewmaOff, queue_depth_weight: 0 },
+    inFlight: 1,
+    report: { queueDepth: 100, ageMs: 0 },
+    want: 2,
+  },
 ];
 
 describe('ComposedMetric', () => {

@@ -17,27 +17,73 @@ interface Case {
 
 const cases: Case[] = [
   { name: 'no samples: the initial estimate', steps: [['estimate', 0, 0, 30]] },
-  { name: 'a sample above the estimate replaces it at once', steps: [['observe', 0, 100, 100], ['observe', 1, 250, 250]] },
+  {
+    name: 'a sample above the estimate replaces it at once',
+    steps: [
+      ['observe', 0, 100, 100],
+      ['observe', 1, 250, 250],
+    ],
+  },
   {
     name: 'a sample below pulls it down by 1 - exp(-elapsed/decay)',
-    steps: [['observe', 0, 100, 100], ['observe', 10_000, 50, 100 * E + 50 * (1 - E)]],
+    steps: [
+      ['observe', 0, 100, 100],
+      ['observe', 10_000, 50, 100 * E + 50 * (1 - E)],
+    ],
   },
-  { name: 'a sample below at zero elapsed changes nothing', steps: [['observe', 0, 100, 100], ['observe', 0, 10, 100]] },
+  {
+    name: 'a sample below at zero elapsed changes nothing',
+    steps: [
+      ['observe', 0, 100, 100],
+      ['observe', 0, 10, 100],
+    ],
+  },
   {
     name: 'reading decays toward zero (Finagle get(): observe(0))',
-    steps: [['observe', 0, 100, 100], ['estimate', 10_000, 0, 100 * E], ['estimate', 20_000, 0, 100 * E * E]],
+    steps: [
+      ['observe', 0, 100, 100],
+      ['estimate', 10_000, 0, 100 * E],
+      ['estimate', 20_000, 0, 100 * E * E],
+    ],
   },
   {
     name: 'a read moves the update time: the next low sample weighs only the time since the read',
-    steps: [['observe', 0, 100, 100], ['estimate', 10_000, 0, 100 * E], ['observe', 10_000, 10, 100 * E]],
+    steps: [
+      ['observe', 0, 100, 100],
+      ['estimate', 10_000, 0, 100 * E],
+      ['observe', 10_000, 10, 100 * E],
+    ],
   },
   {
     name: 'a long-idle slow endpoint decays to par and is tried again',
-    steps: [['observe', 0, 300, 300], ['estimate', 23_026, 0, 300 * Math.exp(-2.3026)]],
+    steps: [
+      ['observe', 0, 300, 300],
+      ['estimate', 23_026, 0, 300 * Math.exp(-2.3026)],
+    ],
   },
-  { name: 'a completion stamped before the last update counts as zero elapsed', steps: [['observe', 5000, 100, 100], ['observe', 4000, 10, 100]] },
-  { name: 'decay from config', decay: 1000, steps: [['observe', 0, 100, 100], ['estimate', 1000, 0, 100 * E]] },
-  { name: 'initial from config', initial: 5, steps: [['estimate', 0, 0, 5], ['observe', 0, 4, 5]] },
+  {
+    name: 'a completion stamped before the last update counts as zero elapsed',
+    steps: [
+      ['observe', 5000, 100, 100],
+      ['observe', 4000, 10, 100],
+    ],
+  },
+  {
+    name: 'decay from config',
+    decay: 1000,
+    steps: [
+      ['observe', 0, 100, 100],
+      ['estimate', 1000, 0, 100 * E],
+    ],
+  },
+  {
+    name: 'initial from config',
+    initial: 5,
+    steps: [
+      ['estimate', 0, 0, 5],
+      ['observe', 0, 4, 5],
+    ],
+  },
 ];
 
 describe('PeakEwma', () => {

@@ -3,7 +3,14 @@ import { describe, it } from 'node:test';
 import type { EndpointState } from '../../../../balancer/routing/endpoint-state';
 import type { LoadMetric } from '../../../../balancer/routing/load/load-metric';
 import { p2cPicker } from '../../../../balancer/routing/pick/p2c';
-import { buildPicker, PickerCache, pickerFactory, registeredPickers, registerPicker, unavailablePicker } from '../../../../balancer/routing/pick';
+import {
+  buildPicker,
+  PickerCache,
+  pickerFactory,
+  registeredPickers,
+  registerPicker,
+  unavailablePicker,
+} from '../../../../balancer/routing/pick';
 import { cluster, endpoints, fixedMetric, pickerContext, shares } from '../../../helpers/balancer-fixture';
 
 const N = 20_000;
@@ -12,7 +19,10 @@ const TOL = 0.015;
 
 function assertShares(got: Record<string, number>, want: Record<string, number>, tol = TOL): void {
   for (const [id, w] of Object.entries(want)) {
-    assert.ok(Math.abs(got[id] - w) <= tol, `${id}: share ${got[id].toFixed(4)}, want ${w.toFixed(4)} ± ${tol} (all: ${JSON.stringify(got)})`);
+    assert.ok(
+      Math.abs(got[id] - w) <= tol,
+      `${id}: share ${got[id].toFixed(4)}, want ${w.toFixed(4)} ± ${tol} (all: ${JSON.stringify(got)})`,
+    );
   }
 }
 
@@ -28,26 +38,46 @@ interface ShareCase {
 
 const shareCases: ShareCase[] = [
   { name: 'equal costs, equal weights: uniform', weights: [1, 1, 1, 1], costs: [1, 1, 1, 1], want: [0.25, 0.25, 0.25, 0.25] },
-  { name: 'equal costs: weights respected (ties keep the weighted first draw)', weights: [1, 2, 3, 4], costs: [1, 1, 1, 1], want: [0.1, 0.2, 0.3, 0.4] },
+  {
+    name: 'equal costs: weights respected (ties keep the weighted first draw)',
+    weights: [1, 2, 3, 4],
+    costs: [1, 1, 1, 1],
+    want: [0.1, 0.2, 0.3, 0.4],
+  },
   { name: 'two endpoints, weights 1:3, tied', weights: [1, 3], costs: [5, 5], want: [0.25, 0.75] },
   {
     name: 'graded costs: rank r wins against every higher rank it is paired with, 2(n-1-r)/(n(n-1))',
-    weights: [1, 1, 1, 1], costs: [1, 2, 3, 4], want: [3 / 6, 2 / 6, 1 / 6, 0],
+    weights: [1, 1, 1, 1],
+    costs: [1, 2, 3, 4],
+    want: [3 / 6, 2 / 6, 1 / 6, 0],
   },
   {
     name: 'one endpoint 10x loaded never wins a distinct pair (with duplicates it would win 1/n²)',
-    weights: [1, 1, 1, 1, 1, 1, 1, 1, 1, 1], costs: [10, 1, 1, 1, 1, 1, 1, 1, 1, 1], want: [0, 0.111, 0.111, 0.111, 0.111, 0.111, 0.111, 0.111, 0.111, 0.111],
+    weights: [1, 1, 1, 1, 1, 1, 1, 1, 1, 1],
+    costs: [10, 1, 1, 1, 1, 1, 1, 1, 1, 1],
+    want: [0, 0.111, 0.111, 0.111, 0.111, 0.111, 0.111, 0.111, 0.111, 0.111],
   },
   {
     name: 'choice_count 3: rank r wins when the two others drawn are higher, C(n-1-r,2)/C(n,3)',
-    weights: [1, 1, 1, 1], costs: [1, 2, 3, 4], choiceCount: 3, want: [0.75, 0.25, 0, 0],
+    weights: [1, 1, 1, 1],
+    costs: [1, 2, 3, 4],
+    choiceCount: 3,
+    want: [0.75, 0.25, 0, 0],
   },
   {
     // Pairs drawn without replacement in proportion to weight: {a,b} .4167, {a,c} .4167, {b,c} .1667.
     name: 'weighted distinct pairs: a (w2, costliest) never wins; b wins {a,b} and {b,c}',
-    weights: [2, 1, 1], costs: [3, 1, 2], want: [0, 0.5833, 0.4167],
+    weights: [2, 1, 1],
+    costs: [3, 1, 2],
+    want: [0, 0.5833, 0.4167],
   },
-  { name: 'choice_count above n: every candidate compared, lowest always wins', weights: [1, 1, 1], costs: [2, 1, 3], choiceCount: 5, want: [0, 1, 0] },
+  {
+    name: 'choice_count above n: every candidate compared, lowest always wins',
+    weights: [1, 1, 1],
+    costs: [2, 1, 3],
+    choiceCount: 5,
+    want: [0, 1, 0],
+  },
   { name: 'one candidate', weights: [7], costs: [1], want: [1] },
   { name: 'a zero weight is never drawn (one drawable left: no comparison)', weights: [0, 1], costs: [0, 1], want: [0, 1] },
   { name: 'zero weight among several', weights: [0, 1, 1], costs: [0, 1, 2], want: [0, 1, 0] },
@@ -66,7 +96,13 @@ describe('p2c picker', () => {
   }
 
   it('always compares choice_count distinct endpoints', () => {
-    for (const [n, count, weights] of [[2, 2, [1, 1]], [3, 2, [1, 5, 1]], [5, 2, [1, 2, 3, 4, 5]], [5, 3, [9, 1, 1, 1, 1]], [4, 4, [1, 1, 1, 100]]] as const) {
+    for (const [n, count, weights] of [
+      [2, 2, [1, 1]],
+      [3, 2, [1, 5, 1]],
+      [5, 2, [1, 2, 3, 4, 5]],
+      [5, 3, [9, 1, 1, 1, 1]],
+      [4, 4, [1, 1, 1, 100]],
+    ] as const) {
       const t = cluster(endpoints(n, (i) => ({ weight: weights[i] })));
       let seen: EndpointState[] = [];
       const spy: LoadMetric = { cost: (s) => (seen.push(s), 1) };
@@ -127,7 +163,8 @@ describe('round robin and least request, compared with p2c', () => {
     },
     {
       name: 'idle endpoints tie: least request shares them by weight',
-      inFlight: [0, 0, 3], weights: [1, 3, 1],
+      inFlight: [0, 0, 3],
+      weights: [1, 3, 1],
       want: { least_request: [0.25, 0.75, 0] },
     },
   ];
