@@ -3,6 +3,7 @@
 // balancer's front on the JavaScript HTTP/2 server (http2/listener.ts, which
 // imports nothing of the project, so the front applies these to it).
 import type * as net from 'node:net';
+import { systemClock, type Clock } from './clock';
 
 /** Binds server to host:port (0: a free port); resolves with the port. */
 export function listenOn(server: net.Server, host: string, port: number): Promise<number> {
@@ -15,9 +16,9 @@ export function listenOn(server: net.Server, host: string, port: number): Promis
   });
 }
 
-/** closed, or cut() once drainMs have passed without it (Infinity: no deadline). */
-export function drainWithin(closed: Promise<void>, drainMs: number, cut: () => void): Promise<void> {
+/** closed, or cut() once drainMs have passed on clock without it (Infinity: no deadline). */
+export function drainWithin(closed: Promise<void>, drainMs: number, cut: () => void, clock: Clock = systemClock): Promise<void> {
   if (!Number.isFinite(drainMs)) return closed;
-  const timer = setTimeout(cut, drainMs);
-  return closed.then(() => clearTimeout(timer));
+  const timer = clock.setTimeout(cut, drainMs);
+  return closed.then(() => clock.clearTimeout(timer));
 }

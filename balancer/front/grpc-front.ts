@@ -58,7 +58,7 @@ export class Front {
 
   /** Stops accepting (GOAWAY on every connection), lets calls in flight finish, and cuts what is left after drainMs. */
   close(drainMs: number): Promise<void> {
-    return drainWithin(this.h2.close(), drainMs, () => this.h2.forceClose());
+    return drainWithin(this.h2.close(), drainMs, () => this.h2.forceClose(), this.deps.clock);
   }
 
   /** Cuts every connection now. */

@@ -112,17 +112,16 @@ export class GrpcServer {
     const path = headers[':path'] ?? '';
     const method = this.methods.get(path);
     if (!method) return this.replyStatus(stream, Status.UNIMPLEMENTED, `method ${path} is not served; see ${SERVICE}`);
-    // grpc-timeout is relative; the scheduler works in clock ms.
-    const epochDeadline = deadlineFromTimeout(headers['grpc-timeout'], Date.now());
-    const deadline = Number.isFinite(epochDeadline) ? this.clock.now() + (epochDeadline - Date.now()) : Infinity;
-    let timer: NodeJS.Timeout | undefined;
-    if (Number.isFinite(epochDeadline)) {
+    // grpc-timeout is relative: the deadline is on the injected clock, as the scheduler's are.
+    const now = this.clock.now();
+    const deadline = deadlineFromTimeout(headers['grpc-timeout'], now);
+    if (Number.isFinite(deadline)) {
       // As grpc-js does: the call ends at its deadline, answered or not.
-      timer = setTimeout(
+      const timer = this.clock.setTimeout(
         () => this.replyStatus(stream, Status.DEADLINE_EXCEEDED, 'deadline exceeded'),
-        Math.max(0, epochDeadline - Date.now()),
+        Math.max(0, deadline - now),
       );
-      stream.once('close', () => clearTimeout(timer));
+      stream.once('close', () => this.clock.clearTimeout(timer));
     }
     if (method.unary) this.unary(stream, method.codec, method.unary, deadline);
     else this.stream(stream, method.codec, deadline);
