@@ -82,6 +82,42 @@ module.exports = {
       to: { path: '^(test|bench)/' },
     },
     {
+      name: 'sidecar-not-balancer-or-client',
+      severity: 'error',
+      comment: 'The sidecar serves the protocol; it never imports the balancer or the client that call it.',
+      from: { path: '^sidecar/' },
+      to: { path: '^(balancer|client)/' },
+    },
+    {
+      name: 'discovery-client-not-server',
+      severity: 'error',
+      comment:
+        'discovery/client/ runs inside sidecars and balancers: it speaks to the service over the wire and imports none of discovery/server/ or store/.',
+      from: { path: '^discovery/client/' },
+      to: { path: '^discovery/(server|store)/' },
+    },
+    {
+      name: 'discovery-shared-not-sides',
+      severity: 'error',
+      comment: "discovery's shared files (types, wire, cluster-changes) serve both sides, so they import neither.",
+      from: { path: '^discovery/[^/]+$' },
+      to: { path: '^discovery/(server|store|client)/' },
+    },
+    {
+      name: 'routing-config-is-a-contract',
+      severity: 'error',
+      comment: 'routing-config/ is the contract the balancer and the client consume: it imports none of them, nor a discovery side.',
+      from: { path: '^routing-config/' },
+      to: { path: '^(balancer|client|sidecar|cli|bench)/|^discovery/(server|store|client)/' },
+    },
+    {
+      name: 'product-not-tests-or-bench',
+      severity: 'error',
+      comment: 'What ships imports no test, testkit or bench code (cli/ starts benchmarks, so it may import bench/).',
+      from: { path: '^(http2|protocol|routing-config|common|discovery|balancer|sidecar|client|models)/' },
+      to: { path: '^(test|testkit|bench)/' },
+    },
+    {
       name: 'not-to-unresolvable',
       severity: 'error',
       comment: 'An import that does not resolve hides its edge from every rule above (run npm run gen:proto first for proto/gen).',

@@ -107,3 +107,19 @@ export interface ConfigSource {
   /** Stops watching files and signals. */
   close?(): void;
 }
+
+/** A message for one watcher, in domain form (server/service.ts encodes it with wire.ts). */
+export interface HubMessage {
+  /** History the version belongs to. */
+  readonly epoch: string;
+  /** View version after this message. */
+  readonly version: number;
+  /** True: `clusters` replaces the watcher's whole view. */
+  readonly snapshot: boolean;
+  /** Full view (snapshots only), cluster → endpoints sorted by id. */
+  readonly clusters: ReadonlyMap<string, readonly ClusterEndpoint[]>;
+  /** Changes to apply in order (deltas only). */
+  readonly changes: readonly ClusterChange[];
+  /** New routing config, when it changed for this watcher. */
+  readonly config?: RoutingConfigVersion;
+}

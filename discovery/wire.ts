@@ -10,8 +10,7 @@ import type { HealthStatus } from '../proto/gen/infergate/discovery/v1/HealthSta
 import type { LbEndpoint, LbEndpoint__Output } from '../proto/gen/infergate/discovery/v1/LbEndpoint';
 import type { LoadSummary as PbLoad, LoadSummary__Output as PbLoadOut } from '../proto/gen/infergate/discovery/v1/LoadSummary';
 import type { WatchResponse } from '../proto/gen/infergate/discovery/v1/WatchResponse';
-import type { HubMessage } from './server/watch-hub';
-import { HEALTH_VALUES, NO_LOAD, type ClusterEndpoint, type Health, type LoadSummary } from './types';
+import { HEALTH_VALUES, NO_LOAD, type ClusterEndpoint, type Health, type HubMessage, type LoadSummary } from './types';
 
 export type { DiscoveryClient };
 type DiscoveryPackage = ProtoGrpcType['infergate']['discovery']['v1'];

@@ -3,7 +3,7 @@
 
 // [code, bit length] for symbols 0..255 and EOS (256), the code right-aligned in
 // the number as the RFC prints it in its hex column. The code is canonical (codes
-// of one length are consecutive in symbol order), which test/hpack.test.ts checks
+// of one length are consecutive in symbol order), which test/http2/hpack.test.ts checks
 // as a guard against a mistyped row.
 export const HUFFMAN_CODES: readonly (readonly [code: number, bits: number])[] = [
   [0x1ff8, 13],

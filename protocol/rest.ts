@@ -3,6 +3,7 @@
 // status the same failure gets over gRPC; and the HTTP server both listen on.
 import * as http from 'node:http';
 import { httpStatusOf, toInferError } from './status';
+import { listenOn } from '../common/listen';
 
 /** Largest request body accepted (bytes); larger bodies get 413. */
 export const MAX_BODY_BYTES = 64 * 1024 * 1024;
@@ -22,12 +23,10 @@ export function sendError(res: http.ServerResponse, err: unknown): void {
   sendJson(res, httpStatusOf(e.code), { error: e.message });
 }
 
-/** Starts an HTTP server on host:port; resolves with the bound port. */
-export function listenHttp(handler: http.RequestListener, host: string, port: number): Promise<http.Server> {
+/** Starts an HTTP server on host:port (0: a free port); resolves with the server once it listens. */
+export async function listenHttp(handler: http.RequestListener, host: string, port: number): Promise<http.Server> {
   const server = http.createServer(handler);
   server.keepAliveTimeout = 65_000;
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve(server));
-  });
+  await listenOn(server, host, port);
+  return server;
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Test lanes over the built tests (run `npm run build` first; the npm scripts do).
 //
-//   node scripts/test-lane.mjs unit [node --test flags...]   the edit-test loop: in-process suites, well under a minute
+//   node scripts/test-lane.mjs unit [node --test flags...]   the edit-test loop: suites of seconds, well under a minute
 //   node scripts/test-lane.mjs slow [node --test flags...]   the rest: multi-process and real-time suites
 //   node scripts/test-lane.mjs unit --list                   print the lane's files instead of running them
 //

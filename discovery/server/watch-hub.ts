@@ -17,7 +17,7 @@ import { ChangeHistory } from './change-history';
 import { clusterEndpoints, diffRecord, wants } from '../cluster-changes';
 import { ConfigOverlay } from './config-overlay';
 import type { DiscoveryStore, StoreEvent, StoredRecord, StoreSnapshot, StoreWatch } from '../store/store';
-import type { ClusterChange, ClusterEndpoint, EndpointRecord, RoutingConfigVersion } from '../types';
+import type { ClusterChange, ClusterEndpoint, EndpointRecord, HubMessage, RoutingConfigVersion } from '../types';
 
 /**
  * Config reloads that change the view, per store revision. Decimal so the
@@ -26,22 +26,6 @@ import type { ClusterChange, ClusterEndpoint, EndpointRecord, RoutingConfigVersi
  * starts a new epoch: every watcher gets a snapshot.
  */
 export const VERSION_STEPS = 1000;
-
-/** A message for one watcher, in domain form (service.ts encodes it). */
-export interface HubMessage {
-  /** History the version belongs to. */
-  readonly epoch: string;
-  /** View version after this message. */
-  readonly version: number;
-  /** True: `clusters` replaces the watcher's whole view. */
-  readonly snapshot: boolean;
-  /** Full view (snapshots only), cluster → endpoints sorted by id. */
-  readonly clusters: ReadonlyMap<string, readonly ClusterEndpoint[]>;
-  /** Changes to apply in order (deltas only). */
-  readonly changes: readonly ClusterChange[];
-  /** New routing config, when it changed for this watcher. */
-  readonly config?: RoutingConfigVersion;
-}
 
 /** What a watcher asks for. */
 export interface SubscribeRequest {

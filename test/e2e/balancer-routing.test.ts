@@ -1,5 +1,5 @@
 // Routing policy end to end with real processes on loopback (the patterns of
-// balancer-e2e.test.ts): discovery and the balancer in this process, sidecars
+// balancer.test.ts): discovery and the balancer in this process, sidecars
 // as CLI processes registering through --discovery, a routing config the test
 // rewrites. Which sidecar served a call is read from per-sidecar /metrics
 // deltas, so every figure here crossed the wire.

@@ -30,7 +30,7 @@ function setup(rows: Row[]): TestCluster {
   );
   rows.forEach(([, , st], i) => {
     const s = t.states[i];
-    // Test shortcut: the detector's own sequence is covered in balancer-outlier.test.ts.
+    // Test shortcut: the detector's own sequence is covered in outlier-detector.test.ts.
     if (st?.ejected) s.outlier.ejected = true;
     if (st?.full) {
       s.tryStart();
