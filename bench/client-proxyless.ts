@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import * as hdr from 'hdr-histogram-js';
 import { BUNDLED_MODELS } from '../models/bundled';
 import { InferenceClient, type InferStream, type ProxylessTransport } from '../client';
-import { cpuSeconds, freePort, startCli, stop, waitReady } from '../testkit/processes';
+import { cpuSeconds, freePort, sidecarArgs, startCli, stop, waitReady } from '../testkit/processes';
 
 type Path = 'balancer' | 'proxyless';
 type Mode = 'unary' | 'stream';
@@ -90,27 +90,7 @@ async function main(): Promise<void> {
     const sidecars: { child: ReturnType<typeof startCli>; ready: string }[] = [];
     for (let i = 0; i < nSidecars; i++) {
       const [g, h, m] = [await freePort(), await freePort(), await freePort()];
-      const child = startCli([
-        'sidecar',
-        '--models',
-        BUNDLED_MODELS,
-        '--host',
-        '127.0.0.1',
-        '--grpc-port',
-        String(g),
-        '--http-port',
-        String(h),
-        '--metrics-port',
-        String(m),
-        '--discovery',
-        `127.0.0.1:${dg}`,
-        '--advertise',
-        `127.0.0.1:${g}`,
-        '--zone',
-        'a',
-        '--drain-timeout-ms',
-        '1000',
-      ]);
+      const child = startCli(sidecarArgs(BUNDLED_MODELS, { grpc: g, http: h, metrics: m }, dg, ['--zone', 'a']));
       children.push(child);
       sidecars.push({ child, ready: `http://127.0.0.1:${h}/v2/health/ready` });
     }

@@ -84,3 +84,25 @@ export function stop(child: ChildProcess, graceMs = 10_000): Promise<number | nu
     child.kill('SIGTERM');
   });
 }
+
+/** Loopback ports of one sidecar started through the CLI. */
+export interface SidecarPorts {
+  readonly grpc: number;
+  readonly http: number;
+  readonly metrics: number;
+}
+
+/**
+ * `infergate sidecar` arguments for a loopback sidecar serving models on ports, registering with the
+ * discovery service on discoveryPort, draining in 1 s (benchmarks stop many of them); extra flags follow.
+ */
+export function sidecarArgs(models: string, ports: SidecarPorts, discoveryPort: number, extra: readonly string[] = []): string[] {
+  return [
+    'sidecar',
+    ...['--models', models, '--host', '127.0.0.1'],
+    ...['--grpc-port', String(ports.grpc), '--http-port', String(ports.http), '--metrics-port', String(ports.metrics)],
+    ...['--discovery', `127.0.0.1:${discoveryPort}`, '--advertise', `127.0.0.1:${ports.grpc}`],
+    ...['--drain-timeout-ms', '1000'],
+    ...extra,
+  ];
+}

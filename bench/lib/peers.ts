@@ -10,7 +10,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { BUNDLED_MODELS } from '../../models/bundled';
-import { cpuSeconds, freePort, startCli, stop, waitReady } from '../../testkit/processes';
+import { cpuSeconds, freePort, sidecarArgs, startCli, stop, waitReady } from '../../testkit/processes';
 
 /** A proxy under test: where to send calls and how much CPU it has used. */
 export interface Target {
@@ -134,31 +134,7 @@ export async function startFleet(faultDelays: number[], verbose = false): Promis
   for (const delay of faultDelays) {
     const [g, h, m] = [await freePort(), await freePort(), await freePort()];
     const fault = delay > 0 ? ['--fault-delay-ms', String(delay)] : [];
-    const child = track(
-      startCli(
-        [
-          'sidecar',
-          '--models',
-          BUNDLED_MODELS,
-          '--host',
-          '127.0.0.1',
-          '--grpc-port',
-          String(g),
-          '--http-port',
-          String(h),
-          '--metrics-port',
-          String(m),
-          '--discovery',
-          `127.0.0.1:${dg}`,
-          '--advertise',
-          `127.0.0.1:${g}`,
-          '--drain-timeout-ms',
-          '1000',
-          ...fault,
-        ],
-        verbose,
-      ),
-    );
+    const child = track(startCli(sidecarArgs(BUNDLED_MODELS, { grpc: g, http: h, metrics: m }, dg, fault), verbose));
     sidecars.push({ child, grpcPort: g, metricsPort: m, faultDelayMs: delay });
     ready.push(`http://127.0.0.1:${h}/v2/health/ready`);
   }

@@ -7,7 +7,7 @@
 // the infergate side is started here; the peers are reused as they are.
 import { spawnSync } from 'node:child_process';
 import { BUNDLED_MODELS } from '../../models/bundled';
-import { freePort, waitReady } from '../../testkit/processes';
+import { freePort, sidecarArgs, waitReady } from '../../testkit/processes';
 import { sidecarServed, startHaproxy, startNginx, stopAll, type SidecarProc } from '../lib/peers';
 import { spawnInfergate, stopInfergates, treeCpuSeconds } from './own-processes';
 import type { PeerName, TopologySpec } from './scenario-config';
@@ -115,29 +115,7 @@ export async function startTopology(spec: TopologySpec, models: readonly string[
         ...(s.faultDelayMs > 0 ? ['--fault-delay-ms', String(s.faultDelayMs)] : []),
         ...(s.faultAbortPercent > 0 ? ['--fault-abort-percent', String(s.faultAbortPercent)] : []),
       ];
-      const child = spawnInfergate(
-        [
-          'sidecar',
-          '--models',
-          BUNDLED_MODELS,
-          '--host',
-          '127.0.0.1',
-          '--grpc-port',
-          String(g),
-          '--http-port',
-          String(h),
-          '--metrics-port',
-          String(m),
-          '--discovery',
-          `127.0.0.1:${dg}`,
-          '--advertise',
-          `127.0.0.1:${g}`,
-          '--drain-timeout-ms',
-          '1000',
-          ...faults,
-        ],
-        verbose,
-      );
+      const child = spawnInfergate(sidecarArgs(BUNDLED_MODELS, { grpc: g, http: h, metrics: m }, dg, faults), verbose);
       sidecars.push({ child, grpcPort: g, metricsPort: m, faultDelayMs: s.faultDelayMs });
       targets.set(`sidecar:${i}`, {
         name: `sidecar:${i}`,
