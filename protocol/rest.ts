@@ -4,6 +4,7 @@
 import * as http from 'node:http';
 import { httpStatusOf, toInferError } from './status';
 import { listenOn } from '../common/listen';
+import { noop } from '../common/noop';
 
 /** Largest request body accepted (bytes); larger bodies get 413. */
 export const MAX_BODY_BYTES = 64 * 1024 * 1024;
@@ -28,5 +29,8 @@ export async function listenHttp(handler: http.RequestListener, host: string, po
   const server = http.createServer(handler);
   server.keepAliveTimeout = 65_000;
   await listenOn(server, host, port);
+  // Accept errors (EMFILE...) are transient and the listening socket stays, as on the gRPC ports: an
+  // 'error' event with no listener would end the process and every call in it.
+  server.on('error', noop);
   return server;
 }
