@@ -109,8 +109,8 @@ async function closeAll(
     grpcServer.forceClose();
     httpServer.closeAllConnections();
   }, drainTimeoutMs);
-  // The process clock's handle is a Node timer: the grace period alone must not keep the process alive.
-  if (typeof cut === 'object' && 'unref' in cut) cut.unref();
+  // The grace period alone must not keep the process alive.
+  clock.unref(cut);
   await svc.drain();
   await Promise.all([grpcDone, httpDone]);
   clock.clearTimeout(cut);

@@ -109,7 +109,7 @@ export class InstanceBreaker implements ModelRunner {
       const clock = this.opts.clock ?? systemClock;
       await new Promise<void>((resolve) => {
         const t = clock.setTimeout(resolve, Math.max(this.opts.config.timeout_ms, 1000));
-        if (typeof t === 'object' && 'unref' in t) t.unref(); // the process clock's Node timer: see "Timers" above
+        clock.unref(t); // see "Timers" above
         this.idleListeners.push(() => {
           clock.clearTimeout(t);
           resolve();
