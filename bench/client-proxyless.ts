@@ -90,7 +90,9 @@ async function main(): Promise<void> {
     const sidecars: { child: ReturnType<typeof startCli>; ready: string }[] = [];
     for (let i = 0; i < nSidecars; i++) {
       const [g, h, m] = [await freePort(), await freePort(), await freePort()];
-      const child = startCli(sidecarArgs(BUNDLED_MODELS, { grpc: g, http: h, metrics: m }, dg, ['--zone', 'a']));
+      const child = startCli(
+        sidecarArgs(BUNDLED_MODELS, { grpc: g, http: h, metrics: m }, dg, ['--zone', 'a', '--drain-timeout-ms', '1000']),
+      );
       children.push(child);
       sidecars.push({ child, ready: `http://127.0.0.1:${h}/v2/health/ready` });
     }

@@ -93,8 +93,8 @@ export interface SidecarPorts {
 }
 
 /**
- * `infergate sidecar` arguments for a loopback sidecar serving models on ports, registering with the
- * discovery service on discoveryPort, draining in 1 s (benchmarks stop many of them); extra flags follow.
+ * `infergate sidecar` arguments for a loopback sidecar serving models on ports and registering with the
+ * discovery service on discoveryPort, advertising its gRPC port; extra flags (zone, drain timeout, faults) follow.
  */
 export function sidecarArgs(models: string, ports: SidecarPorts, discoveryPort: number, extra: readonly string[] = []): string[] {
   return [
@@ -102,7 +102,6 @@ export function sidecarArgs(models: string, ports: SidecarPorts, discoveryPort: 
     ...['--models', models, '--host', '127.0.0.1'],
     ...['--grpc-port', String(ports.grpc), '--http-port', String(ports.http), '--metrics-port', String(ports.metrics)],
     ...['--discovery', `127.0.0.1:${discoveryPort}`, '--advertise', `127.0.0.1:${ports.grpc}`],
-    ...['--drain-timeout-ms', '1000'],
     ...extra,
   ];
 }

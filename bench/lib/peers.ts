@@ -134,7 +134,9 @@ export async function startFleet(faultDelays: number[], verbose = false): Promis
   for (const delay of faultDelays) {
     const [g, h, m] = [await freePort(), await freePort(), await freePort()];
     const fault = delay > 0 ? ['--fault-delay-ms', String(delay)] : [];
-    const child = track(startCli(sidecarArgs(BUNDLED_MODELS, { grpc: g, http: h, metrics: m }, dg, fault), verbose));
+    const child = track(
+      startCli(sidecarArgs(BUNDLED_MODELS, { grpc: g, http: h, metrics: m }, dg, ['--drain-timeout-ms', '1000', ...fault]), verbose),
+    );
     sidecars.push({ child, grpcPort: g, metricsPort: m, faultDelayMs: delay });
     ready.push(`http://127.0.0.1:${h}/v2/health/ready`);
   }

@@ -115,7 +115,10 @@ export async function startTopology(spec: TopologySpec, models: readonly string[
         ...(s.faultDelayMs > 0 ? ['--fault-delay-ms', String(s.faultDelayMs)] : []),
         ...(s.faultAbortPercent > 0 ? ['--fault-abort-percent', String(s.faultAbortPercent)] : []),
       ];
-      const child = spawnInfergate(sidecarArgs(BUNDLED_MODELS, { grpc: g, http: h, metrics: m }, dg, faults), verbose);
+      const child = spawnInfergate(
+        sidecarArgs(BUNDLED_MODELS, { grpc: g, http: h, metrics: m }, dg, ['--drain-timeout-ms', '1000', ...faults]),
+        verbose,
+      );
       sidecars.push({ child, grpcPort: g, metricsPort: m, faultDelayMs: s.faultDelayMs });
       targets.set(`sidecar:${i}`, {
         name: `sidecar:${i}`,

@@ -10,7 +10,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { PROTO_DIR } from '../../protocol/proto';
 import type { DiscoveryServer } from '../../discovery/server/server';
-import { freePort, startCli, stop, waitReady } from '../../testkit/processes';
+import { freePort, sidecarArgs, startCli, stop, waitReady } from '../../testkit/processes';
 import { startTestDiscovery } from '../helpers/discovery-fixture';
 import { features, MODELS, rawF32, unary, type InferenceClient } from '../helpers/sidecar-fixture';
 
@@ -44,23 +44,7 @@ let ops: string;
 before(async () => {
   discovery = await startTestDiscovery({ leaseTtlMs: 1000 });
   const [g, h, m] = [await freePort(), await freePort(), await freePort()];
-  sidecar = startCli([
-    'sidecar',
-    '--models',
-    MODELS,
-    '--host',
-    '127.0.0.1',
-    '--grpc-port',
-    String(g),
-    '--http-port',
-    String(h),
-    '--metrics-port',
-    String(m),
-    '--discovery',
-    `127.0.0.1:${discovery.grpcPort}`,
-    '--advertise',
-    `127.0.0.1:${g}`,
-  ]);
+  sidecar = startCli(sidecarArgs(MODELS, { grpc: g, http: h, metrics: m }, discovery.grpcPort));
   const [bg, bh, bm] = [await freePort(), await freePort(), await freePort()];
   grpcPort = bg;
   ops = `http://127.0.0.1:${bm}`;

@@ -5,31 +5,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { silentLogger } from '../../common/log';
 import { DiscoveryWatcher } from '../../discovery/client/watcher';
-import { freePort, startCli, stop } from '../../testkit/processes';
+import { freePort, sidecarArgs, startCli, stop } from '../../testkit/processes';
 import { startTestDiscovery, waitFor } from '../helpers/discovery-fixture';
 import { MODELS } from '../helpers/sidecar-fixture';
 
 async function sidecarProcess(discoveryPort: number, zone: string) {
   const [g, h, m] = [await freePort(), await freePort(), await freePort()];
-  const child = startCli([
-    'sidecar',
-    '--models',
-    MODELS,
-    '--host',
-    '127.0.0.1',
-    '--grpc-port',
-    String(g),
-    '--http-port',
-    String(h),
-    '--metrics-port',
-    String(m),
-    '--discovery',
-    `127.0.0.1:${discoveryPort}`,
-    '--advertise',
-    `127.0.0.1:${g}`,
-    '--zone',
-    zone,
-  ]);
+  const child = startCli(sidecarArgs(MODELS, { grpc: g, http: h, metrics: m }, discoveryPort, ['--zone', zone]));
   return { child, address: `127.0.0.1:${g}` };
 }
 

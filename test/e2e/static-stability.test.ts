@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { silentLogger } from '../../common/log';
 import { startBalancer } from '../../balancer/balancer';
-import { freePort, startCli, stop } from '../../testkit/processes';
+import { freePort, sidecarArgs, startCli, stop } from '../../testkit/processes';
 import { startTestDiscovery, waitFor } from '../helpers/discovery-fixture';
 import { features, independentClient, MODELS, rawF32, unary } from '../helpers/sidecar-fixture';
 
@@ -21,25 +21,7 @@ test('the balancer keeps serving on its last view while discovery is down', asyn
   const sidecars = [];
   for (let i = 0; i < 2; i++) {
     const [g, h, m] = [await freePort(), await freePort(), await freePort()];
-    sidecars.push(
-      startCli([
-        'sidecar',
-        '--models',
-        MODELS,
-        '--host',
-        '127.0.0.1',
-        '--grpc-port',
-        String(g),
-        '--http-port',
-        String(h),
-        '--metrics-port',
-        String(m),
-        '--discovery',
-        `127.0.0.1:${discoveryPort}`,
-        '--advertise',
-        `127.0.0.1:${g}`,
-      ]),
-    );
+    sidecars.push(startCli(sidecarArgs(MODELS, { grpc: g, http: h, metrics: m }, discoveryPort)));
   }
   const balancer = await startBalancer({
     discovery: `127.0.0.1:${discoveryPort}`,

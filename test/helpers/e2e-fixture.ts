@@ -5,7 +5,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { parseRoutingConfig } from '../../routing-config/parse';
 import type { ConfigSource, RoutingConfigVersion } from '../../discovery/types';
-import { freePort, startCli, stop } from '../../testkit/processes';
+import { freePort, sidecarArgs, startCli, stop } from '../../testkit/processes';
 import { startBalancer, type Balancer } from '../../balancer/balancer';
 import { silentLogger } from '../../common/log';
 import type { DiscoveryServer } from '../../discovery/server/server';
@@ -23,28 +23,9 @@ export interface SidecarProc {
 /** Starts `infergate sidecar` on free ports, registering with discovery at discoveryPort in zone (default 'a'). */
 export async function sidecarProcess(discoveryPort: number, extra: string[] = [], zone = 'a'): Promise<SidecarProc> {
   const [g, h, m] = [await freePort(), await freePort(), await freePort()];
-  const child = startCli([
-    'sidecar',
-    '--models',
-    MODELS,
-    '--host',
-    '127.0.0.1',
-    '--grpc-port',
-    String(g),
-    '--http-port',
-    String(h),
-    '--metrics-port',
-    String(m),
-    '--discovery',
-    `127.0.0.1:${discoveryPort}`,
-    '--advertise',
-    `127.0.0.1:${g}`,
-    '--zone',
-    zone,
-    '--drain-timeout-ms',
-    '1000',
-    ...extra,
-  ]);
+  const child = startCli(
+    sidecarArgs(MODELS, { grpc: g, http: h, metrics: m }, discoveryPort, ['--zone', zone, '--drain-timeout-ms', '1000', ...extra]),
+  );
   return { child, address: `127.0.0.1:${g}`, metricsPort: m };
 }
 

@@ -9,7 +9,7 @@ import { startBalancer, type Balancer } from '../../../balancer/balancer';
 import { escapeHtml, prefersHtml } from '../../../balancer/front/status';
 import type { BalancerStatus } from '../../../balancer/front/status';
 import type { DiscoveryServer } from '../../../discovery/server/server';
-import { freePort, startCli, stop } from '../../../testkit/processes';
+import { freePort, sidecarArgs, startCli, stop } from '../../../testkit/processes';
 import { startTestDiscovery, waitFor } from '../../helpers/discovery-fixture';
 import { features, independentClient, MODELS, rawF32, unary, type InferenceClient } from '../../helpers/sidecar-fixture';
 
@@ -44,23 +44,7 @@ describe('balancer operations port', () => {
     discovery = await startTestDiscovery({ leaseTtlMs: 1000 });
     for (let i = 0; i < 2; i++) {
       const [g, h, m] = [await freePort(), await freePort(), await freePort()];
-      const child = startCli([
-        'sidecar',
-        '--models',
-        MODELS,
-        '--host',
-        '127.0.0.1',
-        '--grpc-port',
-        String(g),
-        '--http-port',
-        String(h),
-        '--metrics-port',
-        String(m),
-        '--discovery',
-        `127.0.0.1:${discovery.grpcPort}`,
-        '--advertise',
-        `127.0.0.1:${g}`,
-      ]);
+      const child = startCli(sidecarArgs(MODELS, { grpc: g, http: h, metrics: m }, discovery.grpcPort));
       sidecars.push({ child, address: `127.0.0.1:${g}` });
     }
     balancer = await startBalancer({

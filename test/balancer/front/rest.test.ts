@@ -20,7 +20,7 @@ import { parseRoutingConfig } from '../../../routing-config/parse';
 import type { RoutingConfigSource } from '../../../routing-config/source';
 import type { DiscoveryServer } from '../../../discovery/server/server';
 import { rankerWeights } from '../../../scripts/gen-models';
-import { freePort, startCli, stop } from '../../../testkit/processes';
+import { freePort, sidecarArgs, startCli, stop } from '../../../testkit/processes';
 import { startTestDiscovery, waitFor } from '../../helpers/discovery-fixture';
 import { assertClose, referenceScores } from '../../helpers/reference-mlp';
 import { features, independentClient, MODELS, rawF32, unary, type InferenceClient } from '../../helpers/sidecar-fixture';
@@ -70,27 +70,7 @@ describe('balancer REST with real sidecars', () => {
     for (let i = 0; i < 2; i++) {
       const [g, h, m] = [await freePort(), await freePort(), await freePort()];
       firstGrpcPort ||= g;
-      sidecars.push(
-        startCli([
-          'sidecar',
-          '--models',
-          MODELS,
-          '--host',
-          '127.0.0.1',
-          '--grpc-port',
-          String(g),
-          '--http-port',
-          String(h),
-          '--metrics-port',
-          String(m),
-          '--discovery',
-          `127.0.0.1:${discovery.grpcPort}`,
-          '--advertise',
-          `127.0.0.1:${g}`,
-          '--drain-timeout-ms',
-          '1000',
-        ]),
-      );
+      sidecars.push(startCli(sidecarArgs(MODELS, { grpc: g, http: h, metrics: m }, discovery.grpcPort, ['--drain-timeout-ms', '1000'])));
     }
     balancer = await startBalancer({
       discovery: `127.0.0.1:${discovery.grpcPort}`,
