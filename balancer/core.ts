@@ -121,4 +121,4 @@ export type { Clusters } from './routing/cluster';
 export type { RouteCall, RouteOutcome } from './routing/route-call';
 export type { Router } from './routing/router';
 export { streamKeyOf, UpstreamPool } from './upstream/pool';
-export { INFER_METHODS, type CancelFn } from './upstream/types';
+export type { CancelFn } from './upstream/types';
