@@ -10,6 +10,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { seededRandom } from '../common/clock';
+import { BUNDLED_MODELS } from '../models/bundled';
 import { ElemType, encodeModel, type InitializerSpec, type ModelSpec, type NodeSpec } from './onnx-writer';
 
 /** Layer widths of the ranker, input first. */
@@ -115,12 +116,9 @@ function writeIfChanged(file: string, bytes: Uint8Array): void {
   writeFileSync(file, bytes);
 }
 
-/** The repository's models/ directory, from both scripts/ (ts) and dist/scripts/ (js). */
-export const DEFAULT_MODELS_DIR = path.resolve(__dirname, __dirname.includes(`${path.sep}dist${path.sep}`) ? '../../models' : '../models');
-
 /** Command line entry: `gen-models [--models DIR]`. */
 export function main(argv: readonly string[]): number {
-  let dir = DEFAULT_MODELS_DIR;
+  let dir = BUNDLED_MODELS;
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--models' && argv[i + 1] !== undefined) dir = path.resolve(argv[++i]);
     else {
