@@ -156,6 +156,9 @@ test('a sidecar that stops heartbeating: a replica revokes its lease at the TTL 
   await heartbeat(cB, { lease_id: r.lease_id, endpoint_id: r.endpoint_id });
   await waitFor(() => !A.hub.record(r.endpoint_id) && !B.hub.record(r.endpoint_id), 'both replicas to drop it', 5000);
   t.diagnostic(`gone from both views ${Date.now() - sent} ms after the last heartbeat (TTL 1100 ms; etcd's lease 2 s)`);
+  // The revoke's watch event can reach the hubs before its own RPC answer reaches the replica
+  // that counts it: wait for the count (a replica that never revoked leaves it where it was).
+  await waitFor(() => revokes() > before, 'the revoking replica to count its revoke', 1000).catch(() => undefined);
   assert.equal(revokes(), before + 1, 'one replica revoked it while etcd still held the lease');
   assert.equal((await etcdLease(r.lease_id)).ttl, -1, 'the lease is gone from etcd');
 });
