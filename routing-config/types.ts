@@ -16,10 +16,9 @@ export type PickerName = 'p2c' | 'round_robin' | 'least_request' | (string & {})
 /**
  * Peak EWMA latency (Finagle, Linkerd): a sample above the estimate replaces
  * it at once; below, the estimate decays toward it with exp(-elapsed/decay).
+ * Kept as `estimator: peak_ewma` for comparison; `latency` is the default.
  */
 export interface PeakEwmaConfig {
-  /** Whether the cost is multiplied by the endpoint's latency estimate. */
-  readonly enabled: boolean;
   /** Estimate for an endpoint with no samples yet (ms); Linkerd's default 30. */
   readonly initial_rtt_ms: number;
   /** Decay time constant (ms); Linkerd's default 10 s. */
@@ -27,11 +26,33 @@ export interface PeakEwmaConfig {
 }
 
 /**
+ * The default latency estimate (balancer/routing/load/latency-estimate.ts):
+ * an EWMA weighted per sample, quicker to rise than to fall, that relaxes
+ * toward the cluster's typical latency while an endpoint gets no samples.
+ */
+export interface LatencyEstimateConfig {
+  /** Estimate before any endpoint of the cluster has a sample (ms); later endpoints start at the cluster's typical latency. */
+  readonly initial_ms: number;
+  /** Weight of a sample above the estimate (0-1]: slowing down is noticed within a few calls. */
+  readonly rise_weight: number;
+  /** Weight of a sample below the estimate (0-1]. */
+  readonly fall_weight: number;
+  /** Time constant (ms) of the pull toward the cluster's typical latency while no sample arrives. */
+  readonly relax_ms: number;
+  /** A failed call counts as a sample of at least this many times the estimate (>= 1). */
+  readonly failure_factor: number;
+}
+
+/** What multiplies an endpoint's pending count: the latency estimate (default), peak EWMA, or nothing. */
+export type EstimatorName = 'latency' | 'peak_ewma' | 'none';
+
+/**
  * Power of two choices. An endpoint's cost is
- *   (in_flight_weight × in_flight + queue_depth_weight × queue_depth + 1) × (peak_ewma ? rtt_estimate_ms : 1)
- * i.e. Linkerd's peak-EWMA cost, rtt × (pending + 1), with the work ahead
- * counted from both this balancer's in-flight calls and the queue the sidecar
- * reports. Latency multiplies rather than adds so the cost stays in one unit
+ *   (1 + in_flight_weight × in_flight + queue_depth_weight × queue_depth) × expected latency (ms)
+ * where expected latency is the estimator's figure, or the mean age of the
+ * calls now in flight to it when that is larger (a stalled endpoint looks
+ * slow before its first slow answer), and 1 for `estimator: none`.
+ * Latency multiplies rather than adds so the cost stays in one unit
  * (expected wait) and no weight has to convert requests into milliseconds.
  * least_request ignores this cost: it scans every candidate for the fewest
  * of this balancer's calls in flight (the classic rule, kept for comparison).
@@ -46,6 +67,10 @@ export interface P2cConfig {
   /** A queue-depth report older than this (ms) is ignored (counted as 0). */
   readonly queue_depth_max_age_ms: number;
   /** The latency factor of the cost. */
+  readonly estimator: EstimatorName;
+  /** Settings of `estimator: latency`. */
+  readonly latency: LatencyEstimateConfig;
+  /** Settings of `estimator: peak_ewma`. */
   readonly peak_ewma: PeakEwmaConfig;
 }
 

@@ -23,8 +23,10 @@ export interface EndpointStatus {
   readonly reportedInFlight: number | null;
   /** Age of that report, ms (null: none yet). */
   readonly reportAgeMs: number | null;
-  /** Peak-EWMA latency estimate, ms. */
-  readonly ewmaMs: number;
+  /** The latency estimate the picker reads now (relaxed toward the cluster's typical figure while unsampled), ms. */
+  readonly latencyMs: number;
+  /** Mean age of this balancer's calls in flight to it, ms (the cost uses the larger of the two). */
+  readonly inFlightAgeMs: number;
   readonly ejected: boolean;
   /** Ejection time left, ms (null when not ejected). */
   readonly ejectedForMs: number | null;
@@ -74,7 +76,8 @@ export function collectStatus(
         reportedQueueDepth: r ? r.queueDepth : null,
         reportedInFlight: r ? r.inFlight : null,
         reportAgeMs: r ? Math.round(now - r.at) : null,
-        ewmaMs: round3(s.ewma.peek()),
+        latencyMs: round3(s.latency.estimate(now)),
+        inFlightAgeMs: round3(s.inFlightAge(now)),
         ejected: s.outlier.ejected,
         ejectedForMs: s.outlier.ejected ? Math.max(0, Math.round(s.outlier.ejectedUntil - now)) : null,
         consecutiveFailures: s.outlier.consecutiveFailures,
@@ -108,7 +111,8 @@ const ENDPOINT_COLUMNS = [
   'in-flight',
   'queue (reported)',
   'report age ms',
-  'ewma ms',
+  'latency ms',
+  'in-flight age ms',
   'ejected for ms',
   'failures in a row',
   'breaker',
@@ -152,7 +156,8 @@ function statusSection(parts: string[], heading: string, st: BalancerStatus): vo
         td(e.inFlight),
         td(e.reportedQueueDepth),
         td(e.reportAgeMs),
-        td(e.ewmaMs),
+        td(e.latencyMs),
+        td(e.inFlightAgeMs),
         td(e.ejectedForMs),
         td(e.consecutiveFailures),
         td(`${e.breakerInFlight}/${e.breakerMax}`),

@@ -14,6 +14,7 @@ import type { ClusterChange, ClusterEndpoint } from '../../discovery/types';
 import { affectsCandidates, ClusterSnapshot } from './candidates';
 import { applyOverride, EndpointState } from './endpoint-state';
 import type { BalancerMetrics } from '../metrics/metrics';
+import { estimatorsFor, type EstimatorFactory } from './load/estimators';
 import { OutlierDetector } from './outlier-detector';
 import type { UpstreamPool, UpstreamPools } from '../upstream/pool';
 
@@ -35,6 +36,8 @@ export class ModelCluster {
   readonly byState = new Map<EndpointState, ClusterMember>();
   private snap: ClusterSnapshot;
   private detector: OutlierDetector<EndpointState>;
+  /** Latency estimators of this policy, sharing the cluster's typical latency. */
+  private estimators: EstimatorFactory;
   private readonly ejections: Counter.Internal | undefined;
 
   constructor(
@@ -46,6 +49,7 @@ export class ModelCluster {
   ) {
     this.ejections = metrics?.ejections.labels(model);
     this.detector = this.newDetector();
+    this.estimators = estimatorsFor(policy.p2c);
     this.snap = ClusterSnapshot.build(model, [], zone, policy.outlier_detection.panic_threshold_percent);
   }
 
@@ -106,6 +110,7 @@ export class ModelCluster {
       this.detector.close();
       this.policy = policy;
       this.detector = this.newDetector();
+      this.estimators = estimatorsFor(policy.p2c);
       this.members.clear();
       this.byState.clear();
       // Same pools: a policy change is no reason to reconnect.
@@ -125,7 +130,7 @@ export class ModelCluster {
   private add(ep: ClusterEndpoint, pool: UpstreamPool, config: RoutingConfig | undefined): void {
     const state = new EndpointState(applyOverride(ep, config?.endpoint_overrides[ep.address]), {
       clock: this.clock,
-      peakEwma: this.policy.p2c.peak_ewma,
+      estimator: this.estimators,
       breaker: this.policy.circuit_breaker,
       detector: this.detector,
       observer: this.metrics?.endpoint(ep.address),

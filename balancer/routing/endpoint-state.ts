@@ -1,21 +1,22 @@
 // What the balancer keeps per endpoint of one model cluster, attached when
 // discovery INSERTs it and dropped on REMOVE (close()). Discovery's
 // ClusterEndpoint is replaced on UPDATE; the mutable figures live here:
-// this balancer's in-flight calls (counted by the breaker), the sidecar's
-// last load report and when it arrived, the peak-EWMA latency estimate,
-// the outlier record and the breaker.
+// this balancer's in-flight calls (counted by the breaker) and when they
+// started, the sidecar's last load report and when it arrived, the latency
+// estimate, the outlier record and the breaker.
 //
 // Every call that got a slot from tryStart() ends in exactly one
 // onCallEnded(), which updates all of them together (grpc-js onCallEnded,
 // tower's handle drop): one place to forget nothing.
 import type { Clock } from '../../common/clock';
 import { Status } from '../../protocol/status';
-import type { CircuitBreakerConfig, EndpointOverride, PeakEwmaConfig } from '../../routing-config/types';
+import type { CircuitBreakerConfig, EndpointOverride } from '../../routing-config/types';
 import type { ClusterEndpoint, LoadSummary } from '../../discovery/types';
 import type { OrcaLoadReport__Output } from '../../proto/gen/xds/data/orca/v3/OrcaLoadReport';
 import { LOAD_KEYS } from '../../protocol/load-report';
 import { EndpointBreaker } from './endpoint-breaker';
-import { PeakEwma } from './load/peak-ewma';
+import type { CallOutcome, LatencyEstimator } from './load/latency-estimate';
+import type { EstimatorFactory } from './load/estimators';
 import { OutlierRecord, type OutlierDetector } from './outlier-detector';
 
 /** A load report as the balancer keeps it: the sidecar's figures and the clock time they arrived. */
@@ -28,8 +29,8 @@ export interface ReportedLoad extends LoadSummary {
 export interface EndpointStateOptions {
   /** The balancer's clock; every time figure here is on it. */
   readonly clock: Clock;
-  /** Initial estimate and decay of the latency estimate. */
-  readonly peakEwma: PeakEwmaConfig;
+  /** Makes the endpoint's latency estimator (the cluster's, from the policy's p2c section). */
+  readonly estimator: EstimatorFactory;
   /** The in-flight cap. */
   readonly breaker: CircuitBreakerConfig;
   /** The model cluster's detector; the state joins it now and leaves it on close(). */
@@ -87,8 +88,8 @@ export class EndpointState {
   readonly outlier = new OutlierRecord();
   /** In-flight cap; its count is this balancer's in-flight calls to the endpoint. */
   readonly breaker: EndpointBreaker;
-  /** Peak-EWMA latency estimate (ms). */
-  readonly ewma: PeakEwma;
+  /** Latency estimate (ms). */
+  readonly latency: LatencyEstimator;
   /** Hash of the endpoint id, for rendezvous hashing (ids are stable across UPDATEs). */
   readonly idHash: number;
   private ep: ClusterEndpoint;
@@ -97,6 +98,9 @@ export class EndpointState {
   private readonly detector: OutlierDetector<EndpointState>;
   private readonly observer: EndpointObserver | undefined;
   private reportDueAt = 0;
+  /** Calls (not pinned streams) in flight, and the sum of their start times: their mean age in O(1). */
+  private timed = 0;
+  private startSum = 0;
 
   constructor(endpoint: ClusterEndpoint, opts: EndpointStateOptions) {
     this.ep = endpoint;
@@ -104,7 +108,7 @@ export class EndpointState {
     this.detector = opts.detector;
     this.observer = opts.observer;
     this.breaker = new EndpointBreaker(opts.breaker.max_in_flight);
-    this.ewma = new PeakEwma(opts.peakEwma, opts.clock.now());
+    this.latency = opts.estimator(opts.clock.now());
     this.idHash = hashString(endpoint.id);
     opts.detector.add(this);
   }
@@ -165,24 +169,40 @@ export class EndpointState {
     return true;
   }
 
-  /** Takes an in-flight slot before a call is sent; false when the breaker is full (pick another endpoint). */
-  tryStart(): boolean {
+  /**
+   * Takes an in-flight slot before a call is sent; false when the breaker is full (pick
+   * another endpoint). startedAt: the call's start on the clock, given for calls (their age
+   * counts in inFlightAge and onCallEnded must get the same figure) and left out for pinned
+   * streams, whose length is the client's choice.
+   */
+  tryStart(startedAt?: number): boolean {
     if (!this.breaker.tryAcquire()) return false;
+    if (startedAt !== undefined) {
+      this.timed++;
+      this.startSum += startedAt;
+    }
     this.observer?.started();
     return true;
   }
 
+  /** Mean age (ms) of the calls in flight to the endpoint now; 0 with none. */
+  inFlightAge(now: number): number {
+    return this.timed > 0 ? now - this.startSum / this.timed : 0;
+  }
+
   /**
-   * Ends a call that tryStart() admitted, once. ok: it ended with status OK.
-   * latencyMs: send to final status. report: the load in its ORCA trailer.
+   * Ends a call that tryStart(startedAt) admitted, once, with its final status and the load
+   * in its ORCA trailer.
    */
-  onCallEnded(ok: boolean, status: Status, latencyMs: number, report?: LoadSummary): void {
+  onCallEnded(status: Status, startedAt: number, report?: LoadSummary): void {
     const now = this.clock.now();
+    const latencyMs = now - startedAt;
     this.breaker.release();
+    // The same figures tryStart added: the sum returns to exactly 0 with the last call.
+    if (--this.timed === 0) this.startSum = 0;
+    else this.startSum -= startedAt;
     this.observer?.ended(latencyMs);
-    // A fast failure is no evidence of a fast endpoint: failures may raise the estimate, never lower it,
-    // or a backend failing in 1 ms would attract every pick (the black-hole failure of least-latency).
-    if (ok || latencyMs > this.ewma.peek()) this.ewma.observe(latencyMs, now);
+    this.latency.observe(latencyMs, outcomeOf(status), now);
     if (report) this.onLoadReport(report);
     this.detector.record(this, status);
   }
@@ -199,8 +219,29 @@ export class EndpointState {
     if (status !== Status.DEADLINE_EXCEEDED && status !== Status.CANCELLED) this.detector.record(this, status);
   }
 
-  /** Leaves the cluster's detector (on REMOVE); calls still in flight may end afterwards. */
+  /** Leaves the cluster's detector and typical latency (on REMOVE); calls still in flight may end afterwards. */
   close(): void {
     this.detector.remove(this);
+    this.latency.close();
+  }
+}
+
+/**
+ * How a final status counts for the latency estimate: the endpoint's own failures
+ * ('failed'), or the caller's doing and deadlines ('neutral': a deadline says only that the
+ * call took at least that long, a bad request that validation is fast).
+ */
+export function outcomeOf(status: Status): CallOutcome {
+  switch (status) {
+    case Status.OK:
+      return 'ok';
+    case Status.UNAVAILABLE:
+    case Status.INTERNAL:
+    case Status.UNKNOWN:
+    case Status.RESOURCE_EXHAUSTED:
+    case Status.DATA_LOSS:
+      return 'failed';
+    default:
+      return 'neutral';
   }
 }

@@ -20,7 +20,11 @@ export interface PickRoute {
   readonly cache: PickerCache;
 }
 
-/** An endpoint with an in-flight slot taken, or why there is none. */
+/**
+ * An endpoint with an in-flight slot taken, or why there is none. kind 'call': the call
+ * starts at `now`, and must end in onCallEnded(status, now); 'stream': a pinned stream,
+ * ended by onStreamEnded.
+ */
 export function pick(
   cluster: ModelCluster,
   rs: PickRoute,
@@ -28,6 +32,7 @@ export function pick(
   shardKey: string | undefined,
   tried: EndpointState[],
   now: number,
+  kind: 'call' | 'stream' = 'call',
 ): EndpointState | string {
   const c = cluster.snapshot.select({ version, shardKey }, rs.policy, now);
   if (c.kind === 'none') return c.reason;
@@ -37,7 +42,7 @@ export function pick(
     const list = withoutTried(c, full.length ? [...tried, ...full] : tried);
     const r = rs.cache.get(list.endpoints, list.stable).pick();
     if (r.kind === 'unavailable') return `model '${cluster.model}': ${r.reason}`;
-    if (r.endpoint.tryStart()) return r.endpoint;
+    if (r.endpoint.tryStart(kind === 'call' ? now : undefined)) return r.endpoint;
     if (full.includes(r.endpoint)) return `every candidate endpoint of model '${cluster.model}' is at its in-flight cap`;
     full.push(r.endpoint);
   }

@@ -133,7 +133,7 @@ export class Router {
     if (!cluster || cluster.members.size === 0) return refuse(Status.UNAVAILABLE, `no endpoint serves model '${model}'`);
     const now = this.clock.now();
     if (now >= call.deadline) return refuse(Status.DEADLINE_EXCEEDED, `deadline expired before model '${model}' was called`);
-    const picked = pick(cluster, rs, version || undefined, this.shardKey(rs.policy, call), [], now);
+    const picked = pick(cluster, rs, version || undefined, this.shardKey(rs.policy, call), [], now, 'stream');
     if (typeof picked === 'string') return refuse(Status.UNAVAILABLE, picked);
     const member = cluster.byState.get(picked);
     if (!member) {
@@ -210,15 +210,18 @@ export class Router {
       if (now >= deadline) return finish({ code: Status.DEADLINE_EXCEEDED, details: `deadline expired while calling model '${model}'` });
       const picked = pick(cluster, rs, version, shardKey, tried, now);
       if (typeof picked === 'string') return finish({ code: Status.UNAVAILABLE, details: picked });
+      const start = now;
       const member = cluster.byState.get(picked);
-      if (!member) return finish({ code: Status.UNAVAILABLE, details: `endpoint of model '${model}' left` });
+      if (!member) {
+        picked.onCallEnded(Status.UNAVAILABLE, start);
+        return finish({ code: Status.UNAVAILABLE, details: `endpoint of model '${model}' left` });
+      }
       endpoint = member.raw.address;
-      const start = this.clock.now();
       const perTry = policy.retry.per_try_timeout_ms;
       const dl = perTry > 0 ? Math.min(deadline, start + perTry) : deadline;
       const ended = (r: UpstreamResult): void => {
         cancelAttempt = undefined;
-        picked.onCallEnded(r.code === Status.OK, r.code, this.clock.now() - start, r.orca ? orcaLoad(r.orca) : undefined);
+        picked.onCallEnded(r.code, start, r.orca ? orcaLoad(r.orca) : undefined);
         if (holdingRetry) {
           budget.retryEnded();
           holdingRetry = false;
@@ -261,13 +264,14 @@ export class Router {
   private shadowCopy(rs: RouteState, call: RouteCall, version: string): void {
     const cluster = this.clusters.get(rs.route.model);
     if (!cluster) return;
-    const picked = pick(cluster, rs, version, undefined, [], this.clock.now());
-    const member = typeof picked === 'string' ? undefined : cluster.byState.get(picked);
-    if (!member || typeof picked === 'string') return;
     const start = this.clock.now();
+    const picked = pick(cluster, rs, version, undefined, [], start);
+    if (typeof picked === 'string') return;
+    const member = cluster.byState.get(picked);
+    if (!member) return picked.onCallEnded(Status.UNAVAILABLE, start);
     const bytes = withRoute(call.bytes, call.model, call.version, rs.route.model, version);
     member.pool.call(INFER_METHODS.infer, bytes, call.metadata, call.deadline, (r) =>
-      picked.onCallEnded(r.code === Status.OK, r.code, this.clock.now() - start, r.orca ? orcaLoad(r.orca) : undefined),
+      picked.onCallEnded(r.code, start, r.orca ? orcaLoad(r.orca) : undefined),
     );
   }
 

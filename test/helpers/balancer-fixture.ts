@@ -6,6 +6,7 @@ import { DEFAULT_POLICY } from '../../routing-config/policy';
 import type { OutlierDetectionConfig, RoutingPolicy } from '../../routing-config/types';
 import type { ClusterEndpoint } from '../../discovery/types';
 import { EndpointState } from '../../balancer/routing/endpoint-state';
+import { estimatorsFor } from '../../balancer/routing/load/estimators';
 import { metricFor, type LoadMetric } from '../../balancer/routing/load/load-metric';
 import { OutlierDetector } from '../../balancer/routing/outlier-detector';
 import type { Picker, PickerContext } from '../../balancer/routing/pick';
@@ -45,7 +46,8 @@ export interface TestCluster {
 /** Builds per-endpoint state for eps under a policy (default: the built-in one). */
 export function cluster(eps: readonly ClusterEndpoint[], p: RoutingPolicy = DEFAULT_POLICY, clock = new FakeClock(0)): TestCluster {
   const detector = new OutlierDetector<EndpointState>(p.outlier_detection, clock);
-  const states = eps.map((e) => new EndpointState(e, { clock, peakEwma: p.p2c.peak_ewma, breaker: p.circuit_breaker, detector }));
+  const estimator = estimatorsFor(p.p2c);
+  const states = eps.map((e) => new EndpointState(e, { clock, estimator, breaker: p.circuit_breaker, detector }));
   return {
     clock,
     detector,

@@ -24,6 +24,8 @@ test('the example file uses every section and parses', () => {
     'shadow:',
     'shard:',
     'p2c:',
+    'estimator:',
+    'latency:',
     'peak_ewma:',
     'zone_affinity:',
     'outlier_detection:',
@@ -170,9 +172,33 @@ const BAD: [string, string, string, RegExp][] = [
   ['negative weight', 'defaults: { p2c: { in_flight_weight: -1 } }\n', '1:38 defaults.p2c.in_flight_weight', /expected a number >= 0/],
   [
     'no load signal',
-    'models:\n  m:\n    p2c: { in_flight_weight: 0, queue_depth_weight: 0, peak_ewma: { enabled: false } }\n',
+    'models:\n  m:\n    p2c: { in_flight_weight: 0, queue_depth_weight: 0, estimator: none }\n',
     '3:10 models.m.p2c',
     /found no load signal; expected at least one load signal/,
+  ],
+  [
+    'unknown estimator',
+    'defaults: { p2c: { estimator: ewma } }\n',
+    '1:31 defaults.p2c.estimator',
+    /found "ewma"; expected one of latency, peak_ewma, none/,
+  ],
+  [
+    'rise weight above 1',
+    'defaults: { p2c: { latency: { rise_weight: 1.5 } } }\n',
+    '1:44 defaults.p2c.latency.rise_weight',
+    /expected a weight > 0 and <= 1/,
+  ],
+  [
+    'failure factor below 1',
+    'defaults: { p2c: { latency: { failure_factor: 0.5 } } }\n',
+    '1:47 defaults.p2c.latency.failure_factor',
+    /expected a number >= 1/,
+  ],
+  [
+    'the removed peak_ewma.enabled names its fields',
+    'defaults: { p2c: { peak_ewma: { enabled: false } } }\n',
+    '1:33 defaults.p2c.peak_ewma.enabled',
+    /unknown field; expected one of the fields initial_rtt_ms, decay_ms/,
   ],
   [
     'ewma decay zero',

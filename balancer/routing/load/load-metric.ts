@@ -13,12 +13,18 @@ export interface LoadMetric {
 
 /**
  * The routing config's P2C cost (routing-config/types.ts, P2cConfig):
- *   (in_flight_weight × local in-flight + queue_depth_weight × reported queue depth + 1)
- *     × (peak_ewma.enabled ? rtt estimate (ms) : 1)
- * i.e. Linkerd's rtt × (pending + 1) with the work ahead counted from both
+ *   (1 + in_flight_weight × local in-flight + queue_depth_weight × reported queue depth)
+ *     × max(latency estimate, mean age of the calls in flight)     (estimator: none → × 1)
+ * i.e. Linkerd's rtt × (pending + 1), with the work ahead counted from both
  * this balancer's calls and the sidecar's queue. A queue-depth report older
  * than queue_depth_max_age_ms counts as 0: a stale figure would keep an
  * endpoint looking busy (or idle) long after it stopped being so.
+ *
+ * The in-flight age covers what every estimate built from finished calls
+ * misses: an endpoint that just stalled answers nothing, so its estimate
+ * stays low while its calls wait. Their mean age passes the estimate within
+ * one fast call's time, and the endpoint stops drawing picks before its
+ * first slow answer (the turn-slow cell of bench:skew-matrix).
  */
 export class ComposedMetric implements LoadMetric {
   constructor(private readonly config: P2cConfig) {}
@@ -26,8 +32,8 @@ export class ComposedMetric implements LoadMetric {
   /** See the class doc. */
   cost(s: EndpointState, now: number): number {
     const c = this.config;
-    const pending = c.in_flight_weight * s.inFlight + c.queue_depth_weight * s.queueDepth(now, c.queue_depth_max_age_ms) + 1;
-    return c.peak_ewma.enabled ? pending * s.ewma.estimate(now) : pending;
+    const pending = 1 + c.in_flight_weight * s.inFlight + c.queue_depth_weight * s.queueDepth(now, c.queue_depth_max_age_ms);
+    return c.estimator === 'none' ? pending : pending * Math.max(s.latency.estimate(now), s.inFlightAge(now));
   }
 }
 

@@ -10,11 +10,22 @@
 // the samples of a busy endpoint are weighed by how long since it was last
 // looked at: the estimate follows recent peaks rather than the mean, which
 // is the point (Linkerd: one slow backend among 11 hurts peak EWMA only at
-// ~p99.9, least-loaded from ~p99).
+// ~p99.9, least-loaded from ~p99). Its blind spots, measured here (BENCHMARKS.md,
+// "Choosing well"), made it the `estimator: peak_ewma` option rather than the
+// default: see latency-estimate.ts.
 import type { PeakEwmaConfig } from '../../../routing-config/types';
+import type { CallOutcome, LatencyEstimator } from './latency-estimate';
 
 /** One endpoint's peak-sensitive latency estimate, on an injected time axis (ms). */
-export class PeakEwma {
+export class PeakEwma implements LatencyEstimator {
+  /** Peak EWMA has no notion of "no sample yet": it starts at initial_rtt_ms. */
+  readonly sampled = true;
+
+  /** The last update (samples and reads alike). */
+  get sampledAt(): number {
+    return this.at;
+  }
+
   private rttMs: number;
   private at: number;
   private decayMs: number;
@@ -26,8 +37,17 @@ export class PeakEwma {
     this.at = now;
   }
 
+  /**
+   * Records one call. A fast failure is no evidence of a fast endpoint: failures (and the
+   * caller's errors) may raise the estimate, never lower it, or a backend failing in 1 ms
+   * would attract every pick (the black-hole failure of least-latency).
+   */
+  observe(rttMs: number, outcome: CallOutcome, now: number): void {
+    if (outcome === 'ok' || rttMs > this.rttMs) this.sample(rttMs, now);
+  }
+
   /** Records one round trip of `rttMs` that ended at `now`. */
-  observe(rttMs: number, now: number): void {
+  private sample(rttMs: number, now: number): void {
     if (rttMs > this.rttMs) {
       // Peak: trust the worst recent figure at once.
       this.rttMs = rttMs;
@@ -41,7 +61,7 @@ export class PeakEwma {
 
   /** The estimate (ms) at `now`, decayed toward zero since the last update; moves the update time to now. */
   estimate(now: number): number {
-    this.observe(0, now);
+    this.sample(0, now);
     return this.rttMs;
   }
 
@@ -54,4 +74,7 @@ export class PeakEwma {
   setDecay(decayMs: number): void {
     this.decayMs = decayMs;
   }
+
+  /** Nothing to leave: peak EWMA keeps no cluster-wide figure. */
+  close(): void {}
 }

@@ -105,7 +105,8 @@ describe('balancer operations port', () => {
     assert.ok(ranker);
     assert.deepEqual(ranker.endpoints.map((e) => e.address).sort(), sidecars.map((s) => s.address).sort());
     for (const e of ranker.endpoints) {
-      for (const k of ['inFlight', 'ewmaMs', 'weight', 'breakerInFlight', 'breakerMax'] as const) assert.equal(typeof e[k], 'number', k);
+      for (const k of ['inFlight', 'latencyMs', 'inFlightAgeMs', 'weight', 'breakerInFlight', 'breakerMax'] as const)
+        assert.equal(typeof e[k], 'number', k);
       // An endpoint P2C never picked may have no report yet (heartbeats publish only on movement): null, not a made-up 0.
       assert.ok(e.reportedQueueDepth === null || typeof e.reportedQueueDepth === 'number');
       assert.equal(e.reportAgeMs === null, e.reportedQueueDepth === null);

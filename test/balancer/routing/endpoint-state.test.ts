@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { applyOverride, hashString, LOAD_REPORT_EVERY_MS, loadFromOrca } from '../../../balancer/routing/endpoint-state';
 import { Status } from '../../../protocol/status';
+import { DEFAULT_POLICY } from '../../../routing-config/policy';
 import { cluster, endpoint, outlierConfig, policy } from '../../helpers/balancer-fixture';
 
 describe('EndpointState', () => {
@@ -9,24 +10,36 @@ describe('EndpointState', () => {
     const t = cluster([endpoint('e0')], policy({ outlier_detection: outlierConfig({ consecutive_failures: 2 }) }));
     const s = t.states[0];
     const seq: unknown[] = [];
-    const snap = () => seq.push([s.inFlight, Math.round(s.ewma.peek()), s.reported?.queueDepth ?? null, s.outlier.ejected]);
-    assert.ok(s.tryStart());
-    assert.ok(s.tryStart());
+    const now = () => t.clock.now();
+    const snap = () =>
+      seq.push([
+        s.inFlight,
+        Math.round(s.inFlightAge(now())),
+        Math.round(s.latency.peek()),
+        s.reported?.queueDepth ?? null,
+        s.outlier.ejected,
+      ]);
+    assert.ok(s.tryStart(0));
+    t.clock.advance(20);
+    assert.ok(s.tryStart(20));
     snap();
-    t.clock.advance(80);
-    s.onCallEnded(true, Status.OK, 80, { queueDepth: 4, inFlight: 9, latencyMs: 70 });
+    t.clock.advance(60);
+    s.onCallEnded(Status.OK, 0, { queueDepth: 4, inFlight: 9, latencyMs: 70 });
     snap();
-    s.onCallEnded(false, Status.UNAVAILABLE, 1, undefined);
+    // A failure counts as failure_factor (4) × the estimate at least, weighing rise_weight 0.5.
+    s.onCallEnded(Status.UNAVAILABLE, 20, undefined);
     snap();
-    s.tryStart();
-    s.onCallEnded(false, Status.UNAVAILABLE, 500);
+    s.tryStart(now());
+    t.clock.advance(500);
+    s.onCallEnded(Status.UNAVAILABLE, now() - 500);
     snap();
-    // [in-flight, estimate, reported queue, ejected]
+    // [in-flight, mean in-flight age, estimate, reported queue, ejected]
     assert.deepEqual(seq, [
-      [2, 30, null, false],
-      [1, 80, 4, false],
-      [0, 80, 4, false],
-      [0, 500, 4, true],
+      [2, 10, 30, null, false],
+      [1, 60, 80, 4, false],
+      [0, 0, 200, 4, false],
+      // 500 ms after the last sample, the new one weighs 1 - exp(-500/250): 200 + 0.865 × (4 × 200 - 200).
+      [0, 0, 719, 4, true],
     ]);
   });
 
@@ -48,7 +61,11 @@ describe('EndpointState', () => {
         t.clock.advance(10); // within any ejection: an ejection here must still show at the end
         s.onStreamEnded(code, undefined);
       }
-      assert.deepEqual([s.inFlight, s.ewma.peek(), s.outlier.ejected], [0, 30, ejected], statuses.map((c) => Status[c]).join(', '));
+      assert.deepEqual(
+        [s.inFlight, s.inFlightAge(t.clock.now()), s.latency.peek(), s.outlier.ejected],
+        [0, 0, 30, ejected],
+        statuses.map((c) => Status[c]).join(', '),
+      );
     }
   });
 
@@ -68,17 +85,42 @@ describe('EndpointState', () => {
     for (const [at, want] of table) assert.equal(s.wantsLoadReport(start + at), want, `at +${at} ms`);
   });
 
-  it('a fast failure never lowers the estimate; a fast success does', () => {
+  it('a fast failure raises the estimate, a caller error leaves it, a fast success lowers it', () => {
+    // No relaxation toward the cluster's figure between samples: the weights alone.
+    const p2c = { ...DEFAULT_POLICY.p2c, latency: { ...DEFAULT_POLICY.p2c.latency, relax_ms: 1e12 } };
+    const t = cluster([endpoint('e0')], policy({ p2c }));
+    const s = t.states[0];
+    // [status, latency ms, estimate after] — the first sample replaces the 30 ms seed.
+    const table: Array<[Status, number, number]> = [
+      [Status.OK, 100, 100],
+      [Status.INTERNAL, 1, 250], // max(1, 4 × 100) weighs rise_weight 0.5
+      [Status.INVALID_ARGUMENT, 1, 250],
+      [Status.DEADLINE_EXCEEDED, 1, 250],
+      [Status.OK, 50, 210], // fall_weight 0.2
+    ];
+    for (const [code, ms, want] of table) {
+      s.tryStart(t.clock.now());
+      t.clock.advance(ms);
+      s.onCallEnded(code, t.clock.now() - ms);
+      assert.ok(Math.abs(s.latency.peek() - want) < 1e-9, `${Status[code]} ${ms} ms: estimate ${s.latency.peek()}, want ${want}`);
+    }
+  });
+
+  it('the mean in-flight age counts calls, not pinned streams, and returns to 0', () => {
     const t = cluster([endpoint('e0')]);
     const s = t.states[0];
-    s.ewma.observe(100, 0);
-    t.clock.advance(10_000);
-    s.tryStart();
-    s.onCallEnded(false, Status.INTERNAL, 1);
-    assert.equal(s.ewma.peek(), 100);
-    s.tryStart();
-    s.onCallEnded(true, Status.OK, 1);
-    assert.ok(s.ewma.peek() < 40, `estimate ${s.ewma.peek()}`);
+    s.tryStart(); // a pinned stream
+    s.tryStart(0);
+    t.clock.advance(30);
+    s.tryStart(30);
+    t.clock.advance(10);
+    assert.equal(s.inFlightAge(40), 25);
+    s.onCallEnded(Status.OK, 0);
+    assert.equal(s.inFlightAge(40), 10);
+    s.onCallEnded(Status.OK, 30);
+    assert.deepEqual([s.inFlightAge(40), s.inFlight], [0, 1]);
+    s.onStreamEnded(Status.OK);
+    assert.equal(s.inFlight, 0);
   });
 
   it('tryStart refuses at the breaker cap; the refusal is counted', () => {
@@ -118,8 +160,8 @@ describe('EndpointState', () => {
   it('close() leaves the detector', () => {
     const t = cluster([endpoint('e0'), endpoint('e1')], policy({ outlier_detection: outlierConfig({ consecutive_failures: 1 }) }));
     t.states[0].close();
-    t.states[0].tryStart();
-    t.states[0].onCallEnded(false, Status.UNAVAILABLE, 1);
+    t.states[0].tryStart(0);
+    t.states[0].onCallEnded(Status.UNAVAILABLE, 0);
     assert.equal(t.states[0].outlier.ejected, false);
     assert.equal(t.detector.ejectedCount, 0);
   });

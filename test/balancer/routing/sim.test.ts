@@ -47,11 +47,12 @@ function simulate(picker: string, seed: number): SimResult {
     const r = pickers.get(c.endpoints, c.stable).pick();
     if (r.kind !== 'pick') throw new Error(r.reason);
     const s = r.endpoint;
-    assert.ok(s.tryStart());
+    const start = t.clock.now();
+    assert.ok(s.tryStart(start));
     if (s.endpoint.id === SLOW) slow++;
     const ms = (s.endpoint.id === SLOW ? SLOW_MS : FAST_MS) * (0.8 + 0.4 * jitter());
     latencies.push(ms);
-    t.clock.setTimeout(() => s.onCallEnded(true, Status.OK, ms), ms);
+    t.clock.setTimeout(() => s.onCallEnded(Status.OK, start), ms);
   }
   t.clock.advance(10 * SLOW_MS);
   assert.deepEqual(
@@ -102,7 +103,7 @@ describe('simulation: one endpoint 10x slower among 11', () => {
 
   it('pendingMetric alone is load-blind to latency: an idle slow endpoint ties with idle fast ones', () => {
     const t = cluster(endpoints(2));
-    t.states[1].ewma.observe(SLOW_MS, 0);
+    t.states[1].latency.observe(SLOW_MS, 'ok', 0);
     assert.equal(pendingMetric.cost(t.states[0], 0), pendingMetric.cost(t.states[1], 0));
   });
 });

@@ -89,17 +89,17 @@ const cases: Case[] = [
 describe('PeakEwma', () => {
   for (const c of cases) {
     it(c.name, () => {
-      const e = new PeakEwma({ enabled: true, initial_rtt_ms: c.initial ?? 30, decay_ms: c.decay ?? 10_000 }, 0);
+      const e = new PeakEwma({ initial_rtt_ms: c.initial ?? 30, decay_ms: c.decay ?? 10_000 }, 0);
       c.steps.forEach(([op, t, sample, want], i) => {
-        const got = op === 'observe' ? (e.observe(sample, t), e.peek()) : e.estimate(t);
+        const got = op === 'observe' ? (e.observe(sample, 'ok', t), e.peek()) : e.estimate(t);
         assert.ok(Math.abs(got - want) < 1e-9, `step ${i} (${op} at ${t}): got ${got}, want ${want}`);
       });
     });
   }
 
   it('setDecay applies to later updates and keeps the estimate', () => {
-    const e = new PeakEwma({ enabled: true, initial_rtt_ms: 30, decay_ms: 10_000 }, 0);
-    e.observe(100, 0);
+    const e = new PeakEwma({ initial_rtt_ms: 30, decay_ms: 10_000 }, 0);
+    e.observe(100, 'ok', 0);
     e.setDecay(1000);
     assert.equal(e.peek(), 100);
     assert.ok(Math.abs(e.estimate(1000) - 100 * E) < 1e-9);

@@ -132,9 +132,9 @@ describe('p2c picker', () => {
     const t = cluster(endpoints(2));
     const [a, b] = t.states;
     const picker = p2cPicker(t.states, pickerContext(t));
-    for (let i = 0; i < 5; i++) a.tryStart();
+    for (let i = 0; i < 5; i++) a.tryStart(0);
     assertShares(shares(picker, ['e0', 'e1'], 1000), { e0: 0, e1: 1 }, 0);
-    for (let i = 0; i < 5; i++) a.onCallEnded(true, 0, 30);
+    for (let i = 0; i < 5; i++) a.onCallEnded(0, 0);
     b.tryStart();
     assertShares(shares(picker, ['e0', 'e1'], 1000), { e0: 1, e1: 0 }, 0);
   });
