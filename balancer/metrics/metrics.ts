@@ -19,7 +19,7 @@ const LATENCY_BUCKETS = [0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.0
 export const UNKNOWN_MODEL = '_unknown';
 
 /**
- * What scrape-time gauges read of the clusters: the shape of routing/cluster.ts's Clusters,
+ * What scrape-time gauges read of the clusters: the shape of routing/clusters.ts's Clusters,
  * stated here so that metrics, which routing records into, imports nothing of routing.
  */
 export interface ObservedClusters {
