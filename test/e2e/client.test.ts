@@ -195,7 +195,7 @@ describe('client over the balancer and proxyless', () => {
     Status,
     RegExp,
   ][] = [
-    ['unknown model', () => ['no-such-model', rankerInput(randomFeatures(1, 1)), {}], Status.UNAVAILABLE, /no-such-model/],
+    ['unknown model', () => ['no-such-model', rankerInput(randomFeatures(1, 1)), {}], Status.NOT_FOUND, /unknown model 'no-such-model'/],
     [
       'bad input name',
       () => ['ranker', { nope: { datatype: 'FP32', shape: [1, 256], data: randomFeatures(1, 1) } }, {}],
