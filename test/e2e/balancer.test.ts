@@ -148,7 +148,7 @@ describe('balancer with real sidecars', () => {
     await ended;
     assert.equal(got.length, 7);
     const bad = got.find((m) => m.inferResponse?.id === 'bad');
-    assert.match(bad?.errorMessage ?? '', /^\[UNAVAILABLE\] .*missing/);
+    assert.match(bad?.errorMessage ?? '', /^\[NOT_FOUND\] unknown model 'missing'/);
     for (const m of got.filter((x) => x.inferResponse.id !== 'bad')) {
       // Proto3 leaves an empty error_message off the wire; the default-options client then shows undefined.
       assert.equal(m.errorMessage ?? '', '');
