@@ -1,7 +1,8 @@
 // Wires the balancer: the routing core (core.ts: discovery's view, the
 // routing config, the router) with the servers in front of it, gRPC, REST
 // and the operations port. Nothing waits for discovery: until it answers,
-// calls fail with UNAVAILABLE naming the model.
+// calls fail with UNAVAILABLE naming the model. Without discovery, the
+// static endpoints of its own routing config are the whole view.
 import type * as http from 'node:http';
 import { systemClock, systemRandom, type Clock, type Random } from '../common/clock';
 import type { Logger } from '../common/log';
@@ -11,14 +12,14 @@ import { RoutingCore } from './core';
 import { BalancerMetrics } from './metrics/metrics';
 import { opsHandler } from './front/ops-http';
 import { Front } from './front/grpc-front';
-import { isReady } from './front/service-info';
+import { isReady, logReadinessFlips } from './front/service-info';
 import { balancerRestHandler } from './front/rest';
 import { collectStatus, type BalancerStatus } from './front/status';
 
 /** Options for startBalancer. */
 export interface BalancerOptions {
-  /** Discovery address(es): host:port[,host:port...]. */
-  readonly discovery: string;
+  /** Discovery address(es): host:port[,host:port...]; '' or absent: none, `config` must list static endpoints. */
+  readonly discovery?: string;
   /** Address to bind on. */
   readonly host: string;
   /** gRPC port; 0 picks a free one. */
@@ -44,6 +45,8 @@ export interface BalancerOptions {
   readonly channelsPerEndpoint?: number;
   /** How long close() lets in-flight calls finish before cutting them (default 30 s). */
   readonly drainTimeoutMs?: number;
+  /** How long a model whose last endpoint left answers UNAVAILABLE before it is forgotten (NOT_FOUND); default 5 min. */
+  readonly forgetModelAfterMs?: number;
 }
 
 /** A running balancer. */
@@ -86,11 +89,13 @@ export async function startBalancer(opts: BalancerOptions): Promise<Balancer> {
     clock,
     random,
     metrics,
+    forgetModelAfterMs: opts.forgetModelAfterMs,
   });
   const { clusters, router } = core;
   metrics.watch({ clusters, configVersion: () => core.configVersion });
+  const stopReadinessLog = logReadinessFlips(clusters, log);
 
-  const ready = (): boolean => isReady(clusters, clock.now());
+  const ready = (): boolean => isReady(clusters);
   const status = (): BalancerStatus => collectStatus(clusters, router.budgets(), core.configVersion, ready(), clock.now());
   const front = new Front({ router, clusters, clock });
   let grpcPort: number;
@@ -104,12 +109,14 @@ export async function startBalancer(opts: BalancerOptions): Promise<Balancer> {
     front.forceClose();
     rest?.close();
     ops?.close();
+    stopReadinessLog();
     core.close();
     throw e;
   }
   const metricsPort = ops ? boundPort(ops) : 0;
   const httpPort = boundPort(rest);
-  log.info('balancer listening', { grpcPort, httpPort, metricsPort, discovery: opts.discovery, zone: opts.zone });
+  const staticEndpoints = opts.config?.current().config.endpoints.length ?? 0;
+  log.info('balancer listening', { grpcPort, httpPort, metricsPort, discovery: opts.discovery ?? '', staticEndpoints, zone: opts.zone });
 
   return {
     grpcPort,
@@ -137,6 +144,7 @@ export async function startBalancer(opts: BalancerOptions): Promise<Balancer> {
         ops.closeAllConnections();
         await new Promise<void>((resolve) => ops!.close(() => resolve()));
       }
+      stopReadinessLog();
       core.close();
     },
   };

@@ -1,6 +1,8 @@
 // `infergate balancer`: the entry point services call; spreads inference
-// calls over the sidecars discovery lists. With --workers N > 1 this process
-// becomes a primary that forks N balancer workers sharing the ports.
+// calls over the sidecars discovery lists, or, without --discovery, over the
+// static endpoints its --config file lists (existing Triton or KServe
+// servers that register nowhere). With --workers N > 1 this process becomes
+// a primary that forks N balancer workers sharing the ports.
 import cluster from 'node:cluster';
 import { createLogger } from '../common/log';
 import { nonNegative, port, positiveInt, UsageError, type CommandSpec, type FlagSpec, text, type FlagValues } from '../common/flags';
@@ -11,7 +13,8 @@ import { requestStop, runUntilSignal } from './signals';
 
 export const balancerSpec = {
   name: 'balancer',
-  summary: 'Balance Open Inference Protocol gRPC and REST calls over the sidecars discovery lists (power of two choices, retries).',
+  summary:
+    'Balance Open Inference Protocol gRPC and REST calls over the sidecars discovery lists, or the static endpoints of --config (power of two choices, retries).',
   flags: {
     host: { name: 'host', arg: 'ADDR', help: 'Address to bind on.', default: '0.0.0.0', parse: text } as FlagSpec<string>,
     grpcPort: {
@@ -38,7 +41,7 @@ export const balancerSpec = {
     discovery: {
       name: 'discovery',
       arg: 'HOST:PORT[,...]',
-      help: 'Discovery service address(es) to watch (required).',
+      help: 'Discovery service address(es) to watch; may be left out when --config lists endpoints: (static endpoints only).',
       default: '',
       parse: text,
     } as FlagSpec<string>,
@@ -77,7 +80,10 @@ type Flags = FlagValues<typeof balancerSpec.flags>;
 
 /** Runs a balancer (or a pool of them) until SIGINT/SIGTERM, then finishes in-flight calls and exits 0. */
 export async function runBalancerCommand(f: Flags): Promise<void> {
-  if (!f.discovery) throw new UsageError("--discovery HOST:PORT is required\nRun 'infergate balancer --help' for the flags.");
+  if (!f.discovery && !f.config)
+    throw new UsageError(
+      "--discovery HOST:PORT or --config FILE listing endpoints: is required (the balancer needs discovery or static endpoints to route to)\nRun 'infergate balancer --help' for the flags.",
+    );
   const log = createLogger('balancer');
   if (f.workers > 1 && cluster.isPrimary) {
     // Workers re-run this command line (cluster forks process.argv) and take the branch below.
@@ -85,7 +91,8 @@ export async function runBalancerCommand(f: Flags): Promise<void> {
     return;
   }
   const inPool = cluster.isWorker;
-  const config = f.config ? await openRoutingConfigSource({ file: f.config, log }) : undefined;
+  // Without discovery the file must list endpoints, and every route must name a model they serve: checked on every reload.
+  const config = f.config ? await openRoutingConfigSource({ file: f.config, log, parse: { withoutDiscovery: !f.discovery } }) : undefined;
   const balancer = await startBalancer({
     discovery: f.discovery,
     host: f.host,

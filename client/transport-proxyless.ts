@@ -70,6 +70,8 @@ export class ProxylessTransport implements Transport {
     });
     this.router = this.core.router;
     this.clusters = this.core.clusters;
+    // Given a discovery address the core always watches; the check only satisfies the type.
+    if (!this.core.watcher) throw new Error('proxyless transport: the routing core has no discovery watch');
     this.watcher = this.core.watcher;
   }
 

@@ -4,21 +4,14 @@
 // built-in defaults < `defaults` < `models.<name>` < `objectives.<name>`
 // (see policy.ts), and the result holds every route fully
 // resolved, so consumers look routes up instead of merging.
-import { isMap, isScalar } from 'yaml';
-import { ConfigDocument, Value, type Mapping } from '../common/config-check';
+import { isMap } from 'yaml';
+import { ConfigDocument, type Mapping, type Value } from '../common/config-check';
 import type { Logger } from '../common/log';
 import type { RoutingConfigVersion } from '../discovery/types';
+import { checkServedWithoutDiscovery, readEndpoints, type ModelRef } from './parse-endpoints';
+import { named, readAddress, readVersion, unique } from './parse-fields';
 import { DEFAULT_POLICY, OBJECTIVE_POLICY_KEYS, POLICY_KEYS, readPolicy } from './policy';
-import type {
-  EndpointModel,
-  EndpointOverride,
-  Route,
-  RoutingConfig,
-  RoutingPolicy,
-  ShadowConfig,
-  StaticEndpoint,
-  VersionWeight,
-} from './types';
+import type { EndpointOverride, Route, RoutingConfig, RoutingPolicy, ShadowConfig, VersionWeight } from './types';
 
 /** Pickers the balancer ships; parseRoutingConfig accepts others when told their names. */
 export const BUILTIN_PICKERS: readonly string[] = ['p2c', 'round_robin', 'least_request'];
@@ -42,15 +35,17 @@ export function decodePushedConfig(c: RoutingConfigVersion, log: Logger): { conf
 export interface ParseRoutingOptions {
   /** Picker names that may be configured (the registered strategies); default BUILTIN_PICKERS. */
   readonly pickers?: readonly string[];
+  /**
+   * The reader has no discovery (a balancer without --discovery): the static endpoints are all
+   * it routes over, so at least one is required and every route must name a model one serves.
+   */
+  readonly withoutDiscovery?: boolean;
 }
 
 const ROOT_KEYS = ['defaults', 'models', 'objectives', 'endpoints', 'endpoint_overrides'];
 const MODEL_KEYS = [...POLICY_KEYS, 'split', 'shadow'];
 const OBJECTIVE_KEYS = ['model', 'version', 'split', 'shadow', ...OBJECTIVE_POLICY_KEYS];
-const ENDPOINT_KEYS = ['address', 'zone', 'weight', 'models'];
 const SHADOW_KEYS = ['version', 'percent'];
-/** host:port with a DNS name, an IPv4 address or a bracketed IPv6 address. */
-const ADDRESS = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):([0-9]{1,5})$/;
 
 /** Parses and checks routing.yaml text; throws a ConfigError listing every problem. */
 export function parseRoutingConfig(text: string, file: string, opts: ParseRoutingOptions = {}): RoutingConfig {
@@ -61,7 +56,12 @@ export function parseRoutingConfig(text: string, file: string, opts: ParseRoutin
 
   // Maps while reading, turned into records at the end: a name like __proto__ must stay an ordinary key.
   const models = new Map<string, Route>();
-  for (const [name, v] of unique(named(root.get('models'), 'a mapping of model names to their routing, e.g. { ranker: { split: ... } }'))) {
+  // The models routes name, checked against the static endpoints when there is no discovery.
+  const refs: ModelRef[] = [];
+  for (const [name, v, keyV] of unique(
+    named(root.get('models'), 'a mapping of model names to their routing, e.g. { ranker: { split: ... } }'),
+  )) {
+    refs.push({ model: name, at: keyV });
     const m = v.map(MODEL_KEYS);
     const split = readSplit(m.get('split'));
     const shadow = readShadow(m.get('shadow')) ?? undefined;
@@ -77,16 +77,14 @@ export function parseRoutingConfig(text: string, file: string, opts: ParseRoutin
 
   const objectives = new Map<string, Route>();
   for (const [name, v] of unique(named(root.get('objectives'), 'a mapping of objective names to { model, version | split }'))) {
-    const route = readObjective(v.map(OBJECTIVE_KEYS), v, models, defaults, pickers);
+    const o = v.map(OBJECTIVE_KEYS);
+    const route = readObjective(o, v, models, defaults, pickers);
     if (route) objectives.set(name, route);
+    if (route) refs.push({ model: route.model, at: o.field('model') });
   }
 
-  const addresses = new Set<string>();
-  const endpoints = root.opt<readonly StaticEndpoint[]>('endpoints', [], (l) =>
-    l.list((v) => readEndpoint(v.map(ENDPOINT_KEYS), addresses), {
-      what: 'a list of static endpoints { address, zone, weight, models }',
-    }),
-  );
+  const endpoints = readEndpoints(root);
+  if (opts.withoutDiscovery) checkServedWithoutDiscovery(root, endpoints, refs);
 
   const overrides = new Map<string, EndpointOverride>();
   for (const [address, v, keyV] of unique(named(root.get('endpoint_overrides'), 'a mapping of host:port to { weight, drain }'))) {
@@ -119,41 +117,6 @@ export function resolveObjective(config: RoutingConfig, objective: string): Rout
 /** The policy that applies to a model: defaults merged with the model's overrides. */
 export function effectivePolicy(config: RoutingConfig, model: string): RoutingPolicy {
   return resolveModel(config, model).policy;
-}
-
-/** The entries of a mapping keyed by names the operator chooses, as [name, value, key]; none when absent. */
-function named(v: Value | undefined, what: string): [string, Value, Value][] {
-  if (!v) return [];
-  const n = v.node;
-  if (!isMap(n)) return v.fail(what) ?? [];
-  const out: [string, Value, Value][] = [];
-  for (const pair of n.items) {
-    const raw = isScalar(pair.key) ? pair.key.value : undefined;
-    const at = (isScalar(pair.key) ? pair.key.range?.[0] : undefined) ?? v.offset;
-    const name = typeof raw === 'string' || typeof raw === 'number' ? String(raw) : '';
-    const path = v.path ? `${v.path}.${name}` : name;
-    const keyV = new Value(v.doc, pair.key, path, at);
-    if (name === '') keyV.fail('a non-empty name');
-    else out.push([name, new Value(v.doc, pair.value, path, at), keyV]);
-  }
-  return out;
-}
-
-/** Drops (and reports) a name seen before: YAML rejects repeated keys, but 1 and "1" are two keys with one name. */
-function unique(entries: [string, Value, Value][]): [string, Value, Value][] {
-  const seen = new Set<string>();
-  return entries.filter(([name, , keyV]) => {
-    if (seen.has(name)) return keyV.fail('each name once', `${name} again`) ?? false;
-    seen.add(name);
-    return true;
-  });
-}
-
-/** A version: a positive integer, written as a number or a string. */
-function readVersion(v: Value): string | undefined {
-  const raw = v.raw();
-  const s = typeof raw === 'number' || typeof raw === 'string' ? String(raw) : '';
-  return /^[1-9][0-9]*$/.test(s) ? s : v.fail('a positive integer version, e.g. 1');
 }
 
 /** `{ "1": 95, "2": 5 }`: integer weights >= 0 summing to > 0, each version once, sorted by version. */
@@ -234,47 +197,4 @@ function readObjective(
   };
   checkShadow(route, shadowV ?? versionV ?? splitV ?? v);
   return route;
-}
-
-/** Checks host:port (port 1-65535); returns the address when valid. */
-function readAddress(v: Value, address: string | undefined = v.string()): string | undefined {
-  if (address === undefined) return undefined;
-  const m = ADDRESS.exec(address);
-  const port = m ? Number(m[1]) : 0;
-  return port >= 1 && port <= 65535 ? address : v.fail('host:port, e.g. 10.0.0.7:8001 or [::1]:8001 (port 1-65535)');
-}
-
-/** One static endpoint; its address must be unique among static endpoints. */
-function readEndpoint(m: Mapping, seen: Set<string>): StaticEndpoint | undefined {
-  const addressV = m.field('address');
-  let address = readAddress(addressV);
-  if (address !== undefined && seen.has(address)) address = addressV.fail('each address once', `${addressV.describe()} again`);
-  if (address !== undefined) seen.add(address);
-  const zone = m.opt('zone', '', (v) => v.string());
-  const weight = m.opt('weight', 1, (x) => x.int({ min: 1 }));
-  const modelsV = m.field('models');
-  const models: EndpointModel[] = [];
-  if (!modelsV.node) modelsV.fail('a mapping of the models it serves to their versions, e.g. { ranker: [1, 2] }');
-  for (const [name, v] of named(
-    modelsV.node ? modelsV : undefined,
-    'a mapping of the models it serves to their versions, e.g. { ranker: [1, 2] }',
-  )) {
-    const seenV = new Set<string>();
-    // `recommend:` (no value) reads as a versionless model, like `recommend: []`.
-    const versions =
-      v.node === null
-        ? []
-        : v.list(
-            (x) => {
-              const ver = readVersion(x);
-              if (ver !== undefined && seenV.has(ver)) return x.fail('each version once', `version ${ver} again`);
-              if (ver !== undefined) seenV.add(ver);
-              return ver;
-            },
-            { what: 'a list of versions, e.g. [1, 2] ([] for a versionless model)' },
-          );
-    if (versions) models.push({ name, versions });
-  }
-  if (modelsV.node && isMap(modelsV.node) && modelsV.node.items.length === 0) modelsV.fail('at least one model', 'an empty mapping');
-  return address !== undefined ? { address, zone, weight, models } : undefined;
 }

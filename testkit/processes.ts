@@ -95,13 +95,19 @@ export interface SidecarPorts {
 /**
  * `infergate sidecar` arguments for a loopback sidecar serving models on ports and registering with the
  * discovery service on discoveryPort, advertising its gRPC port; extra flags (zone, drain timeout, faults) follow.
+ * discoveryPort undefined: a standalone sidecar that registers nowhere, as a plain Triton server is.
  */
-export function sidecarArgs(models: string, ports: SidecarPorts, discoveryPort: number, extra: readonly string[] = []): string[] {
+export function sidecarArgs(
+  models: string,
+  ports: SidecarPorts,
+  discoveryPort: number | undefined,
+  extra: readonly string[] = [],
+): string[] {
   return [
     'sidecar',
     ...['--models', models, '--host', '127.0.0.1'],
     ...['--grpc-port', String(ports.grpc), '--http-port', String(ports.http), '--metrics-port', String(ports.metrics)],
-    ...['--discovery', `127.0.0.1:${discoveryPort}`, '--advertise', `127.0.0.1:${ports.grpc}`],
+    ...(discoveryPort === undefined ? [] : ['--discovery', `127.0.0.1:${discoveryPort}`, '--advertise', `127.0.0.1:${ports.grpc}`]),
     ...extra,
   ];
 }

@@ -5,7 +5,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { Clock } from '../../common/clock';
 import { Status } from '../../protocol/status';
-import type { Clusters } from '../routing/cluster';
+import type { Clusters } from '../routing/clusters';
 import { MalformedRequest, peekRoute } from '../routing/peek-request';
 import type { RouteCall, RouteOutcome } from '../routing/route-call';
 import type { Router } from '../routing/router';

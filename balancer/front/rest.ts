@@ -16,10 +16,10 @@ import { decodeJsonBody, encodeJsonResponse } from '../../protocol/codec-json';
 import { MAX_BODY_BYTES, sendError, sendJson } from '../../protocol/rest';
 import { elementCount, type Tensor } from '../../protocol/tensor';
 import { MODEL_PATH, REST_PATH } from '../../protocol/paths';
-import type { Clusters } from '../routing/cluster';
+import type { Clusters } from '../routing/clusters';
 import type { RouteOutcome } from '../routing/route-call';
 import type { Router } from '../routing/router';
-import { isReady, serverMetadata } from './service-info';
+import { isReady, modelReadyOutcome, modelRoutable, serverMetadata, unroutableReason } from './service-info';
 import { forwardedMetadata } from '../upstream/pool';
 import { INFER_METHODS, type CancelFn } from '../upstream/types';
 
@@ -66,7 +66,7 @@ export function balancerRestHandler(deps: BalancerRestDeps): http.RequestListene
         case 'live':
           return sendJson(res, 200, { live: true });
         case 'serverReady': {
-          const ready = isReady(clusters, clock.now());
+          const ready = isReady(clusters);
           return sendJson(res, ready ? 200 : 503, { ready });
         }
         case 'server':
@@ -83,15 +83,18 @@ export function balancerRestHandler(deps: BalancerRestDeps): http.RequestListene
           );
         }
         case 'modelReady': {
+          // Triton answers 200 when ready and 400 otherwise, for a known model and an unknown one alike.
           const { model, version } = route;
+          if (!modelRoutable(clusters, model, version))
+            return notReady(res, model, unroutableReason(clusters, model, version, clock.now()));
           const bytes = svc.ModelReady.requestSerialize({ name: model, version });
           return routed(
             res,
-            (done) => router.forward(INFER_METHODS.ready, call(req, bytes, model, version), done),
-            (b) => {
-              const { ready } = svc.ModelReady.responseDeserialize(b);
-              sendJson(res, ready ? 200 : 503, { name: model, ready });
-            },
+            (done) => router.forward(INFER_METHODS.ready, call(req, bytes, model, version), (o) => done(modelReadyOutcome(o))),
+            (b) =>
+              svc.ModelReady.responseDeserialize(b).ready
+                ? sendJson(res, 200, { name: model, ready: true })
+                : notReady(res, model, `its endpoint answered not ready${version ? ` for version '${version}'` : ''}`),
           );
         }
         case 'infer': {
@@ -110,6 +113,11 @@ export function balancerRestHandler(deps: BalancerRestDeps): http.RequestListene
       sendError(res, e);
     }
   };
+}
+
+/** ModelReady's REST answer for false: Triton's 400, with a body that says why. */
+function notReady(res: http.ServerResponse, model: string, why: string): void {
+  sendJson(res, 400, { name: model, ready: false, error: `model '${model}' is not ready: ${why}` });
 }
 
 /** The route a path names, or undefined; throws INVALID_ARGUMENT for bad percent-encoding. */

@@ -4,7 +4,7 @@
 // peak-EWMA estimate) plus what removes an endpoint from the candidates
 // (health, ejection, a full breaker). Times are relative (ms ago, ms left):
 // the balancer's clock is monotonic, not wall time.
-import type { Clusters } from '../routing/cluster';
+import type { Clusters } from '../routing/clusters';
 import type { RouteBudgetStatus } from '../routing/router';
 
 /** One endpoint of a model cluster as /status shows it. */

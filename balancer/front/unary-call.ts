@@ -11,7 +11,7 @@ import type { H2Stream } from '../../http2/stream';
 import { replyStatus } from '../../protocol/grpc-answer';
 import { reply, replyMessage } from './answer';
 import { routeCall, type FrontDeps, type UnaryKind } from './grpc-call';
-import { isReady, serverMetadata } from './service-info';
+import { isReady, modelReadyOutcome, modelRoutable, NOT_READY_RESPONSE, serverMetadata } from './service-info';
 import { INFER_METHODS, type CancelFn } from '../upstream/types';
 import { stringField } from '../../protocol/wire-fields';
 
@@ -96,7 +96,7 @@ export class UnaryMethods {
       case 'live':
         return replyMessage(stream, Buffer.from([0x08, 0x01]));
       case 'serverReady':
-        return replyMessage(stream, Buffer.from([0x08, isReady(clusters, clock.now()) ? 0x01 : 0x00]));
+        return replyMessage(stream, Buffer.from([0x08, isReady(clusters) ? 0x01 : 0x00]));
       case 'serverMetadata': {
         const m = serverMetadata();
         return replyMessage(
@@ -130,9 +130,11 @@ export class UnaryMethods {
       });
       return;
     }
+    // ModelReady: a model (or version) nothing can serve now, known or not, is ready=false, not an error (Triton's answer).
+    if (!modelRoutable(clusters, rc.model, rc.version)) return replyMessage(stream, NOT_READY_RESPONSE);
     call.cancel = router.forward(INFER_METHODS.ready, rc, (o) => {
       call.cancel = undefined;
-      reply(stream, o);
+      reply(stream, modelReadyOutcome(o));
     });
   }
 }

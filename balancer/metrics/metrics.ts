@@ -15,11 +15,11 @@ import { Status } from '../../protocol/status';
 // Seconds, 250 µs to 10 s: proxied inference spans sub-ms cache hits to multi-second batches.
 const LATENCY_BUCKETS = [0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
-/** Model label for calls naming a model discovery never listed: client-chosen names must not grow the series set. */
+/** Model label for calls naming a model the balancer has no cluster for (unknown or forgotten): client-chosen names must not grow the series set. */
 export const UNKNOWN_MODEL = '_unknown';
 
 /**
- * What scrape-time gauges read of the clusters: the shape of routing/cluster.ts's Clusters,
+ * What scrape-time gauges read of the clusters: the shape of routing/clusters.ts's Clusters,
  * stated here so that metrics, which routing records into, imports nothing of routing.
  */
 export interface ObservedClusters {

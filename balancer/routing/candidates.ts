@@ -122,6 +122,14 @@ export class ClusterSnapshot {
     return this.size;
   }
 
+  /**
+   * True when calls for version ('' = any) have candidates, in-flight caps aside: whether the
+   * model can be routed at all (readiness, ModelReady), not whether this call finds room.
+   */
+  routable(version = ''): boolean {
+    return this.groups.get(version)?.all !== undefined;
+  }
+
   /** The candidates for one call at clock time now. */
   select(req: CandidateRequest, policy: CandidatePolicy, now: number): Candidates {
     const g = this.groups.get(req.version ?? '');

@@ -3,19 +3,21 @@
 // estimates and ejections survive UPDATEs), its outlier detector, and an
 // immutable ClusterSnapshot rebuilt only when membership, health, zone,
 // weight, versions or an ejection change: load-only UPDATEs (every heartbeat)
-// leave the snapshot, and so the cached pickers, alone.
+// leave the snapshot, and so the cached pickers, alone. Each state change
+// (membership, health, ejection, breaker) logs one line (routing-log.ts).
 import type { Counter } from 'prom-client';
 import type { Clock } from '../../common/clock';
 import type { Logger } from '../../common/log';
 import type { RoutingConfig, RoutingPolicy } from '../../routing-config/types';
 import { effectivePolicy } from '../../routing-config/parse';
 import { DEFAULT_POLICY } from '../../routing-config/policy';
-import type { ClusterChange, ClusterEndpoint } from '../../discovery/types';
+import type { ClusterEndpoint } from '../../discovery/types';
 import { affectsCandidates, ClusterSnapshot } from './candidates';
 import { applyOverride, EndpointState } from './endpoint-state';
 import type { BalancerMetrics } from '../metrics/metrics';
 import { estimatorsFor, type EstimatorFactory } from './load/estimators';
 import { OutlierDetector } from './outlier-detector';
+import { healthEvent, logEndpoint } from './routing-log';
 import type { UpstreamPool, UpstreamPools } from '../upstream/pool';
 
 /** One endpoint of a model cluster: its state and its connections. */
@@ -45,6 +47,9 @@ export class ModelCluster {
     private policy: RoutingPolicy,
     private readonly zone: string,
     private readonly clock: Clock,
+    private readonly log: Logger,
+    /** Called after every snapshot rebuild (readiness may have changed). */
+    private readonly rebuilt: () => void,
     private readonly metrics?: BalancerMetrics,
   ) {
     this.ejections = metrics?.ejections.labels(model);
@@ -75,13 +80,15 @@ export class ModelCluster {
     this.rebuild();
   }
 
-  /** Applies a changed endpoint; the snapshot is rebuilt only when candidates change. */
-  update(ep: ClusterEndpoint, config: RoutingConfig | undefined, pools: UpstreamPools): void {
+  /** Applies a changed endpoint; the snapshot is rebuilt only when candidates change. source: who said so, for the log. */
+  update(ep: ClusterEndpoint, config: RoutingConfig | undefined, pools: UpstreamPools, source: string): void {
     const m = this.members.get(ep.id);
     if (!m || m.raw.address !== ep.address) return this.insert(ep, config, pools);
     const before = m.state.endpoint;
     m.raw = ep;
-    m.state.update(applyOverride(ep, config?.endpoint_overrides[ep.address]));
+    const o = config?.endpoint_overrides[ep.address];
+    m.state.update(applyOverride(ep, o));
+    this.logHealth(before, m.state.endpoint, o?.drain ? 'endpoint_overrides drain' : `${source} reports ${ep.health}`);
     if (affectsCandidates(before, m.state.endpoint)) this.rebuild();
   }
 
@@ -104,6 +111,7 @@ export class ModelCluster {
    */
   reconfigure(config: RoutingConfig | undefined): void {
     const policy = config ? effectivePolicy(config, this.model) : DEFAULT_POLICY;
+    const before = new Map([...this.members].map(([id, m]) => [id, m.state.endpoint]));
     if (JSON.stringify(policy) !== JSON.stringify(this.policy)) {
       const old = [...this.members.values()];
       for (const m of old) m.state.close();
@@ -118,6 +126,7 @@ export class ModelCluster {
     } else {
       for (const m of this.members.values()) m.state.update(applyOverride(m.raw, config?.endpoint_overrides[m.raw.address]));
     }
+    for (const [id, m] of this.members) this.logHealth(before.get(id)!, m.state.endpoint, 'routing config endpoint_overrides');
     this.rebuild();
   }
 
@@ -138,15 +147,39 @@ export class ModelCluster {
     const m: ClusterMember = { raw: ep, state, pool };
     this.members.set(ep.id, m);
     this.byState.set(state, m);
+    // The breaker reports edges only: one line when the cap is reached, one when a call frees a slot.
+    state.breaker.onChange((e) =>
+      e === 'full'
+        ? logEndpoint(this.log, 'breaker_full', this.model, state.endpoint, `in-flight cap ${state.breaker.max} reached`)
+        : logEndpoint(this.log, 'breaker_clear', this.model, state.endpoint, `in-flight calls below the cap ${state.breaker.max}`),
+    );
   }
 
   private newDetector(): OutlierDetector<EndpointState> {
-    const d = new OutlierDetector<EndpointState>(this.policy.outlier_detection, this.clock);
-    d.onChange((_m, e) => {
-      if (e === 'ejected') this.ejections?.inc();
+    const od = this.policy.outlier_detection;
+    const d = new OutlierDetector<EndpointState>(od, this.clock);
+    d.onChange((s, e) => {
+      if (e === 'ejected') {
+        this.ejections?.inc();
+        const ms = Math.round(s.outlier.ejectedUntil - this.clock.now());
+        logEndpoint(
+          this.log,
+          'endpoint_ejected',
+          this.model,
+          s.endpoint,
+          `${od.consecutive_failures} consecutive failures; ejected for ${ms} ms`,
+        );
+      } else {
+        logEndpoint(this.log, 'endpoint_returned', this.model, s.endpoint, 'ejection time over');
+      }
       this.rebuild();
     });
     return d;
+  }
+
+  /** One line when an endpoint's health as routing sees it (overrides applied) changed. */
+  private logHealth(before: ClusterEndpoint, after: ClusterEndpoint, reason: string): void {
+    if (before.health !== after.health) logEndpoint(this.log, healthEvent(after.health), this.model, after, reason);
   }
 
   private rebuild(): void {
@@ -156,63 +189,6 @@ export class ModelCluster {
       this.zone,
       this.policy.outlier_detection.panic_threshold_percent,
     );
-  }
-}
-
-/** Every model cluster, fed by discovery's changes. */
-export class Clusters {
-  /** Keyed by model; a cluster stays once seen so ServerReady notices a model whose endpoints all left. */
-  readonly byModel = new Map<string, ModelCluster>();
-  private config: RoutingConfig | undefined;
-
-  constructor(
-    private readonly pools: UpstreamPools,
-    private readonly zone: string,
-    private readonly clock: Clock,
-    private readonly log: Logger,
-    private readonly metrics?: BalancerMetrics,
-  ) {}
-
-  /** The upstream pools (for connection counts). */
-  get upstream(): UpstreamPools {
-    return this.pools;
-  }
-
-  /** Applies discovery's endpoint changes in order. */
-  apply(changes: readonly ClusterChange[]): void {
-    for (const ch of changes) {
-      const c = this.cluster(ch.cluster);
-      if (ch.type === 'INSERT') c.insert(ch.endpoint, this.config, this.pools);
-      else if (ch.type === 'UPDATE') c.update(ch.endpoint, this.config, this.pools);
-      else c.remove(ch.endpoint.id, this.pools);
-      if (ch.type !== 'UPDATE') this.log.info('endpoint change', { model: ch.cluster, type: ch.type, address: ch.endpoint.address });
-    }
-  }
-
-  /** Applies a new routing config (undefined: none, the built-in policy). */
-  setConfig(config: RoutingConfig | undefined): void {
-    this.config = config;
-    for (const c of this.byModel.values()) c.reconfigure(config);
-  }
-
-  /** The model's cluster, if discovery ever listed it. */
-  get(model: string): ModelCluster | undefined {
-    return this.byModel.get(model);
-  }
-
-  /** Closes every cluster and upstream pool. */
-  close(): void {
-    for (const c of this.byModel.values()) c.close(this.pools);
-    this.byModel.clear();
-    this.pools.close();
-  }
-
-  private cluster(model: string): ModelCluster {
-    let c = this.byModel.get(model);
-    if (!c) {
-      const policy = this.config ? effectivePolicy(this.config, model) : DEFAULT_POLICY;
-      this.byModel.set(model, (c = new ModelCluster(model, policy, this.zone, this.clock, this.metrics)));
-    }
-    return c;
+    this.rebuilt();
   }
 }

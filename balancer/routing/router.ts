@@ -9,7 +9,7 @@ import { Status } from '../../protocol/status';
 import { resolveModel, resolveObjective } from '../../routing-config/parse';
 import { DEFAULT_POLICY } from '../../routing-config/policy';
 import type { Route, RoutingConfig, RoutingPolicy, StreamRouting } from '../../routing-config/types';
-import type { Clusters } from './cluster';
+import type { Clusters } from './clusters';
 import type { EndpointState } from './endpoint-state';
 import { peekParameter } from './peek-request';
 import type { PinnedRoute, RouteCall, RouteOutcome } from './route-call';
@@ -51,7 +51,7 @@ export class Router {
   private config: RoutingConfig | undefined;
   private routes = new Map<string, RouteState>();
   private retries = 0;
-  /** Calls for models discovery never listed share one label set (see UNKNOWN_MODEL). */
+  /** Calls for models without a cluster (unknown, or forgotten) share one label set (see UNKNOWN_MODEL). */
   private readonly unknownModel: RouteMetrics | undefined;
 
   constructor(
@@ -130,7 +130,10 @@ export class Router {
       rm?.counted(version, '', code);
       return { code, details };
     };
-    if (!cluster || cluster.members.size === 0) return refuse(Status.UNAVAILABLE, `no endpoint serves model '${model}'`);
+    if (!cluster || cluster.members.size === 0) {
+      const why = this.clusters.noEndpoint(model);
+      return refuse(why.code, why.details);
+    }
     const now = this.clock.now();
     if (now >= call.deadline) return refuse(Status.DEADLINE_EXCEEDED, `deadline expired before model '${model}' was called`);
     const picked = pick(cluster, rs, version || undefined, this.shardKey(rs.policy, call), [], now, 'stream');
@@ -189,7 +192,11 @@ export class Router {
       rm?.finished(version ?? '', endpoint, o.code, this.clock.now() - callStart);
       done(o);
     };
-    if (!cluster || cluster.members.size === 0) return fail(end, Status.UNAVAILABLE, `no endpoint serves model '${model}'`);
+    // Unknown model: NOT_FOUND; known without an endpoint now: UNAVAILABLE (Clusters.noEndpoint).
+    if (!cluster || cluster.members.size === 0) {
+      const why = this.clusters.noEndpoint(model);
+      return fail(end, why.code, why.details);
+    }
     // An expired request is not sent: the client has stopped waiting.
     if (callStart >= deadline) return fail(end, Status.DEADLINE_EXCEEDED, `deadline expired before model '${model}' was called`);
     const { budget, policy } = rs;

@@ -145,10 +145,10 @@ describe('stream_routing: per_stream with real sidecars', () => {
     }
   });
 
-  test('a model no endpoint serves ends the stream with UNAVAILABLE naming the model', async () => {
+  test('a model nobody ever listed ends the stream with NOT_FOUND naming the model', async () => {
     const s = openStream(client);
     s.stream.write(request('x', 'missing'));
-    await assert.rejects(s.ended, (e: grpc.ServiceError) => e.code === grpc.status.UNAVAILABLE && /missing/.test(e.details));
+    await assert.rejects(s.ended, (e: grpc.ServiceError) => e.code === grpc.status.NOT_FOUND && /unknown model 'missing'/.test(e.details));
   });
 
   test('per_message (the default) still routes each message: one stream reaches both sidecars', async () => {

@@ -98,10 +98,10 @@ describe('balancer with real sidecars', () => {
     }
   });
 
-  test('a model nobody serves is UNAVAILABLE naming it; sidecar errors pass through', async () => {
+  test('a model nobody ever listed is NOT_FOUND naming it, an unserved version UNAVAILABLE; sidecar errors pass through', async () => {
     await assert.rejects(
       unary(client, 'ModelInfer', inferRequest('no-such-model')),
-      (e: grpc.ServiceError) => e.code === grpc.status.UNAVAILABLE && /no-such-model/.test(e.details),
+      (e: grpc.ServiceError) => e.code === grpc.status.NOT_FOUND && /unknown model 'no-such-model'/.test(e.details),
     );
     await assert.rejects(
       unary(client, 'ModelInfer', inferRequest('ranker', '9')),
@@ -148,7 +148,7 @@ describe('balancer with real sidecars', () => {
     await ended;
     assert.equal(got.length, 7);
     const bad = got.find((m) => m.inferResponse?.id === 'bad');
-    assert.match(bad?.errorMessage ?? '', /^\[UNAVAILABLE\] .*missing/);
+    assert.match(bad?.errorMessage ?? '', /^\[NOT_FOUND\] unknown model 'missing'/);
     for (const m of got.filter((x) => x.inferResponse.id !== 'bad')) {
       // Proto3 leaves an empty error_message off the wire; the default-options client then shows undefined.
       assert.equal(m.errorMessage ?? '', '');

@@ -195,7 +195,7 @@ describe('client over the balancer and proxyless', () => {
     Status,
     RegExp,
   ][] = [
-    ['unknown model', () => ['no-such-model', rankerInput(randomFeatures(1, 1)), {}], Status.UNAVAILABLE, /no-such-model/],
+    ['unknown model', () => ['no-such-model', rankerInput(randomFeatures(1, 1)), {}], Status.NOT_FOUND, /unknown model 'no-such-model'/],
     [
       'bad input name',
       () => ['ranker', { nope: { datatype: 'FP32', shape: [1, 256], data: randomFeatures(1, 1) } }, {}],
@@ -254,7 +254,7 @@ describe('client over the balancer and proxyless', () => {
       await Promise.all(calls);
       await assert.rejects(
         bad,
-        (e: unknown) => e instanceof InferenceError && e.code === Status.UNAVAILABLE && /missing-model/.test(e.details),
+        (e: unknown) => e instanceof InferenceError && e.code === Status.NOT_FOUND && /unknown model 'missing-model'/.test(e.details),
       );
       const inversions = order.filter((v, k) => k > 0 && v < order[k - 1]).length;
       t.diagnostic(`answers out of send order: ${inversions} of ${order.length}`);

@@ -3,6 +3,9 @@
 // from /metrics, and a routing config source the test rewrites (standing in
 // for discovery's file watcher).
 import type { ChildProcess } from 'node:child_process';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
 import { parseRoutingConfig } from '../../routing-config/parse';
 import type { ConfigSource, RoutingConfigVersion } from '../../discovery/types';
 import { freePort, sidecarArgs, startCli, stop } from '../../testkit/processes';
@@ -26,6 +29,23 @@ export async function sidecarProcess(discoveryPort: number, extra: string[] = []
   const child = startCli(
     sidecarArgs(MODELS, { grpc: g, http: h, metrics: m }, discoveryPort, ['--zone', zone, '--drain-timeout-ms', '1000', ...extra]),
   );
+  return { child, address: `127.0.0.1:${g}`, metricsPort: m };
+}
+
+/** A temp model repository holding the bundled ranker under the name `model` alone; remove() deletes it. */
+export function rankerRepoAs(model: string): { readonly dir: string; remove(): void } {
+  const dir = mkdtempSync(path.join(tmpdir(), `infergate-${model}-`));
+  cpSync(path.join(MODELS, 'ranker'), path.join(dir, model), { recursive: true });
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * Starts `infergate sidecar` on free ports serving the repository at `models`, registering with discovery at
+ * discoveryPort, or, when that is undefined, nowhere (standalone, as a Triton server runs).
+ */
+export async function repoSidecar(models: string, discoveryPort: number | undefined): Promise<SidecarProc> {
+  const [g, h, m] = [await freePort(), await freePort(), await freePort()];
+  const child = startCli(sidecarArgs(models, { grpc: g, http: h, metrics: m }, discoveryPort, ['--drain-timeout-ms', '1000']));
   return { child, address: `127.0.0.1:${g}`, metricsPort: m };
 }
 

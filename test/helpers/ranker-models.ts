@@ -4,7 +4,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import type { LogFields, Logger } from '../../common/log';
 import { loadModelConfig } from '../../sidecar/repository/config';
 import type { ModelConfig } from '../../sidecar/repository/config-types';
 import { writeModels } from '../../scripts/gen-models';
@@ -31,19 +30,4 @@ export function generatedModels(): { dir: string; modelPath(version: number): st
   };
 }
 
-/** One captured log line. */
-export interface LogLine {
-  readonly level: 'info' | 'warn' | 'error';
-  readonly msg: string;
-  readonly fields: LogFields;
-}
-
-/** A Logger that records every line. */
-export function captureLogger(): Logger & { lines: LogLine[] } {
-  const lines: LogLine[] = [];
-  const at =
-    (level: LogLine['level']) =>
-    (msg: string, fields: LogFields = {}) =>
-      void lines.push({ level, msg, fields });
-  return { lines, info: at('info'), warn: at('warn'), error: at('error') };
-}
+export { captureLogger, type LogLine } from './capture-log';

@@ -128,8 +128,8 @@ describe(
     });
 
     test('errors carry precise statuses and messages that name the problem', () => {
-      assert.equal(seen.unknown[0], 'UNAVAILABLE');
-      assert.match(seen.unknown[1], /nomodl/);
+      assert.equal(seen.unknown[0], 'NOT_FOUND');
+      assert.match(seen.unknown[1], /unknown model 'nomodl'/);
       assert.equal(seen.malformed[0], 'INVALID_ARGUMENT');
       assert.match(seen.malformed[1], /malformed request/);
     });

@@ -68,10 +68,10 @@ describe('balancer operations port', () => {
     await discovery?.close();
   });
 
-  test('/metrics counts every call as OK by endpoint, and an unknown model as UNAVAILABLE', async () => {
+  test('/metrics counts every call as OK by endpoint, and an unknown model as NOT_FOUND', async () => {
     await assert.rejects(
       unary(client, 'ModelInfer', { ...req, modelName: 'no-such-model' }),
-      (e: grpc.ServiceError) => e.code === grpc.status.UNAVAILABLE,
+      (e: grpc.ServiceError) => e.code === grpc.status.NOT_FOUND,
     );
     const res = await fetch(`${base}/metrics`);
     assert.equal(res.status, 200);
@@ -87,7 +87,7 @@ describe('balancer operations port', () => {
       'labelled by sidecar address',
     );
     assert.ok(
-      reqs.some((s) => s.labels.status === 'UNAVAILABLE' && s.labels.endpoint === '' && s.value === 1),
+      reqs.some((s) => s.labels.status === 'NOT_FOUND' && s.labels.endpoint === '' && s.value === 1),
       'unknown model counted',
     );
     const picks = samples(text, 'infergate_balancer_picks_total').reduce((a, s) => a + s.value, 0);

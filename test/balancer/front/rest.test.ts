@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { systemClock } from '../../../common/clock';
 import { silentLogger } from '../../../common/log';
 import { startBalancer, type Balancer } from '../../../balancer/balancer';
-import { Clusters } from '../../../balancer/routing/cluster';
+import { Clusters } from '../../../balancer/routing/clusters';
 import { Router } from '../../../balancer/routing/router';
 import type { RouteCall } from '../../../balancer/routing/route-call';
 import { balancerRestHandler } from '../../../balancer/front/rest';
@@ -192,9 +192,11 @@ describe('balancer REST with real sidecars', () => {
         400,
         /holds 3 elements; shape \[1,256\] needs 256/,
       ],
-      ['POST', '/v2/models/no-such-model/infer', rankerBody(1), {}, 503, /no-such-model/],
+      ['POST', '/v2/models/no-such-model/infer', rankerBody(1), {}, 404, /unknown model 'no-such-model'/],
       ['POST', '/v2/models/ranker/versions/9/infer', rankerBody(1), {}, 503, /'9'/],
-      ['GET', '/v2/models/no-such-model', undefined, {}, 503, /no-such-model/],
+      ['GET', '/v2/models/no-such-model', undefined, {}, 404, /unknown model 'no-such-model'/],
+      ['GET', '/v2/models/no-such-model/ready', undefined, {}, 400, /model 'no-such-model' is not ready: unknown model/],
+      ['GET', '/v2/models/ranker/versions/9/ready', undefined, {}, 400, /version '9'/],
       ['POST', '/v2/models/ranker/infer', rankerBody(1), { objective: 'nope' }, 404, /unknown objective 'nope'/],
       ['GET', '/v2/models/%zz', undefined, {}, 400, /percent-encoding/],
       ['GET', '/v2/models/ranker/stats', undefined, {}, 501, /per sidecar/],

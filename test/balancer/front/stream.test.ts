@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import * as http2 from 'node:http2';
 import { systemClock } from '../../../common/clock';
 import { Status } from '../../../protocol/status';
-import type { Clusters } from '../../../balancer/routing/cluster';
+import type { Clusters } from '../../../balancer/routing/clusters';
 import { frame, MessageReader } from '../../../protocol/grpc-wire';
 import { Front } from '../../../balancer/front/grpc-front';
 import { MAX_STREAM_IN_FLIGHT } from '../../../balancer/front/stream-call';

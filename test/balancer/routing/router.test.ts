@@ -8,7 +8,7 @@ import { systemClock, seededRandom } from '../../../common/clock';
 import { silentLogger } from '../../../common/log';
 import { Status } from '../../../protocol/status';
 import { inferenceRoot, encodeFp32Request } from '../../../testkit/raw-client';
-import { Clusters } from '../../../balancer/routing/cluster';
+import { Clusters } from '../../../balancer/routing/clusters';
 import { Router, withRoute } from '../../../balancer/routing/router';
 import type { RouteOutcome } from '../../../balancer/routing/route-call';
 import { UpstreamPools } from '../../../balancer/upstream/pool';
