@@ -198,9 +198,12 @@ export class EndpointState {
     const now = this.clock.now();
     const latencyMs = now - startedAt;
     this.breaker.release();
-    // The same figures tryStart added: the sum returns to exactly 0 with the last call.
-    if (--this.timed === 0) this.startSum = 0;
-    else this.startSum -= startedAt;
+    // The same figures tryStart added: the sum returns to exactly 0 with the last call. (A slot
+    // taken without a start time has none to take back.)
+    if (this.timed > 0) {
+      if (--this.timed === 0) this.startSum = 0;
+      else this.startSum -= startedAt;
+    }
     this.observer?.ended(latencyMs);
     this.latency.observe(latencyMs, outcomeOf(status), now);
     if (report) this.onLoadReport(report);

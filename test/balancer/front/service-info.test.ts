@@ -80,7 +80,7 @@ describe('readiness over real clusters', () => {
     const s = clusters.get('a')!.members.get('e0')!.state;
     assert.ok(s.tryStart());
     assert.equal(isReady(clusters), true, 'an endpoint at its in-flight cap is load, not unreadiness');
-    s.onCallEnded(false, Status.UNAVAILABLE, 1); // one failure ejects
+    s.onCallEnded(Status.UNAVAILABLE, 0); // one failure ejects
     assert.equal(clusters.get('a')!.ejectedCount, 1);
     assert.equal(isReady(clusters), true, 'panic: the ejected endpoint is still a candidate');
     clusters.apply([upd('a', endpoint('e0', { versions: ['1'], health: 'DRAINING' }))]);

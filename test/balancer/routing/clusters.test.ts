@@ -165,12 +165,12 @@ describe('routing state changes log one line each', () => {
       const e0 = s.clusters.get('m')!.members.get('e0')!.state;
       for (let i = 0; i < 50; i++) {
         assert.ok(e0.tryStart());
-        e0.onCallEnded(true, Status.OK, 1);
+        e0.onCallEnded(Status.OK, 0);
       }
       assert.deepEqual(s.events(), [], 'calls log nothing');
       for (let i = 0; i < 2; i++) {
         assert.ok(e0.tryStart());
-        e0.onCallEnded(false, Status.UNAVAILABLE, 1);
+        e0.onCallEnded(Status.UNAVAILABLE, 0);
       }
       const ejected = s.log.lines[0];
       assert.deepEqual(s.events(), ['endpoint_ejected m e0']);
@@ -184,10 +184,10 @@ describe('routing state changes log one line each', () => {
       assert.ok(!e0.tryStart(), 'the cap holds');
       assert.ok(!e0.tryStart());
       assert.deepEqual(s.events(), ['breaker_full m e0'], 'full once, however many calls it turns away');
-      e0.onCallEnded(true, Status.OK, 1);
+      e0.onCallEnded(Status.OK, 0);
       assert.ok(e0.tryStart());
-      e0.onCallEnded(true, Status.OK, 1);
-      e0.onCallEnded(true, Status.OK, 1);
+      e0.onCallEnded(Status.OK, 0);
+      e0.onCallEnded(Status.OK, 0);
       assert.deepEqual(s.events(), ['breaker_clear m e0', 'breaker_full m e0', 'breaker_clear m e0']);
     } finally {
       s.clusters.close();
