@@ -52,6 +52,11 @@ export const sidecarSpec = {
         return n;
       },
     } as FlagSpec<number>,
+    faultAdmin: {
+      name: 'fault-admin',
+      help: 'Serve GET/PUT /fault on the metrics port to change the fault settings live (benchmarks, drills); off: /fault is 404.',
+      default: false,
+    } as FlagSpec<boolean>,
     discovery: {
       name: 'discovery',
       arg: 'HOST:PORT[,...]',
@@ -95,6 +100,7 @@ export async function runSidecarCommand(f: Flags): Promise<void> {
     httpPort: f.httpPort,
     metricsPort: f.metricsPort,
     fault: { delayMs: f.faultDelayMs, abortPercent: f.faultAbortPercent },
+    faultAdmin: f.faultAdmin,
     drainTimeoutMs: f.drainTimeoutMs,
     log,
   });

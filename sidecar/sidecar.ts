@@ -11,6 +11,7 @@ import { loadModels } from './repository/loader';
 import type { ModelRegistry } from './repository/registry';
 import { GrpcServer } from './server/grpc';
 import { metricsHandler, restHandler } from './server/rest';
+import { faultAdminHandler } from './server/fault-admin';
 import { listenHttp } from '../protocol/rest';
 
 /** What a sidecar needs to start. Ports may be 0 (pick a free one). */
@@ -21,6 +22,8 @@ export interface SidecarOptions {
   readonly httpPort: number;
   readonly metricsPort: number;
   readonly fault?: FaultConfig;
+  /** Serve GET/PUT /fault on the metrics port (--fault-admin); off, /fault answers 404. */
+  readonly faultAdmin?: boolean;
   /** Longest close() waits for open calls and streams before cutting them (ms). */
   readonly drainTimeoutMs?: number;
   readonly log: Logger;
@@ -55,6 +58,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   });
   const fault = new FaultInjector(opts.fault ?? NO_FAULTS, opts.random ?? systemRandom);
   if (fault.active) opts.log.warn('fault injection is on', { ...fault.config });
+  if (opts.faultAdmin) opts.log.warn('fault admin is on: anyone reaching the metrics port may change faults at /fault');
   const svc = new InferService(registry, clock, metrics, load, fault);
 
   const grpcServer = new GrpcServer(svc, load, clock);
@@ -63,7 +67,8 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   try {
     const grpcPort = await grpcServer.listen(opts.host, opts.grpcPort);
     httpServer = await listenHttp(restHandler(svc), opts.host, opts.httpPort);
-    metricsServer = await listenHttp(metricsHandler(metrics), opts.host, opts.metricsPort);
+    const admin = faultAdminHandler(fault, opts.faultAdmin ?? false, opts.log);
+    metricsServer = await listenHttp(metricsHandler(metrics, admin), opts.host, opts.metricsPort);
     const portOf = (s: http.Server) => (s.address() as { port: number }).port;
     const sidecar: Sidecar = {
       grpcPort,

@@ -1,6 +1,10 @@
-// Fault injection for tests and chaos drills, like Envoy's fault filter:
-// a fixed delay and a percentage of aborts, applied before a request is
-// queued. Off unless configured.
+// Fault injection for tests, chaos drills and benchmarks, like Envoy's fault
+// filter: a fixed delay and a percentage of aborts, applied before a request
+// is queued. Off unless configured. The settings may change while the
+// sidecar serves (set(), behind the metrics port's PUT /fault when the
+// sidecar runs with --fault-admin), so a benchmark can make one sidecar slow
+// mid-run and let it recover; a request already held by a delay keeps the
+// delay it got, because its timer was armed when it arrived.
 import type { Random } from '../../common/clock';
 import { unavailable, type InferError } from '../../protocol/status';
 
@@ -14,27 +18,54 @@ export interface FaultConfig {
 
 export const NO_FAULTS: FaultConfig = { delayMs: 0, abortPercent: 0 };
 
-/** Decides per request whether to abort; delay is read directly from the config. */
+/** Throws RangeError naming the setting and the range expected; returns a frozen copy. */
+function checked(config: FaultConfig): FaultConfig {
+  if (!(config.delayMs >= 0 && Number.isFinite(config.delayMs)))
+    throw new RangeError(`fault delay ${config.delayMs} ms; expected a finite number >= 0`);
+  if (!(config.abortPercent >= 0 && config.abortPercent <= 100)) {
+    throw new RangeError(`fault abort percent ${config.abortPercent}; expected 0 to 100`);
+  }
+  return Object.freeze({ delayMs: config.delayMs, abortPercent: config.abortPercent });
+}
+
+/** Decides per request whether to abort and how long to delay. */
 export class FaultInjector {
+  private current: FaultConfig;
+
   constructor(
-    readonly config: FaultConfig,
+    config: FaultConfig,
     private readonly random: Random,
   ) {
-    if (!(config.delayMs >= 0)) throw new RangeError(`fault delay ${config.delayMs} ms; expected >= 0`);
-    if (!(config.abortPercent >= 0 && config.abortPercent <= 100)) {
-      throw new RangeError(`fault abort percent ${config.abortPercent}; expected 0 to 100`);
-    }
+    this.current = checked(config);
+  }
+
+  /** The settings in force now. */
+  get config(): FaultConfig {
+    return this.current;
+  }
+
+  /**
+   * Replaces the settings for requests that arrive from now on; throws
+   * RangeError (and keeps the old settings) when a value is out of range.
+   * Returns the settings it replaced.
+   */
+  set(config: FaultConfig): FaultConfig {
+    const next = checked(config);
+    const old = this.current;
+    this.current = next;
+    return old;
   }
 
   /** Whether any fault is configured. */
   get active(): boolean {
-    return this.config.delayMs > 0 || this.config.abortPercent > 0;
+    return this.current.delayMs > 0 || this.current.abortPercent > 0;
   }
 
   /** The error to fail this request with, or null to let it through. */
   abort(): InferError | null {
-    if (this.config.abortPercent > 0 && this.random() * 100 < this.config.abortPercent) {
-      return unavailable(`fault injected: aborted (--fault-abort-percent ${this.config.abortPercent})`);
+    const p = this.current.abortPercent;
+    if (p > 0 && this.random() * 100 < p) {
+      return unavailable(`fault injected: aborted (abort_percent ${p}: --fault-abort-percent or PUT /fault)`);
     }
     return null;
   }

@@ -108,9 +108,11 @@ export class InferService {
     if (this.fault.active) {
       const err = this.fault.abort();
       if (err) return p.done(err);
-      if (this.fault.config.delayMs > 0) {
+      // Read once: PUT /fault may change the settings, and this request keeps the delay it arrived under.
+      const delayMs = this.fault.config.delayMs;
+      if (delayMs > 0) {
         this.delayed++;
-        this.clock.setTimeout(() => this.submitDelayed(p), this.fault.config.delayMs);
+        this.clock.setTimeout(() => this.submitDelayed(p), delayMs);
         return;
       }
     }

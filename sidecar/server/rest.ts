@@ -9,6 +9,7 @@ import type { InferService } from './infer-service';
 import type { SidecarMetrics } from '../metrics';
 import { EXTENSIONS, modelMetadata, modelStatistics, SERVER_NAME, SERVER_VERSION } from './methods';
 import { MODEL_PATH, REST_PATH } from '../../protocol/paths';
+import { FAULT_PATH } from './fault-admin';
 
 function readBody(req: http.IncomingMessage, cb: (err: InferError | null, body?: string) => void): void {
   const chunks: Buffer[] = [];
@@ -79,10 +80,11 @@ function inferRest(svc: InferService, model: string, version: string, req: http.
   });
 }
 
-/** Handler for the metrics port: /metrics plus liveness for probes. */
-export function metricsHandler(metrics: SidecarMetrics): http.RequestListener {
+/** Handler for the metrics port: /metrics, liveness for probes, and /fault (fault-admin.ts, which answers 404 unless enabled). */
+export function metricsHandler(metrics: SidecarMetrics, faultAdmin: http.RequestListener): http.RequestListener {
   return (req, res) => {
     const url = (req.url ?? '/').split('?')[0];
+    if (url === FAULT_PATH) return faultAdmin(req, res);
     if (url === '/metrics') {
       metrics.registry.metrics().then(
         (text) => {
@@ -94,6 +96,6 @@ export function metricsHandler(metrics: SidecarMetrics): http.RequestListener {
       return;
     }
     if (url === '/healthz') return sendJson(res, 200, { live: true });
-    sendError(res, notFound(`no route ${url}; metrics are at /metrics`));
+    sendError(res, notFound(`no route ${url}; metrics are at /metrics, faults at ${FAULT_PATH}`));
   };
 }
