@@ -18,6 +18,20 @@ export interface Target {
   readonly port: number;
   /** User+system CPU seconds of the proxy's processes so far. */
   cpuSeconds(): number;
+  /** The operations port (/metrics, /status), where the target has one (infergate). */
+  readonly metricsPort?: number;
+}
+
+/** Upstreams a peer lists from the start though they may not be up yet: a sidecar that joins mid-run. */
+export interface PeerOptions {
+  /**
+   * These are added to the upstream list so that the peer routes around them while they are down
+   * and starts using them once they answer, the nearest a static peer config comes to discovery:
+   * nginx takes a refused connection as a failure (max_fails=1, fail_timeout=1s), passes the call to
+   * the next server and tries the joiner again after 1 s; HAProxy checks them every 250 ms (TCP
+   * connect, fall 1 rise 1) and redispatches a refused connection to another server.
+   */
+  readonly joining?: readonly number[];
 }
 
 /** One sidecar process of the fleet. */
@@ -203,7 +217,7 @@ export async function startInfergate(
     if (Date.now() > until) throw new Error(`the balancer did not list ${sidecars} ranker endpoints within 30 s`);
     await new Promise((r) => setTimeout(r, 100));
   }
-  return { name, port: g, cpuSeconds: () => cpuSeconds(child.pid!) };
+  return { name, port: g, metricsPort: m, cpuSeconds: () => cpuSeconds(child.pid!) };
 }
 
 /** Spawns a peer in its own process group (so a SIGKILL fallback reaches every process it forks). */
@@ -216,17 +230,25 @@ function spawnPeer(cmd: string, args: string[], verbose: boolean): ChildProcess 
 /** A temp dir removed at exit (peer configs, pid files, nginx's temp paths). */
 export function tempDir(name: string): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), `infergate-${name}-`));
-  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  tempDirs.add(dir);
   return dir;
 }
+
+// One exit handler for them all: a benchmark that starts a peer per run (bench/skew-matrix/) makes
+// dozens, and a listener each tripped Node's MaxListenersExceededWarning.
+const tempDirs = new Set<string>();
+process.on('exit', () => {
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+});
 
 /**
  * nginx 1.22: h2 listener, grpc_pass to an upstream picking `random two
  * least_conn`, idle upstream connections kept. nginx's gRPC proxy does not
  * multiplex upstream, so each request in flight holds one upstream connection;
- * the keepalive pool and keepalive_requests keep them from being reopened.
+ * the keepalive pool and keepalive_requests keep them from being reopened. opts.joining: servers
+ * that may still be down (PeerOptions).
  */
-export async function startNginx(upstreams: number[], verbose = false): Promise<Target> {
+export async function startNginx(upstreams: number[], verbose = false, opts: PeerOptions = {}): Promise<Target> {
   const dir = tempDir('nginx');
   const port = await freePort();
   const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `  ${t}_temp_path ${dir}/${t};`).join('\n');
@@ -246,6 +268,7 @@ ${temp}
   upstream sidecars {
     random two least_conn;
 ${upstreams.map((p) => `    server 127.0.0.1:${p};`).join('\n')}
+${(opts.joining ?? []).map((p) => `    server 127.0.0.1:${p} max_fails=1 fail_timeout=1s;`).join('\n')}
     keepalive 512;
     keepalive_requests 1000000;
     keepalive_timeout 300s;
@@ -266,8 +289,11 @@ ${upstreams.map((p) => `    server 127.0.0.1:${p};`).join('\n')}
   return { name: 'nginx', port, cpuSeconds: () => treeCpu(child.pid!) };
 }
 
-/** HAProxy 2.6: h2 frontend, `balance random(2)`, h2 to every server (streams multiplexed on reused connections). */
-export async function startHaproxy(upstreams: number[], verbose = false): Promise<Target> {
+/**
+ * HAProxy 2.6: h2 frontend, `balance random(2)`, h2 to every server (streams multiplexed on reused
+ * connections); opts.joining: servers health-checked until they are up (PeerOptions).
+ */
+export async function startHaproxy(upstreams: number[], verbose = false, opts: PeerOptions = {}): Promise<Target> {
   const dir = tempDir('haproxy');
   const port = await freePort();
   writeFileSync(
@@ -285,7 +311,8 @@ frontend fe
   default_backend sidecars
 backend sidecars
   balance random(2)
-${upstreams.map((p, i) => `  server s${i} 127.0.0.1:${p} proto h2`).join('\n')}
+${opts.joining?.length ? '  option redispatch\n  retries 3\n' : ''}${upstreams.map((p, i) => `  server s${i} 127.0.0.1:${p} proto h2`).join('\n')}
+${(opts.joining ?? []).map((p, i) => `  server j${i} 127.0.0.1:${p} proto h2 check inter 250ms fall 1 rise 1`).join('\n')}
 `,
   );
   // -db: stay in the foreground, one process, no master.
