@@ -185,6 +185,11 @@ export class EndpointState {
     return true;
   }
 
+  /** This balancer's calls (not pinned streams) in flight to the endpoint. */
+  get callsInFlight(): number {
+    return this.timed;
+  }
+
   /** Mean age (ms) of the calls in flight to the endpoint now; 0 with none. */
   inFlightAge(now: number): number {
     return this.timed > 0 ? now - this.startSum / this.timed : 0;

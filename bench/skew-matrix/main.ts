@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { stopAll } from '../lib/peers';
 import { stopInfergates } from '../scenario/own-processes';
 import { startFleet, type Fleet } from './fleet';
+import { runH2load } from './h2load';
 import { loadMatrix, type Cell, type MatrixSpec } from './matrix-config';
 import { findMaxRate, type RateTrial } from './max-rate';
 import { ERRORS_NOTE, markdownTable, progressLine, resultsJson, type CellResult } from './report';
@@ -30,6 +31,20 @@ Flags:
   --verbose         Children's logs on stdout.
   --help            Show this help and exit.
 `;
+
+/**
+ * Sends each started sidecar 2 s of load directly, once per fleet. Without it the first
+ * target of a fleet's first cell also measured the sidecars' own warm-up (JIT, ONNX Runtime's
+ * first runs: their fast p99 was 10 ms in that window and 5 ms after), which is not the
+ * balancer's cold start. The balancers are still started cold for every cell.
+ */
+async function warmFleet(fleet: Fleet, log: (line: string) => void): Promise<void> {
+  for (const s of fleet.sidecars) {
+    if (!s.child) continue; // a joiner not started yet
+    await runH2load({ port: s.grpcPort, rate: 1500, seconds: 2, clients: 4, maxStreams: 64 });
+  }
+  log(`  sidecars warmed: 2 s at 1500 req/s each, directly`);
+}
 
 /** Which fleet a cell runs on: sidecars start once per fleet. */
 const fleetKey = (c: Cell) => (c.special === 'double' || c.special === 'join' ? `${c.special}-n${c.sidecars}` : `n${c.sidecars}`);
@@ -115,6 +130,7 @@ async function main(): Promise<void> {
         log(`  joiner: ${joinLeadS.toFixed(2)} s from spawn to ready; spawned that long before t = ${spec.join.joinAtS} s`);
       }
       try {
+        await warmFleet(fleet, log);
         if (mine.some((c) => c.rate === 'max')) {
           if (spec.maxRate === 'auto') {
             log(`fleet ${key}: searching the highest rate all of ${targets.join(', ')} sustain (healthy fleet)`);

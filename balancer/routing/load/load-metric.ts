@@ -33,7 +33,7 @@ export class ComposedMetric implements LoadMetric {
   cost(s: EndpointState, now: number): number {
     const c = this.config;
     const pending = 1 + c.in_flight_weight * s.inFlight + c.queue_depth_weight * s.queueDepth(now, c.queue_depth_max_age_ms);
-    return c.estimator === 'none' ? pending : pending * Math.max(s.latency.estimate(now), s.inFlightAge(now));
+    return c.estimator === 'none' ? pending : pending * Math.max(s.latency.estimate(now, s.callsInFlight), s.inFlightAge(now));
   }
 }
 

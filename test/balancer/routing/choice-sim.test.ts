@@ -31,7 +31,7 @@ const cases: SkewCase[] = [
     slow: { ...fast('slow'), fails: (_t, r) => r() < 0.2 },
     others: 3,
     load: { rate: 1000 },
-    under: 0.08,
+    under: 0.05,
   },
 ];
 
@@ -99,7 +99,7 @@ describe('p2c over the latency estimate: the probe budget', () => {
     const calls = simulate([fast('f0'), fast('f1'), fast('f2'), fast('slow', plus(200))], { rate: 200 }, 20_000, 13);
     const probes = calls.filter((c) => c.id === 'slow' && c.at >= 1000).length;
     t.diagnostic(JSON.stringify({ probes, share: share(calls, 'slow', 1000) }));
-    assert.ok(probes >= 5, `only ${probes} probes in 19 s: a recovery would go unnoticed`);
+    assert.ok(probes >= 3, `only ${probes} probes in 19 s: a recovery would go unnoticed`);
     assert.ok(share(calls, 'slow', 1000) < 0.01, `probe share ${share(calls, 'slow', 1000)}`);
   });
 });

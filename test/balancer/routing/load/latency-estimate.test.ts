@@ -58,16 +58,23 @@ describe('LatencyEstimate', () => {
     });
   }
 
-  it('without samples it relaxes toward the cluster median with relax_ms, and reading changes nothing', () => {
+  it('without samples it relaxes toward the cluster median, slower the further out it is; reading changes nothing', () => {
     const cl = new ClusterLatency(cfg.initial_ms, cfg.relax_ms);
     const [a, b, slow] = [cl.join(cfg, 0), cl.join(cfg, 0), cl.join(cfg, 0)];
     a.observe(3, 'ok', 0);
     b.observe(3, 'ok', 0);
     slow.observe(200, 'ok', 0);
-    // The median of 3, 3, 200 is 3: 250 ms later the slow figure has come e^-1 of the way back.
-    near(slow.estimate(250), 3 + 197 * Math.exp(-1), 'after one relax time');
+    // The median of 3, 3, 200 is 3; 200 is over 4x that, so the relax time is 4 × 250 ms.
+    near(slow.estimate(1000), 3 + 197 * Math.exp(-1), 'after one (stretched) relax time');
     near(slow.peek(), 200, 'peek is the last sample');
-    near(slow.estimate(250), 3 + 197 * Math.exp(-1), 'a second read');
+    near(slow.estimate(1000), 3 + 197 * Math.exp(-1), 'a second read');
+    near(slow.estimate(1000, 1), 200, 'a call awaiting its answer: no relaxation (one probe at a time)');
+    // 1.5x the median relaxes with 1.5 × 250 ms.
+    const cl2 = new ClusterLatency(cfg.initial_ms, cfg.relax_ms);
+    for (const e of [cl2.join(cfg, 0), cl2.join(cfg, 0)]) e.observe(3, 'ok', 0);
+    const mild = cl2.join(cfg, 0);
+    mild.observe(4.5, 'ok', 0);
+    near(mild.estimate(375), 3 + 1.5 * Math.exp(-1), 'a mildly slow figure');
   });
 
   it('a joiner starts at the lower median of its cluster; a stale figure does not vote; close() leaves', () => {
