@@ -75,6 +75,17 @@ export class H2Connection {
     else s.unref();
   }
 
+  /**
+   * Connects now when there is no live session, so the first call does not wait for the TCP
+   * and HTTP/2 handshakes (what grpc-js does when a subchannel is created). A failure is no
+   * one's error: the next call connects again.
+   */
+  preconnect(): void {
+    if (this.closed) return;
+    const s = this.session;
+    if (!s || s.closed || s.destroyed) this.connect();
+  }
+
   /** True while a session is connected (not connecting, not closed). */
   get connected(): boolean {
     const s = this.session;

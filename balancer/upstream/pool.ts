@@ -62,6 +62,11 @@ export class UpstreamPool {
     return unaryCall(conn, method, req, metadata, deadline, done, this.clock);
   }
 
+  /** Opens every connection now (see H2Connection.preconnect). */
+  preconnect(): void {
+    for (const c of this.conns) c.preconnect();
+  }
+
   /** The next connection, round robin, for a call this pool does not frame itself (a per_stream pass-through). */
   connection(): H2Connection {
     const conn = this.conns[this.next];
@@ -129,7 +134,12 @@ export class UpstreamPools {
   /** The pool for address, creating it; pair with release(). */
   acquire(address: string): UpstreamPool {
     let e = this.pools.get(address);
-    if (!e) this.pools.set(address, (e = { pool: new UpstreamPool(address, this.channelsPerEndpoint, this.clock), refs: 0 }));
+    if (!e) {
+      this.pools.set(address, (e = { pool: new UpstreamPool(address, this.channelsPerEndpoint, this.clock), refs: 0 }));
+      // An endpoint that joins is connected at once: at a cold start the first calls otherwise
+      // waited for the handshakes, and the first second's p99 with them (bench:skew-matrix).
+      e.pool.preconnect();
+    }
     e.refs++;
     return e.pool;
   }

@@ -10,7 +10,7 @@ import * as http2 from 'node:http2';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { H2Connection } from '../../../balancer/upstream/connection';
-import { UpstreamPool } from '../../../balancer/upstream/pool';
+import { UpstreamPool, UpstreamPools } from '../../../balancer/upstream/pool';
 import { INFER_METHODS } from '../../../balancer/upstream/types';
 import { frame } from '../../../protocol/grpc-wire';
 import { Status } from '../../../protocol/status';
@@ -128,4 +128,24 @@ test('a pool holds the process open while a call is out, and lets it exit once c
   assert.equal(out.trim(), 'answered 0', 'the call was not abandoned when the script returned (the pool held the process)');
   assert.equal(code, 0, 'and the process exited on its own after close()');
   srv.s.close();
+});
+
+test('a pool that UpstreamPools creates connects before its first call; a refused preconnect fails nothing', async () => {
+  const srv = await server();
+  const pools = new UpstreamPools(2);
+  const pool = pools.acquire(`127.0.0.1:${srv.port}`);
+  const until = Date.now() + 2000;
+  while (srv.sessions.size < 2) {
+    assert.ok(Date.now() < until, `the server saw ${srv.sessions.size} of 2 connections without a call`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.equal(await call(pool), Status.OK);
+  assert.equal(srv.sessions.size, 2, 'the call used a preconnected session');
+  // Nothing listens on the closed server's port: the preconnect fails quietly, calls fail as connection failures.
+  pools.release(`127.0.0.1:${srv.port}`);
+  srv.s.close();
+  for (const x of srv.sessions) x.destroy();
+  const dead = pools.acquire(`127.0.0.1:${srv.port}`);
+  assert.equal(await call(dead), Status.UNAVAILABLE);
+  pools.release(`127.0.0.1:${srv.port}`);
 });
