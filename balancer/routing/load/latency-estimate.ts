@@ -14,13 +14,15 @@
 // - Seeded from the cluster's typical latency (the median of its members'
 //   estimates), not a fixed 30 ms: a joining sidecar competes at once.
 // - Without samples it relaxes toward that typical figure with time constant
-//   relax_ms, instead of Finagle's decay toward zero: an endpoint that lost
-//   every pick is tried again after a few relax times (a probe), and one that
-//   is still slow goes straight back up on that one answer, since a sample
-//   after a gap of t weighs at least 1 - exp(-t/relax_ms). Decaying toward
-//   zero made a starved endpoint the best one in the cluster; not decaying
-//   at all (an estimate read only when sampled) let one bad moment bar a
-//   healthy sidecar for minutes.
+//   relax_ms (stretched up to 4x for an endpoint far slower than the rest),
+//   instead of Finagle's decay toward zero: an endpoint that lost every pick
+//   is tried again after a few relax times (a probe, one at a time: while a
+//   call to it is unanswered it is judged on its own figure), and one that is
+//   still slow goes straight back up on that one answer, since a sample after
+//   a gap of t weighs at least 1 - exp(-t/relax_ms). Decaying toward zero made
+//   a starved endpoint the best one in the cluster; not decaying at all (an
+//   estimate read only when sampled) let one bad moment bar a healthy sidecar
+//   for minutes.
 // - Failures: a failed call counts as at least failure_factor × the estimate
 //   (a fast failure is no evidence of a fast endpoint, and a retry costs a
 //   second call); outcomes that are the caller's doing move it only upward.
