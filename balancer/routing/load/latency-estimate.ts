@@ -54,6 +54,8 @@ export interface LatencyEstimator {
 const TYPICAL_EVERY_MS = 50;
 /** A successful sample counts as at most this many times the estimate (see observe()). */
 const SPIKE_CLIP = 2;
+/** A sample over this many times the cluster's figure counts toward a slow streak (see relaxMs()). */
+const SLOW_RATIO = 2;
 /** The most relaxation slows down for an endpoint far slower than its cluster (see relaxMs()). */
 const MAX_RELAX_STRETCH = 4;
 /** An estimate without a sample for this many relax times is stale: it no longer votes in the cluster's median. */
@@ -114,6 +116,8 @@ export class LatencyEstimate implements LatencyEstimator {
   private valueMs: number;
   private at: number;
   private samples = 0;
+  /** Samples in a row over SLOW_RATIO × the cluster's figure: one is a moment, two are a slow endpoint. */
+  private slowStreak = 0;
 
   constructor(
     private readonly config: LatencyEstimateConfig,
@@ -135,8 +139,12 @@ export class LatencyEstimate implements LatencyEstimator {
   observe(latencyMs: number, outcome: CallOutcome, now: number): void {
     const base = this.estimate(now);
     if (outcome === 'neutral' && latencyMs <= base) return;
+    const typical = this.cluster.typical(now);
     if (this.samples === 0) {
-      this.valueMs = outcome === 'failed' ? Math.max(latencyMs, base * this.config.failure_factor) : latencyMs;
+      // The first answer replaces the seed, but counts as at most SPIKE_CLIP² × the cluster's figure:
+      // a freshly started sidecar's first answer can take 100 ms (its JIT and first ONNX Runtime runs).
+      const first = outcome === 'failed' ? Math.max(latencyMs, base * this.config.failure_factor) : latencyMs;
+      this.valueMs = Math.min(first, typical * SPIKE_CLIP * SPIKE_CLIP);
     } else {
       // After a gap the old figure is mostly the cluster's, not this endpoint's: the new sample says more.
       const gap = now - this.at;
@@ -151,6 +159,7 @@ export class LatencyEstimate implements LatencyEstimator {
       this.valueMs = base + w * (sample - base);
     }
     this.samples++;
+    this.slowStreak = outcome === 'failed' || latencyMs > SLOW_RATIO * typical ? this.slowStreak + 1 : 0;
     // A late completion reported with an older time must not move the clock back.
     if (now > this.at) this.at = now;
   }
@@ -185,6 +194,9 @@ export class LatencyEstimate implements LatencyEstimator {
    * 0.6 % of the calls: enough to set p99 in one-second windows (bench:skew-matrix, r500-d25).
    */
   private relaxMs(typicalMs: number): number {
+    // Only a confirmed slow endpoint: a sidecar whose first answer was slow (a cold start) is
+    // tried again within ~relax_ms, or it sat out a whole e2e test's 600 calls.
+    if (this.slowStreak < 2) return this.config.relax_ms;
     const stretch = typicalMs > 0 ? Math.min(MAX_RELAX_STRETCH, Math.max(1, this.valueMs / typicalMs)) : 1;
     return this.config.relax_ms * stretch;
   }

@@ -75,6 +75,16 @@ describe('p2c over the latency estimate: a step change and a joiner', () => {
   });
 });
 
+describe('p2c over the latency estimate: a cold sidecar', () => {
+  it('one whose first answers take 100 ms (its own warm-up) takes a fair share within a second after', (t) => {
+    const cold = { ...fast('cold', (at) => (at < 5300 ? 100 : 0)), joinAt: 5000 };
+    const calls = simulate([fast('f0'), fast('f1'), fast('f2'), cold], { rate: 1000 }, 8000, 9);
+    const after = share(calls, 'cold', 5300 + 1000, 8000);
+    t.diagnostic(JSON.stringify({ warmUp: share(calls, 'cold', 5000, 5300), after }));
+    assert.ok(after > 0.15 && after < 0.35, `share ${after} from 1 s after its warm-up; fair is 0.25`);
+  });
+});
+
 describe('p2c over the latency estimate: no starvation among equals', () => {
   const table: Array<{ name: string; n: number; load: SimLoad }> = [
     { name: 'two endpoints, closed loop of 1 (about 300/s)', n: 2, load: { concurrency: 1 } },
