@@ -54,9 +54,16 @@ type CallStream = H2Stream & { [STREAM]: StreamCall };
 
 /**
  * Takes a ModelStreamInfer call whose headers were accepted and answered (with OK trailers set):
- * from here on its messages are routed, or its bytes passed through once pinned.
+ * from here on its messages are routed, or its bytes passed through once pinned. encoding: its grpc-encoding header.
  */
-export function startStreamCall(h2: H2Stream, router: Router, clock: Clock, md: grpc.Metadata, deadline: number): void {
+export function startStreamCall(
+  h2: H2Stream,
+  router: Router,
+  clock: Clock,
+  md: grpc.Metadata,
+  deadline: number,
+  encoding?: string | string[],
+): void {
   const stream = h2 as CallStream;
   stream[STREAM] = {
     stream,
@@ -64,7 +71,7 @@ export function startStreamCall(h2: H2Stream, router: Router, clock: Clock, md: 
     clock,
     md,
     deadline,
-    reader: new MessageReader(),
+    reader: new MessageReader(encoding),
     streamKey: streamKeyOf(md),
     open: new Set(),
     ended: false,
