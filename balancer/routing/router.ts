@@ -13,7 +13,7 @@ import type { Clusters } from './clusters';
 import type { EndpointState } from './endpoint-state';
 import { peekParameter } from './peek-request';
 import type { PinnedRoute, RouteCall, RouteOutcome } from './route-call';
-import { fail, orcaLoad, pick, withRoute } from './route-pick';
+import { fail, hasUntried, orcaLoad, pick, withRoute } from './route-pick';
 import { metricFor } from './load/load-metric';
 import { UNKNOWN_MODEL, type BalancerMetrics, type RouteMetrics } from '../metrics/metrics';
 import { PickerCache } from './pick';
@@ -203,6 +203,7 @@ export class Router {
     budget.callStarted();
     const tried: EndpointState[] = [];
     let retriesDone = 0;
+    let refusedRetries = 0;
     let holdingRetry = false;
     let finished = false;
     let cancelAttempt: CancelFn | undefined;
@@ -234,6 +235,21 @@ export class Router {
           holdingRetry = false;
         }
         if (finished || r.code === Status.OK) return finish({ code: r.code, details: r.details, response: r.response });
+        // Refused (the sidecar never processed it, RFC 9113 §8.7): always safe to send elsewhere, so it
+        // is retried outside the budget and apart from max_retries, bounded another way: each endpoint
+        // at most once, and at most max(1, max_retries) such retries per call. The budget guards sidecars
+        // against doing work twice under overload; a refused call did none (a drain's GOAWAY, a stream
+        // limit reached). The attempt still counts as UNAVAILABLE for the endpoint (above).
+        if (r.refused && refusedRetries < Math.max(1, policy.retry.max_retries)) {
+          tried.push(picked);
+          if (hasUntried(cluster, rs, version, shardKey, tried, this.clock.now())) {
+            refusedRetries++;
+            this.retries++;
+            rs.metrics?.retried('refused');
+            return attempt();
+          }
+          tried.pop(); // every candidate refused it: what follows decides as for any connection failure
+        }
         const d = budget.decide(retriesDone, r.code, r.connectionFailure);
         if (d.retry) holdingRetry = true;
         // A dropped connection fails every call on it at once, more than the
@@ -253,7 +269,7 @@ export class Router {
       // (one the sidecar cannot decode) then fails on its own instead of breaking another stream.
       const viaStream =
         method === INFER_METHODS.infer &&
-        retriesDone === 0 &&
+        tried.length === 0 &&
         (streamKey !== undefined || !Number.isFinite(dl)) &&
         !picked.wantsLoadReport(start);
       cancelAttempt = viaStream
