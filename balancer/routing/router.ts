@@ -12,7 +12,8 @@ import type { Route, RoutingConfig, RoutingPolicy, StreamRouting } from '../../r
 import type { Clusters } from './clusters';
 import type { EndpointState } from './endpoint-state';
 import { peekParameter } from './peek-request';
-import type { PinnedRoute, RouteCall, RouteOutcome } from './route-call';
+import type { PinnedRoute, RepinOptions, RouteCall, RouteOutcome } from './route-call';
+import { pinLeg } from './pin-stream';
 import { fail, hasUntried, orcaLoad, pick, withRoute } from './route-pick';
 import { metricFor } from './load/load-metric';
 import { UNKNOWN_MODEL, type BalancerMetrics, type RouteMetrics } from '../metrics/metrics';
@@ -115,44 +116,28 @@ export class Router {
   }
 
   /**
-   * The endpoint a per_stream stream goes to, picked as a call's first attempt is and holding one
-   * in-flight slot for the stream's life; the first message (call) chooses route and version for
-   * the whole stream. No retries (the messages are not kept) and no shadow copies.
+   * The endpoint a per_stream stream's next leg goes to (pin-stream.ts), picked as a call's first
+   * attempt is and holding one in-flight slot for the leg's life; the first message (call) chooses
+   * route and version for the whole stream (a re-pin passes the version back). No shadow copies.
    */
-  pinStream(call: RouteCall): PinnedRoute | RouteOutcome {
+  pinStream(call: RouteCall, repin?: RepinOptions): PinnedRoute | RouteOutcome {
     const rs = this.routeOf(call);
     if (!rs) return { code: Status.NOT_FOUND, details: `unknown objective '${call.objective}'` };
-    const version = rs.splitter.choose(call.version) ?? '';
     const model = rs.route.model;
-    const cluster = this.clusters.get(model);
-    const rm = cluster ? rs.metrics : this.unknownModel;
-    const refuse = (code: Status, details: string): RouteOutcome => {
-      rm?.counted(version, '', code);
-      return { code, details };
-    };
-    if (!cluster || cluster.members.size === 0) {
-      const why = this.clusters.noEndpoint(model);
-      return refuse(why.code, why.details);
-    }
-    const now = this.clock.now();
-    if (now >= call.deadline) return refuse(Status.DEADLINE_EXCEEDED, `deadline expired before model '${model}' was called`);
-    const picked = pick(cluster, rs, version || undefined, this.shardKey(rs.policy, call), [], now, 'stream');
-    if (typeof picked === 'string') return refuse(Status.UNAVAILABLE, picked);
-    const member = cluster.byState.get(picked);
-    if (!member) {
-      picked.onStreamEnded(Status.UNAVAILABLE, undefined);
-      return refuse(Status.UNAVAILABLE, `endpoint of model '${model}' left`);
-    }
-    const endpoint = member.raw.address;
-    return {
-      pool: member.pool,
-      endpoint,
-      rewrite: model !== call.model || version !== call.version ? { model, version } : undefined,
-      ended: (code, orca) => {
-        picked.onStreamEnded(code, orca ? orcaLoad(orca) : undefined);
-        rm?.counted(version, endpoint, code);
-      },
-    };
+    return pinLeg({
+      clusters: this.clusters,
+      clock: this.clock,
+      model,
+      callModel: call.model,
+      callVersion: call.version,
+      version: repin ? repin.version : (rs.splitter.choose(call.version) ?? ''),
+      rs,
+      rm: this.clusters.get(model) ? rs.metrics : this.unknownModel,
+      shardKey: this.shardKey(rs.policy, call),
+      deadline: call.deadline,
+      maxRetries: rs.policy.retry.max_retries,
+      repin,
+    });
   }
 
   /** Forwards a model-level call (ModelReady, ModelMetadata) to an endpoint serving the model. */
