@@ -77,6 +77,15 @@ export interface FrameError {
  * chunks are joined.
  */
 export class MessageReader {
+  /**
+   * encoding: the call's grpc-encoding header, as the peer sent it (absent: none). It decides the
+   * status of a message with the compressed flag set, per the gRPC spec (PROTOCOL-HTTP2.md,
+   * compression.md): without a grpc-encoding, or with identity, the flag is a protocol violation
+   * (INTERNAL); with an encoding named, that encoding is one this process does not implement
+   * (UNIMPLEMENTED; none is: messages are forwarded as bytes).
+   */
+  constructor(private readonly encoding?: string | string[]) {}
+
   private parts: Buffer[] = [];
   private have = 0;
   /** Body length of the buffered partial message, once its prefix is complete (-1: not yet). */
@@ -105,7 +114,7 @@ export class MessageReader {
     }
     let pos = 0;
     while (buf.length - pos >= 5) {
-      if (buf[pos] !== 0) return this.fail(Status.UNIMPLEMENTED, 'compressed messages are not supported; send grpc-encoding identity');
+      if (buf[pos] !== 0) return this.compressed(buf[pos]);
       const n = buf.readUInt32BE(pos + 1);
       if (n > MAX_MESSAGE_BYTES)
         return this.fail(Status.RESOURCE_EXHAUSTED, `message of ${n} bytes exceeds the ${MAX_MESSAGE_BYTES}-byte limit`);
@@ -132,6 +141,19 @@ export class MessageReader {
     this.have = 0;
     this.need = -1;
     return parts;
+  }
+
+  /** Why a message whose flag byte is `flag` (not 0) cannot be read. */
+  private compressed(flag: number): false {
+    const enc = typeof this.encoding === 'string' ? this.encoding.trim().toLowerCase() : '';
+    if (flag !== 1) return this.fail(Status.INTERNAL, `a message's compressed flag is ${flag}; expected 0 or 1`);
+    if (enc === '' || enc === 'identity')
+      return this.fail(
+        Status.INTERNAL,
+        `a message has the compressed flag set but the call's grpc-encoding is ${enc === '' ? 'absent' : 'identity'}; ` +
+          'expected flag 0 for uncompressed messages',
+      );
+    return this.fail(Status.UNIMPLEMENTED, `grpc-encoding '${enc}' is not supported; send messages uncompressed (grpc-encoding identity)`);
   }
 
   private fail(code: Status, message: string): false {

@@ -151,7 +151,8 @@ export interface RetryConfig {
  * How a client's ModelStreamInfer stream is balanced. per_message: every
  * message is routed on its own (picker, retries, split), answers may come
  * out of order. per_stream: the first message picks one endpoint and the
- * stream is passed through to it as bytes, Envoy's and Linkerd's way.
+ * stream's messages go to it, Envoy's and Linkerd's way, moving to another
+ * endpoint when that one drains or fails (balancer/front/stream-pinned.ts).
  */
 export type StreamRouting = 'per_message' | 'per_stream';
 

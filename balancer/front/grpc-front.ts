@@ -81,10 +81,12 @@ export class Front {
     }
     const md = metadataFromHeaders(headers);
     const deadline = deadlineFromTimeout(headers['grpc-timeout'], this.deps.clock.now());
-    if (kind !== 'stream') return this.unary.start(stream, kind, md, deadline);
+    // grpc-encoding decides the status of a compressed message (MessageReader).
+    const encoding = headers['grpc-encoding'];
+    if (kind !== 'stream') return this.unary.start(stream, kind, md, deadline, encoding);
     // A stream's headers go out now, with OK trailers set: an error in one message is a message, not the stream's status.
     stream.respond(RESPONSE_HEADERS, WITH_TRAILERS);
     stream.on('wantTrailers', sendOkTrailers);
-    startStreamCall(stream, this.deps.router, this.deps.clock, md, deadline);
+    startStreamCall(stream, this.deps.router, this.deps.clock, md, deadline, encoding);
   }
 }

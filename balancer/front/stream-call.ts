@@ -1,7 +1,7 @@
 // ModelStreamInfer at the balancer's front: each message is routed on its
 // own (per_message, the default) or, under `stream_routing: per_stream`, the
-// first one pins the stream to an endpoint and the rest pass through as bytes
-// (stream-pinned.ts). Listeners are module functions with the stream as
+// first one pins the stream to an endpoint and the rest follow it, framing
+// read but not routed (stream-pinned.ts). Listeners are module functions with the stream as
 // `this`: no closures per stream beyond the router's completion callback per
 // message.
 import type * as grpc from '@grpc/grpc-js';
@@ -46,17 +46,26 @@ export interface StreamCall {
   ended: boolean;
   /** How it is balanced, decided by its first well-formed message. */
   routing: StreamRouting | undefined;
-  /** Under per_stream: where its bytes go. */
+  /** Under per_stream: where its messages go. */
   pin: PinnedStream | undefined;
+  /** Its grpc-encoding header (MessageReader: the status of a compressed message). */
+  readonly encoding: string | string[] | undefined;
 }
 
 type CallStream = H2Stream & { [STREAM]: StreamCall };
 
 /**
  * Takes a ModelStreamInfer call whose headers were accepted and answered (with OK trailers set):
- * from here on its messages are routed, or its bytes passed through once pinned.
+ * from here on its messages are routed, or its bytes passed through once pinned. encoding: its grpc-encoding header.
  */
-export function startStreamCall(h2: H2Stream, router: Router, clock: Clock, md: grpc.Metadata, deadline: number): void {
+export function startStreamCall(
+  h2: H2Stream,
+  router: Router,
+  clock: Clock,
+  md: grpc.Metadata,
+  deadline: number,
+  encoding?: string | string[],
+): void {
   const stream = h2 as CallStream;
   stream[STREAM] = {
     stream,
@@ -64,12 +73,13 @@ export function startStreamCall(h2: H2Stream, router: Router, clock: Clock, md: 
     clock,
     md,
     deadline,
-    reader: new MessageReader(),
+    reader: new MessageReader(encoding),
     streamKey: streamKeyOf(md),
     open: new Set(),
     ended: false,
     routing: undefined,
     pin: undefined,
+    encoding,
   };
   stream.on('data', onStreamData);
   stream.on('end', onStreamEnd);
@@ -86,7 +96,7 @@ function resumeIfRoom(stream: CallStream): void {
 /** 'drain' of a client stream: answers that waited for a slow reader have gone out. */
 function onStreamDrain(this: CallStream): void {
   // A pinned stream resumes on its upstream's 'drain' (stream-pinned.ts), unless it paused before it was pinned.
-  if (!this[STREAM].pin || !this[STREAM].pin!.waitingForUpstream) resumeIfRoom(this);
+  if (!this[STREAM].pin || !this[STREAM].pin!.holdsClient) resumeIfRoom(this);
 }
 
 function onStreamMessage(msg: Buffer, ctx: StreamCall): void {
@@ -111,7 +121,7 @@ function onStreamData(this: CallStream, chunk: Buffer): void {
 function onStreamEnd(this: CallStream): void {
   const ctx = this[STREAM];
   ctx.ended = true;
-  if (ctx.pin) ctx.pin.clientEnded();
+  if (ctx.pin) ctx.pin.clientEnd();
   else if (ctx.open.size === 0) this.end();
 }
 
@@ -161,7 +171,9 @@ function streamMessage(stream: CallStream, ctx: StreamCall, msg: Buffer): void {
         replyStatus(stream, pinned.code, pinned.details);
         return;
       }
-      ctx.pin = new PinnedStream(stream, pinned, ctx.md, ctx.deadline, ctx.clock);
+      // A re-pin (a drain, a failed leg) keeps the route and version this first message chose.
+      const repin = (avoid: readonly string[]) => ctx.router.pinStream(rc, { version: pinned.version, avoid });
+      ctx.pin = new PinnedStream(stream, pinned, repin, ctx.md, ctx.deadline, ctx.clock, ctx.encoding);
       return ctx.pin.fromMessage(msg);
     }
   }

@@ -72,14 +72,14 @@ export class UnaryMethods {
 
   constructor(private readonly deps: FrontDeps) {}
 
-  /** Takes a unary call whose headers were accepted: reads its one message, then answers it. */
-  start(stream: H2Stream, kind: UnaryKind, md: grpc.Metadata, deadline: number): void {
+  /** Takes a unary call whose headers were accepted: reads its one message, then answers it. encoding: its grpc-encoding header. */
+  start(stream: H2Stream, kind: UnaryKind, md: grpc.Metadata, deadline: number, encoding?: string | string[]): void {
     (stream as UnaryStream)[UNARY] = {
       methods: this,
       kind,
       md,
       deadline,
-      reader: new MessageReader(),
+      reader: new MessageReader(encoding),
       request: undefined,
       messages: 0,
       cancel: undefined,

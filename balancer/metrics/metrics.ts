@@ -73,7 +73,7 @@ export class BalancerMetrics {
     ['endpoint'],
     LATENCY_BUCKETS,
   );
-  /** Retries sent, by the status of the attempt that failed (or connection_failure). */
+  /** Retries sent, by the status of the attempt that failed (or connection_failure, refused). */
   readonly retries = new Counter({
     name: 'infergate_balancer_retries_total',
     help: "Retry attempts sent, by model and the failed attempt's reason",
@@ -209,7 +209,7 @@ export class RouteMetrics {
     return v.latency;
   }
 
-  /** Records a retry; reason: the failed attempt's status name, or connection_failure. */
+  /** Records a retry; reason: the failed attempt's status name, connection_failure, or refused (never processed). */
   retried(reason: string): void {
     let c = this.byReason.get(reason);
     if (!c) this.byReason.set(reason, (c = this.m.retries.labels(this.model, reason)));

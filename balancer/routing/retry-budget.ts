@@ -8,7 +8,8 @@
 // What is retryable: the policy's retryable_statuses (default UNAVAILABLE,
 // RESOURCE_EXHAUSTED), and a connection failure always, whatever its status:
 // the request never reached a model, so sending it elsewhere cannot run it
-// twice.
+// twice. A refused attempt (UpstreamResult.refused) does not come here
+// first: the router retries it outside the budget (router.ts).
 //
 // One budget per route (model or objective): the budget share is a policy
 // setting. Counts are plain integers; Node runs the data path on one thread.

@@ -31,13 +31,30 @@ export interface RouteCall {
   readonly streamKey?: string;
 }
 
-/** The endpoint a per_stream client stream is passed through to (Router.pinStream). */
+/** The endpoint a per_stream client stream is passed through to (Router.pinStream), for one leg of the stream. */
 export interface PinnedRoute {
   readonly pool: UpstreamPool;
   /** The endpoint's address, for logs and statuses. */
   readonly endpoint: string;
+  /** The endpoint's id: a re-pin names it to avoid it. */
+  readonly id: string;
+  /** The version the stream is pinned to ('' for any); a re-pin keeps it, so a split applies to the whole stream. */
+  readonly version: string;
   /** Set when messages must be pointed at another model or version (a split or an objective): fields to append. */
   readonly rewrite: { readonly model: string; readonly version: string } | undefined;
-  /** Call once when the stream ends: frees the endpoint's slot, counts the stream, applies its load trailer. */
+  /** How often in a row the stream may replay its unanswered messages on another endpoint: max(1, retry.max_retries). */
+  readonly maxReplays: number;
+  /** True once the endpoint drains (DRAINING in the view, an endpoint_overrides drain) or left the view. */
+  draining(): boolean;
+  /** Calls cb whenever the view changes while this leg is open (it checks draining() itself); returns the unsubscriber. */
+  onViewChange(cb: () => void): () => void;
+  /** Call once when the leg ends: frees the endpoint's slot, counts the leg, applies its load trailer. */
   ended(code: Status, orca: Buffer | undefined): void;
+}
+
+/** What a re-pin keeps of the stream's first pin, and the endpoints it must not go back to. */
+export interface RepinOptions {
+  readonly version: string;
+  /** Endpoint ids to avoid (the one draining, ones that failed); ignored when every candidate is among them. */
+  readonly avoid: readonly string[];
 }

@@ -48,6 +48,19 @@ export function pick(
   }
 }
 
+/** True when the call has a candidate endpoint not in tried (breaker-full ones are no candidates). */
+export function hasUntried(
+  cluster: ModelCluster,
+  rs: PickRoute,
+  version: string | undefined,
+  shardKey: string | undefined,
+  tried: readonly EndpointState[],
+  now: number,
+): boolean {
+  const c = cluster.snapshot.select({ version, shardKey }, rs.policy, now);
+  return c.kind === 'ok' && c.endpoints.some((e) => !tried.includes(e));
+}
+
 /** The load in an ORCA trailer, if it carries one. */
 export function orcaLoad(buf: Buffer): LoadSummary | undefined {
   const r = decodeLoadReport(buf);

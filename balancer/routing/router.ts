@@ -12,8 +12,9 @@ import type { Route, RoutingConfig, RoutingPolicy, StreamRouting } from '../../r
 import type { Clusters } from './clusters';
 import type { EndpointState } from './endpoint-state';
 import { peekParameter } from './peek-request';
-import type { PinnedRoute, RouteCall, RouteOutcome } from './route-call';
-import { fail, orcaLoad, pick, withRoute } from './route-pick';
+import type { PinnedRoute, RepinOptions, RouteCall, RouteOutcome } from './route-call';
+import { pinLeg } from './pin-stream';
+import { fail, hasUntried, orcaLoad, pick, withRoute } from './route-pick';
 import { metricFor } from './load/load-metric';
 import { UNKNOWN_MODEL, type BalancerMetrics, type RouteMetrics } from '../metrics/metrics';
 import { PickerCache } from './pick';
@@ -115,44 +116,28 @@ export class Router {
   }
 
   /**
-   * The endpoint a per_stream stream goes to, picked as a call's first attempt is and holding one
-   * in-flight slot for the stream's life; the first message (call) chooses route and version for
-   * the whole stream. No retries (the messages are not kept) and no shadow copies.
+   * The endpoint a per_stream stream's next leg goes to (pin-stream.ts), picked as a call's first
+   * attempt is and holding one in-flight slot for the leg's life; the first message (call) chooses
+   * route and version for the whole stream (a re-pin passes the version back). No shadow copies.
    */
-  pinStream(call: RouteCall): PinnedRoute | RouteOutcome {
+  pinStream(call: RouteCall, repin?: RepinOptions): PinnedRoute | RouteOutcome {
     const rs = this.routeOf(call);
     if (!rs) return { code: Status.NOT_FOUND, details: `unknown objective '${call.objective}'` };
-    const version = rs.splitter.choose(call.version) ?? '';
     const model = rs.route.model;
-    const cluster = this.clusters.get(model);
-    const rm = cluster ? rs.metrics : this.unknownModel;
-    const refuse = (code: Status, details: string): RouteOutcome => {
-      rm?.counted(version, '', code);
-      return { code, details };
-    };
-    if (!cluster || cluster.members.size === 0) {
-      const why = this.clusters.noEndpoint(model);
-      return refuse(why.code, why.details);
-    }
-    const now = this.clock.now();
-    if (now >= call.deadline) return refuse(Status.DEADLINE_EXCEEDED, `deadline expired before model '${model}' was called`);
-    const picked = pick(cluster, rs, version || undefined, this.shardKey(rs.policy, call), [], now, 'stream');
-    if (typeof picked === 'string') return refuse(Status.UNAVAILABLE, picked);
-    const member = cluster.byState.get(picked);
-    if (!member) {
-      picked.onStreamEnded(Status.UNAVAILABLE, undefined);
-      return refuse(Status.UNAVAILABLE, `endpoint of model '${model}' left`);
-    }
-    const endpoint = member.raw.address;
-    return {
-      pool: member.pool,
-      endpoint,
-      rewrite: model !== call.model || version !== call.version ? { model, version } : undefined,
-      ended: (code, orca) => {
-        picked.onStreamEnded(code, orca ? orcaLoad(orca) : undefined);
-        rm?.counted(version, endpoint, code);
-      },
-    };
+    return pinLeg({
+      clusters: this.clusters,
+      clock: this.clock,
+      model,
+      callModel: call.model,
+      callVersion: call.version,
+      version: repin ? repin.version : (rs.splitter.choose(call.version) ?? ''),
+      rs,
+      rm: this.clusters.get(model) ? rs.metrics : this.unknownModel,
+      shardKey: this.shardKey(rs.policy, call),
+      deadline: call.deadline,
+      maxRetries: rs.policy.retry.max_retries,
+      repin,
+    });
   }
 
   /** Forwards a model-level call (ModelReady, ModelMetadata) to an endpoint serving the model. */
@@ -203,6 +188,7 @@ export class Router {
     budget.callStarted();
     const tried: EndpointState[] = [];
     let retriesDone = 0;
+    let refusedRetries = 0;
     let holdingRetry = false;
     let finished = false;
     let cancelAttempt: CancelFn | undefined;
@@ -234,6 +220,21 @@ export class Router {
           holdingRetry = false;
         }
         if (finished || r.code === Status.OK) return finish({ code: r.code, details: r.details, response: r.response });
+        // Refused (the sidecar never processed it, RFC 9113 §8.7): always safe to send elsewhere, so it
+        // is retried outside the budget and apart from max_retries, bounded another way: each endpoint
+        // at most once, and at most max(1, max_retries) such retries per call. The budget guards sidecars
+        // against doing work twice under overload; a refused call did none (a drain's GOAWAY, a stream
+        // limit reached). The attempt still counts as UNAVAILABLE for the endpoint (above).
+        if (r.refused && refusedRetries < Math.max(1, policy.retry.max_retries)) {
+          tried.push(picked);
+          if (hasUntried(cluster, rs, version, shardKey, tried, this.clock.now())) {
+            refusedRetries++;
+            this.retries++;
+            rs.metrics?.retried('refused');
+            return attempt();
+          }
+          tried.pop(); // every candidate refused it: what follows decides as for any connection failure
+        }
         const d = budget.decide(retriesDone, r.code, r.connectionFailure);
         if (d.retry) holdingRetry = true;
         // A dropped connection fails every call on it at once, more than the
@@ -253,7 +254,7 @@ export class Router {
       // (one the sidecar cannot decode) then fails on its own instead of breaking another stream.
       const viaStream =
         method === INFER_METHODS.infer &&
-        retriesDone === 0 &&
+        tried.length === 0 &&
         (streamKey !== undefined || !Number.isFinite(dl)) &&
         !picked.wantsLoadReport(start);
       cancelAttempt = viaStream

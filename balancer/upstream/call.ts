@@ -14,8 +14,17 @@ import type { H2Connection } from './connection';
 import type { UpstreamResult } from './types';
 import { noop } from '../../common/noop';
 
-const { NGHTTP2_CANCEL } = http2.constants;
+const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = http2.constants;
 const CTX = Symbol('infergate.call');
+
+/**
+ * True when a stream that closed without a status was never processed by the peer (UpstreamResult.refused):
+ * no response headers came, and it was refused (REFUSED_STREAM, also how node ends streams beyond a GOAWAY's
+ * last-stream-id) or its connection never came up.
+ */
+export function wasRefused(stream: http2.ClientHttp2Stream, session: http2.ClientHttp2Session, answered: boolean): boolean {
+  return !answered && (stream.rstCode === NGHTTP2_REFUSED_STREAM || session.connecting);
+}
 
 interface UnaryCtx {
   readonly done: (r: UpstreamResult) => void;
@@ -25,6 +34,8 @@ interface UnaryCtx {
   readonly reader: MessageReader;
   readonly clock: Clock;
   response: Buffer | undefined;
+  /** Response headers came: the sidecar took the call. */
+  answered: boolean;
   code: Status | undefined;
   details: string;
   orca: Buffer | undefined;
@@ -42,6 +53,7 @@ export function requestHeaders(method: string, metadata: grpc.Metadata, leftMs: 
 
 function onUnaryResponse(this: UnaryStream, h: http2.IncomingHttpHeaders): void {
   const ctx = this[CTX];
+  ctx.answered = true;
   if (Number(h[':status']) !== 200) {
     ctx.code = Status.UNAVAILABLE;
     ctx.details = `${ctx.authority} answered HTTP ${h[':status']}, not gRPC`;
@@ -74,17 +86,20 @@ function onUnaryClose(this: UnaryStream): void {
   let { code, details } = ctx;
   // No grpc-status and no bad response: the stream was reset or the connection died before the sidecar's handler answered.
   const connectionFailure = code === undefined && !ctx.reader.error;
+  const refused = connectionFailure && wasRefused(this, ctx.session, ctx.answered);
   if (ctx.reader.error) {
     code = ctx.reader.error.code;
     details = `${ctx.authority} sent a response this balancer cannot read: ${ctx.reader.error.message}`;
   } else if (code === undefined) {
     code = Status.UNAVAILABLE;
-    details = `connection to ${ctx.authority} failed (HTTP/2 stream closed with code ${this.rstCode})`;
+    details = refused
+      ? `${ctx.authority} refused the call before processing it (HTTP/2 stream closed with code ${this.rstCode}${ctx.session.connecting ? ', never connected' : ''})`
+      : `connection to ${ctx.authority} failed (HTTP/2 stream closed with code ${this.rstCode})`;
   } else if (code === Status.OK && !ctx.response) {
     code = Status.INTERNAL;
     details = `${ctx.authority} answered OK without a response message`;
   }
-  ctx.done({ code, details, response: code === Status.OK ? ctx.response : undefined, orca: ctx.orca, connectionFailure });
+  ctx.done({ code, details, response: code === Status.OK ? ctx.response : undefined, orca: ctx.orca, connectionFailure, refused });
 }
 
 function onDeadline(stream: UnaryStream): void {
@@ -97,10 +112,17 @@ function onDeadline(stream: UnaryStream): void {
   stream.close(NGHTTP2_CANCEL);
 }
 
-/** A failure before any stream existed (the session refused the request), reported asynchronously like any other end. */
+/** A failure before any stream existed (the session refused the request): it never left, so it is refused. Reported asynchronously like any other end. */
 function failSoon(done: (r: UpstreamResult) => void, authority: string, e: unknown): () => void {
   const details = `connection to ${authority} failed: ${e instanceof Error ? e.message : String(e)}`;
-  process.nextTick(done, { code: Status.UNAVAILABLE, details, response: undefined, orca: undefined, connectionFailure: true });
+  process.nextTick(done, {
+    code: Status.UNAVAILABLE,
+    details,
+    response: undefined,
+    orca: undefined,
+    connectionFailure: true,
+    refused: true,
+  });
   return noop;
 }
 
@@ -137,6 +159,7 @@ export function unaryCall(
     reader: new MessageReader(),
     clock,
     response: undefined,
+    answered: false,
     code: undefined,
     details: '',
     orca: undefined,
@@ -182,7 +205,7 @@ export class H2MessageStream extends EventEmitter {
     } catch (e) {
       this.status.code = Status.UNAVAILABLE;
       this.status.details = `connection to ${this.authority} failed: ${e instanceof Error ? e.message : String(e)}`;
-      process.nextTick(() => this.emit('status', { ...this.status }));
+      process.nextTick(() => this.emit('status', { ...this.status, refused: true })); // it never left
       return;
     }
     const st = this.stream;
@@ -193,7 +216,12 @@ export class H2MessageStream extends EventEmitter {
       takeStatus(this.status, h);
       if (this.status.code !== undefined) st.close(NGHTTP2_CANCEL);
     };
-    st.on('response', (h: http2.IncomingHttpHeaders) => (Number(h[':status']) === 200 ? ended(h) : st.close(NGHTTP2_CANCEL)));
+    let answered = false;
+    st.on('response', (h: http2.IncomingHttpHeaders) => {
+      answered = true;
+      if (Number(h[':status']) === 200) ended(h);
+      else st.close(NGHTTP2_CANCEL);
+    });
     st.on('data', (chunk: Buffer) => {
       if (!this.reader.push(chunk, emitMessage, this)) st.close(NGHTTP2_CANCEL);
     });
@@ -208,10 +236,14 @@ export class H2MessageStream extends EventEmitter {
       acquired.off('goaway', onGoaway);
       conn.release(acquired);
       const code = this.reader.error?.code ?? this.status.code ?? Status.UNAVAILABLE;
+      // Refused as a whole (never processed): so was every message written on it.
+      const refused = !this.reader.error && this.status.code === undefined && wasRefused(st, acquired, answered);
       const details =
         this.reader.error?.message ??
-        (this.status.code === undefined ? `stream to ${this.authority} closed (HTTP/2 code ${st.rstCode})` : this.status.details);
-      this.emit('status', { code, details });
+        (this.status.code === undefined
+          ? `stream to ${this.authority} ${refused ? 'refused before processing' : 'closed'} (HTTP/2 code ${st.rstCode})`
+          : this.status.details);
+      this.emit('status', { code, details, refused });
     });
   }
 

@@ -110,6 +110,8 @@ export class H2Connection {
     s[ACTIVE] = 0;
     this.session = s;
     s.on('error', noop); // reported to each stream as it closes
+    // Every pinned stream's leg and shared upstream stream on it listens for its GOAWAY: no leak warning at 11.
+    s.setMaxListeners(0);
     const forget = (): void => {
       if (this.session !== s) return;
       this.drop();

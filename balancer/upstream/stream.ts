@@ -36,7 +36,8 @@ export interface MessageStream {
   end(): void;
   cancel(): void;
   on(event: 'data', cb: (msg: Buffer) => void): this;
-  on(event: 'status', cb: (s: { code: Status; details: string }) => void): this;
+  /** refused: the stream was refused as a whole, so none of its messages was processed (UpstreamResult.refused). */
+  on(event: 'status', cb: (s: { code: Status; details: string; refused?: boolean }) => void): this;
   on(event: 'error', cb: (e: Error) => void): this;
 }
 
@@ -125,9 +126,9 @@ export class UpstreamStream {
     this.call = call;
     call.on('data', (msg: Buffer) => this.onMessage(msg));
     // 'status' comes once, however the stream ended (end, error, cancel).
-    call.on('status', (s: { code: Status; details: string }) => {
+    call.on('status', (s: { code: Status; details: string; refused?: boolean }) => {
       if (this.call === call) this.call = undefined;
-      this.failAll(call, `upstream stream ended: ${Status[s.code] ?? s.code} ${s.details}`);
+      this.failAll(call, `upstream stream ended: ${Status[s.code] ?? s.code} ${s.details}`, s.refused === true);
     });
     call.on('error', () => undefined); // reported through 'status'
     return call;
@@ -182,7 +183,8 @@ export class UpstreamStream {
     this.idle = undefined;
   }
 
-  private failAll(call: MessageStream, details: string): void {
+  /** Fails the messages pending on call as connection failures; refused: the sidecar processed none of them. */
+  private failAll(call: MessageStream, details: string, refused = false): void {
     const failed: Pending[] = [];
     for (const [key, p] of this.pending) {
       if (p.call !== call) continue;
@@ -190,6 +192,7 @@ export class UpstreamStream {
       this.pending.delete(key);
       failed.push(p);
     }
-    for (const p of failed) p.done({ code: Status.UNAVAILABLE, details, response: undefined, orca: undefined, connectionFailure: true });
+    for (const p of failed)
+      p.done({ code: Status.UNAVAILABLE, details, response: undefined, orca: undefined, connectionFailure: true, refused });
   }
 }

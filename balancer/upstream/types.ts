@@ -30,6 +30,15 @@ export interface UpstreamResult {
    * the connection failed or dropped: always retryable on another endpoint.
    */
   readonly connectionFailure: boolean;
+  /**
+   * True when the sidecar certainly never processed the request (a connection failure of the
+   * strictest kind): its stream was refused (RST_STREAM REFUSED_STREAM before any answer, or
+   * beyond a GOAWAY's last-stream-id, which node reports the same way), or it never left this
+   * process (the connection never came up, or the session took no new stream). RFC 9113 §8.7:
+   * such a request is always safe to retry, so the router sends it elsewhere outside the retry
+   * budget (router.ts).
+   */
+  readonly refused?: boolean;
 }
 
 /** Cancels an attempt in flight. */

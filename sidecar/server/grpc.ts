@@ -123,12 +123,13 @@ export class GrpcServer {
       );
       stream.once('close', () => this.clock.clearTimeout(timer));
     }
-    if (method.unary) this.unary(stream, method.codec, method.unary, deadline);
-    else this.stream(stream, method.codec, deadline);
+    // grpc-encoding decides the status of a compressed message (MessageReader).
+    const reader = new MessageReader(headers['grpc-encoding']);
+    if (method.unary) this.unary(stream, method.codec, method.unary, deadline, reader);
+    else this.stream(stream, method.codec, deadline, reader);
   }
 
-  private unary(stream: http2.ServerHttp2Stream, codec: Codec, run: UnaryMethod, deadline: number): void {
-    const reader = new MessageReader();
+  private unary(stream: http2.ServerHttp2Stream, codec: Codec, run: UnaryMethod, deadline: number, reader: MessageReader): void {
     const read: UnaryRead = { request: undefined, count: 0 };
     stream.on('data', (chunk: Buffer) => {
       if (!reader.push(chunk, keepRequest, read)) this.replyStatus(stream, reader.error!.code, reader.error!.message);
@@ -165,10 +166,9 @@ export class GrpcServer {
   }
 
   /** ModelStreamInfer: each message answered on its own, in completion order; the stream ends once the client ended and all are answered. */
-  private stream(stream: http2.ServerHttp2Stream, codec: Codec, deadline: number): void {
+  private stream(stream: http2.ServerHttp2Stream, codec: Codec, deadline: number, reader: MessageReader): void {
     stream.respond(HEADERS, WITH_TRAILERS);
     stream.once('wantTrailers', () => stream.sendTrailers(this.trailers(Status.OK, '')));
-    const reader = new MessageReader();
     let open = 0;
     let ended = false;
     const answer = (msg: ModelStreamInferResponse): void => {

@@ -2,7 +2,7 @@
 // sends, with a real sidecar behind it (300 ms of injected delay, so calls
 // are still out when a client gives up): headers gRPC cannot carry, a
 // request the sidecar cannot decode beside good ones on a shared upstream
-// stream, and clients that cancel.
+// stream, compressed messages, and clients that cancel.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as http2 from 'node:http2';
@@ -16,6 +16,7 @@ import { startTestDiscovery, waitFor } from '../helpers/discovery-fixture';
 import { sidecarProcess, type SidecarProc } from '../helpers/e2e-fixture';
 
 const INFER = '/inference.GRPCInferenceService/ModelInfer';
+const STREAM = '/inference.GRPCInferenceService/ModelStreamInfer';
 const GOOD = encodeFp32Request('ranker', 'features', 1, 256);
 // Well-formed at the top level (the balancer peeks it fine) but `inputs` (field 5) holds bytes protobuf cannot decode.
 const UNDECODABLE = Buffer.concat([Buffer.from([0x0a, 0x06]), Buffer.from('ranker'), Buffer.from([0x2a, 0x02, 0x7f, 0x00])]);
@@ -30,8 +31,10 @@ function rawCall(
   session: http2.ClientHttp2Session,
   body: Buffer,
   headers: http2.OutgoingHttpHeaders = {},
+  framed = frame(body),
+  path = INFER,
 ): { done: Promise<Answer>; stream: http2.ClientHttp2Stream } {
-  const stream = session.request({ ':method': 'POST', ':path': INFER, 'content-type': 'application/grpc', te: 'trailers', ...headers });
+  const stream = session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers', ...headers });
   const done = new Promise<Answer>((resolve) => {
     let answer: Answer | undefined;
     const take = (h: http2.IncomingHttpHeaders) => {
@@ -44,7 +47,7 @@ function rawCall(
     stream.on('error', () => undefined);
     stream.on('close', () => resolve(answer ?? { status: 'none', message: `closed with ${stream.rstCode}` }));
   });
-  stream.end(frame(body));
+  stream.end(framed);
   return { done, stream };
 }
 
@@ -102,6 +105,35 @@ describe('balancer front robustness', () => {
       later.every((a) => a.status === '0'),
       JSON.stringify(later),
     );
+  });
+
+  test('a message with the compressed flag set gets INTERNAL without grpc-encoding, UNIMPLEMENTED for gzip, from the balancer and the sidecar alike', async () => {
+    const compressed = frame(GOOD);
+    compressed[0] = 1;
+    const direct = http2.connect(`http://${sidecar.address}`);
+    direct.on('error', () => undefined);
+    try {
+      const table = [
+        { headers: {}, status: '13', says: /grpc-encoding is absent/ },
+        { headers: { 'grpc-encoding': 'identity' }, status: '13', says: /grpc-encoding is identity/ },
+        { headers: { 'grpc-encoding': 'gzip' }, status: '12', says: /grpc-encoding 'gzip' is not supported/ },
+      ];
+      for (const [target, s] of [
+        ['balancer', session],
+        ['sidecar', direct],
+      ] as const) {
+        for (const path of [INFER, STREAM]) {
+          for (const row of table) {
+            const a = await rawCall(s, GOOD, row.headers, compressed, path).done;
+            const what = `${target} ${path} ${JSON.stringify(row.headers)}: ${JSON.stringify(a)}`;
+            assert.equal(a.status, row.status, what);
+            assert.match(a.message, row.says, what);
+          }
+        }
+      }
+    } finally {
+      direct.destroy();
+    }
   });
 
   test('calls the client cancels give back their in-flight slots', async () => {

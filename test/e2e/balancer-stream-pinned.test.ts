@@ -1,6 +1,6 @@
 // stream_routing: per_stream end to end (balancer/front/stream-pinned.ts): a
-// client stream is passed through to one sidecar, as Envoy balances gRPC
-// streams. Real processes on loopback: discovery and the balancer in this
+// client stream goes to one sidecar, as Envoy balances gRPC streams, until
+// that sidecar drains or dies (more in balancer-stream-pinned-drain.test.ts). Real processes on loopback: discovery and the balancer in this
 // process, two sidecar CLI processes; which sidecar served what comes from
 // their /metrics, so every figure crossed the wire.
 import { after, before, describe, test } from 'node:test';
@@ -166,15 +166,26 @@ describe('stream_routing: per_stream with real sidecars', () => {
     await apply('defaults: { stream_routing: per_stream }\n');
   });
 
-  test('kill -9 of the pinned sidecar ends its stream with UNAVAILABLE instead of leaving it hanging', async () => {
+  test('kill -9 of the pinned sidecar with nothing outstanding: the stream goes on on the other sidecar and ends OK', async () => {
     const s = openStream(client);
     const before = await Promise.all(sidecars.map(okCount));
     s.stream.write(request('before'));
     await waitFor(() => s.got.length === 1, 'the first answer', 10_000);
     const now = await Promise.all(sidecars.map(okCount));
-    const victim = sidecars[now.findIndex((n, i) => n > before[i])];
+    const i = now.findIndex((n, j) => n > before[j]);
+    const victim = sidecars[i];
     assert.ok(victim, 'a sidecar answered the first message');
     victim.child.kill('SIGKILL');
-    await assert.rejects(s.ended, (e: grpc.ServiceError) => e.code === grpc.status.UNAVAILABLE);
+    await new Promise<void>((r) => victim.child.once('exit', () => r()));
+    const other = sidecars[1 - i];
+    const otherBefore = await okCount(other);
+    for (let k = 0; k < 5; k++) s.stream.write(request(`after${k}`));
+    s.stream.end();
+    const answers = await s.ended;
+    assert.deepEqual(
+      answers.map((a) => [a.inferResponse.id, a.errorMessage ?? '']),
+      ['before', 'after0', 'after1', 'after2', 'after3', 'after4'].map((id) => [id, '']),
+    );
+    assert.equal((await okCount(other)) - otherBefore, 5, 'the other sidecar answered the rest');
   });
 });

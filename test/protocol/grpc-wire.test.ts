@@ -52,7 +52,7 @@ test('grpc-message escaping round-trips and leaves plain text alone', () => {
   assert.equal(decodeURI(encodeGrpcMessage('a; b, c = 100% ×')), 'a; b, c = 100% ×');
 });
 
-test('MessageReader yields whole messages however the bytes are chunked, and refuses compressed or oversized ones', () => {
+test('MessageReader yields whole messages however the bytes are chunked, and refuses oversized ones', () => {
   const msgs = [Buffer.from('a'), Buffer.alloc(0), Buffer.alloc(70_000, 7), Buffer.from('last')];
   const wire = Buffer.concat(msgs.map(frame));
   for (const size of [1, 3, 5, 6, 1000, wire.length]) {
@@ -63,14 +63,6 @@ test('MessageReader yields whole messages however the bytes are chunked, and ref
     assert.deepEqual(got, msgs, `chunks of ${size}`);
     assert.equal(r.partial, false);
   }
-  const compressed = frame(Buffer.from('x'));
-  compressed[0] = 1;
-  const c = new MessageReader();
-  assert.equal(
-    c.push(compressed, () => undefined, undefined),
-    false,
-  );
-  assert.equal(c.error?.code, Status.UNIMPLEMENTED);
   const huge = Buffer.from([0, 0xff, 0xff, 0xff, 0xff]);
   const h = new MessageReader();
   assert.equal(
@@ -78,6 +70,30 @@ test('MessageReader yields whole messages however the bytes are chunked, and ref
     false,
   );
   assert.equal(h.error?.code, Status.RESOURCE_EXHAUSTED);
+});
+
+test("a compressed message gets the spec's status: INTERNAL without grpc-encoding (or identity), UNIMPLEMENTED for an encoding named", () => {
+  const table: Array<{ flag: number; encoding: string | undefined; code: Status | undefined; says?: RegExp }> = [
+    { flag: 0, encoding: undefined, code: undefined },
+    { flag: 0, encoding: 'gzip', code: undefined }, // an encoding named but the message sent uncompressed is fine
+    { flag: 1, encoding: undefined, code: Status.INTERNAL, says: /compressed flag set but the call's grpc-encoding is absent/ },
+    { flag: 1, encoding: 'identity', code: Status.INTERNAL, says: /grpc-encoding is identity/ },
+    { flag: 1, encoding: 'gzip', code: Status.UNIMPLEMENTED, says: /grpc-encoding 'gzip' is not supported/ },
+    { flag: 1, encoding: 'Deflate', code: Status.UNIMPLEMENTED, says: /'deflate'/ },
+    { flag: 2, encoding: 'gzip', code: Status.INTERNAL, says: /compressed flag is 2; expected 0 or 1/ },
+  ];
+  for (const { flag, encoding, code, says } of table) {
+    const msg = frame(Buffer.from('x'));
+    msg[0] = flag;
+    const r = new MessageReader(encoding);
+    const got: Buffer[] = [];
+    const ok = r.push(msg, (m: Buffer) => got.push(m), undefined);
+    const what = `flag ${flag}, grpc-encoding ${encoding}`;
+    assert.equal(ok, code === undefined, what);
+    assert.equal(r.error?.code, code, what);
+    if (says) assert.match(r.error!.message, says, what);
+    assert.equal(got.length, code === undefined ? 1 : 0, what);
+  }
 });
 
 test('metadataFromHeaders forwards what gRPC metadata can carry and drops the rest without throwing', () => {
