@@ -66,6 +66,15 @@ export const discoverySpec = {
       default: DEFAULT_LEASE_TTL_MS,
       parse: nonNegative,
     } as FlagSpec<number>,
+    warmUpMs: {
+      name: 'warm-up-ms',
+      arg: 'MS|auto',
+      help:
+        'After start, how long the view counts as partial: watchers merge it into theirs instead of replacing it, ' +
+        'so a restart shrinks no view while sidecars re-register. auto: the lease TTL + 7000 (the longest a live sidecar takes to re-register); 0: off.',
+      default: 'auto',
+      parse: (raw: string) => (raw === 'auto' ? 'auto' : nonNegative(raw)),
+    } as FlagSpec<number | 'auto'>,
   },
 } satisfies CommandSpec<Record<string, FlagSpec<unknown>>>;
 
@@ -104,6 +113,7 @@ export async function runDiscoveryCommand(f: Flags, hooks: DiscoveryHooks = {}):
     store,
     config,
     leaseTtlMs: f.leaseTtlMs,
+    warmUpMs: f.warmUpMs === 'auto' ? undefined : f.warmUpMs,
     log,
   }).catch(async (e: unknown) => {
     config?.close?.();

@@ -122,4 +122,6 @@ export interface HubMessage {
   readonly changes: readonly ClusterChange[];
   /** New routing config, when it changed for this watcher. */
   readonly config?: RoutingConfigVersion;
+  /** The server is warming up: its view may lack live endpoints (WatchResponse.partial). */
+  readonly partial: boolean;
 }

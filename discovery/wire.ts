@@ -107,5 +107,6 @@ export function encodeWatchResponse(m: HubMessage): WatchResponse {
       endpoint: c.type === 'REMOVE' ? { id: c.endpoint.id, address: c.endpoint.address } : endpointToProto(c.endpoint),
     })),
     config: m.config ? { version: m.config.version, json: m.config.json } : null,
+    partial: m.partial,
   };
 }

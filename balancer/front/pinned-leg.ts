@@ -149,9 +149,10 @@ export class PinnedLeg {
     up.on('data', (chunk: Buffer) => this.onData(chunk));
     up.on('drain', () => owner.writable(this));
     up.on('trailers', (h: http2.IncomingHttpHeaders) => takeStatus(this.status, h));
-    // The sidecar ended the stream (its status is in): end ours too, after the answers before it.
+    // The sidecar ended the stream (its status is in): end ours too, after the answers before it, unless
+    // we half-closed already (a RST on a stream closed both ways counts against the connection: call.ts endIfOpen).
     up.on('end', () => {
-      if (!up.closed) up.close(NGHTTP2_CANCEL);
+      if (!up.closed && !up.writableFinished) up.close(NGHTTP2_CANCEL);
     });
     up.on('error', noop);
     up.on('close', () => {

@@ -51,6 +51,16 @@ export function requestHeaders(method: string, metadata: grpc.Metadata, leftMs: 
   return headersFromMetadata(metadata, h);
 }
 
+/**
+ * Ends a call whose status came while the stream may still be open on our side (a large request not
+ * all sent). Not once our side ended: both sides are closed then, and a RST_STREAM on a closed stream
+ * is a frame node's server counts as invalid; past its maxSessionInvalidFrames (1000) it tears the
+ * connection down with GOAWAY INTERNAL_ERROR, failing every call on it, about every 1000 calls.
+ */
+function endIfOpen(stream: http2.ClientHttp2Stream): void {
+  if (!stream.writableFinished) stream.close(NGHTTP2_CANCEL);
+}
+
 function onUnaryResponse(this: UnaryStream, h: http2.IncomingHttpHeaders): void {
   const ctx = this[CTX];
   ctx.answered = true;
@@ -61,7 +71,7 @@ function onUnaryResponse(this: UnaryStream, h: http2.IncomingHttpHeaders): void 
     return;
   }
   takeStatus(ctx, h);
-  if (ctx.code !== undefined) this.close(NGHTTP2_CANCEL); // trailers-only: nothing more will come
+  if (ctx.code !== undefined) endIfOpen(this); // trailers-only: nothing more will come
 }
 
 function keepResponse(msg: Buffer, ctx: UnaryCtx): void {
@@ -76,7 +86,7 @@ function onUnaryData(this: UnaryStream, chunk: Buffer): void {
 function onUnaryTrailers(this: UnaryStream, h: http2.IncomingHttpHeaders): void {
   takeStatus(this[CTX], h);
   // The status ends the call even if the sidecar answered before reading all of a large request.
-  if (this[CTX].code !== undefined) this.close(NGHTTP2_CANCEL);
+  if (this[CTX].code !== undefined) endIfOpen(this);
 }
 
 function onUnaryClose(this: UnaryStream): void {
@@ -214,7 +224,7 @@ export class H2MessageStream extends EventEmitter {
     // "usable" and swallow every later message.
     const ended = (h: http2.IncomingHttpHeaders): void => {
       takeStatus(this.status, h);
-      if (this.status.code !== undefined) st.close(NGHTTP2_CANCEL);
+      if (this.status.code !== undefined) endIfOpen(st);
     };
     let answered = false;
     st.on('response', (h: http2.IncomingHttpHeaders) => {

@@ -3,6 +3,14 @@
 // cluster with the old one, so a balancer can hold a view (or rebuild its
 // picker from it) without copying, and cost per message is proportional to
 // the clusters it touches.
+//
+// Static stability across a discovery restart: a snapshot marked partial
+// (the server is warming up, discovery/server/watch-hub.ts) is merged, not
+// swapped in: an endpoint the view held and the snapshot lacks stays, noted
+// as unconfirmed, until a change names it or the first message not marked
+// partial, which removes whatever is still unconfirmed (nothing re-registered
+// it within the server's warm-up). A REMOVE in a partial message is kept the
+// same way: nothing leaves the view before the server's warm-up ends.
 import type { WatchResponse__Output } from '../../proto/gen/infergate/discovery/v1/WatchResponse';
 import type { ClusterChange, ClusterEndpoint, RoutingConfigVersion } from '../types';
 import { sameEndpoint } from '../cluster-changes';
@@ -21,10 +29,19 @@ export interface DiscoveryView {
   readonly clusters: ClusterMap;
   /** Routing config in force, if discovery sent one. */
   readonly config?: RoutingConfigVersion;
+  /** Endpoints kept over a partial snapshot that lacked them, as unconfirmedKey(cluster, id). */
+  readonly unconfirmed: ReadonlySet<string>;
 }
 
+const NONE: ReadonlySet<string> = new Set();
+
 /** The view before any message. */
-export const EMPTY_VIEW: DiscoveryView = { epoch: '', version: 0, clusters: new Map() };
+export const EMPTY_VIEW: DiscoveryView = { epoch: '', version: 0, clusters: new Map(), unconfirmed: NONE };
+
+/** How DiscoveryView.unconfirmed names an endpoint of a cluster. */
+export function unconfirmedKey(cluster: string, id: string): string {
+  return `${cluster}\u0000${id}`;
+}
 
 /** One message's effect. */
 export interface Applied {
@@ -48,8 +65,9 @@ export function applyWatchResponse(view: DiscoveryView, msg: WatchResponse__Outp
       for (const e of c.endpoints) eps.set(e.id, endpointFromProto(e));
       if (eps.size > 0) next.set(c.cluster_name, eps);
     }
+    const unconfirmed = msg.partial ? keepMissing(view.clusters, next) : NONE;
     return {
-      view: { epoch: msg.epoch, version: msg.version, clusters: next, config },
+      view: { epoch: msg.epoch, version: msg.version, clusters: next, config, unconfirmed },
       changes: diffViews(view.clusters, next),
       configChanged,
     };
@@ -57,17 +75,39 @@ export function applyWatchResponse(view: DiscoveryView, msg: WatchResponse__Outp
   const clusters = new Map(view.clusters);
   const touched = new Map<string, Map<string, ClusterEndpoint>>();
   const changes: ClusterChange[] = [];
-  for (const c of msg.changes) {
-    if (!c.endpoint) continue;
-    const name = c.cluster_name;
+  let unconfirmed = view.unconfirmed;
+  let ownUnconfirmed = false;
+  const edit = (name: string): Map<string, ClusterEndpoint> => {
     let eps = touched.get(name);
     if (!eps) {
       eps = new Map(clusters.get(name) ?? []);
       touched.set(name, eps);
     }
+    return eps;
+  };
+  for (const c of msg.changes) {
+    if (!c.endpoint) continue;
+    const name = c.cluster_name;
+    const eps = edit(name);
+    const key = unconfirmed.size > 0 ? unconfirmedKey(name, c.endpoint.id) : '';
+    if (key && unconfirmed.has(key)) {
+      // Discovery names it again: from now on it is what discovery says.
+      if (!ownUnconfirmed) unconfirmed = new Set(unconfirmed);
+      ownUnconfirmed = true;
+      (unconfirmed as Set<string>).delete(key);
+    }
     const old = eps.get(c.endpoint.id);
     if (c.type === 'REMOVE') {
       if (!old) continue;
+      if (msg.partial) {
+        // A warming-up server also removes what it cannot know is alive (an etcd lease that lapsed
+        // while no replica was up, its sidecar still re-registering): kept, unconfirmed, until the
+        // warm-up ends. A sidecar that drained was DRAINING first, so nothing picks it meanwhile.
+        if (!ownUnconfirmed) unconfirmed = new Set(unconfirmed);
+        ownUnconfirmed = true;
+        (unconfirmed as Set<string>).add(unconfirmedKey(name, c.endpoint.id));
+        continue;
+      }
       eps.delete(c.endpoint.id);
       changes.push({ type: 'REMOVE', cluster: name, endpoint: old });
     } else {
@@ -78,11 +118,41 @@ export function applyWatchResponse(view: DiscoveryView, msg: WatchResponse__Outp
       else if (!sameEndpoint(old, ep)) changes.push({ type: 'UPDATE', cluster: name, endpoint: ep });
     }
   }
+  if (!msg.partial && unconfirmed.size > 0) {
+    // The server's view is complete now: what it never listed again is gone.
+    for (const key of unconfirmed) {
+      const [name, id] = key.split('\u0000');
+      const eps = edit(name);
+      const old = eps.get(id);
+      if (!old) continue;
+      eps.delete(id);
+      changes.push({ type: 'REMOVE', cluster: name, endpoint: old });
+    }
+    unconfirmed = NONE;
+  }
   for (const [name, eps] of touched) {
     if (eps.size > 0) clusters.set(name, eps);
     else clusters.delete(name);
   }
-  return { view: { epoch: msg.epoch, version: msg.version, clusters, config }, changes, configChanged };
+  return { view: { epoch: msg.epoch, version: msg.version, clusters, config, unconfirmed }, changes, configChanged };
+}
+
+/**
+ * Adds to next (a partial snapshot's clusters) every endpoint of before it lacks, and returns
+ * their keys: the endpoints kept unconfirmed.
+ */
+function keepMissing(before: ClusterMap, next: Map<string, Map<string, ClusterEndpoint>>): ReadonlySet<string> {
+  const kept = new Set<string>();
+  for (const [name, eps] of before) {
+    for (const [id, ep] of eps) {
+      let now = next.get(name);
+      if (now?.has(id)) continue;
+      if (!now) next.set(name, (now = new Map()));
+      now.set(id, ep);
+      kept.add(unconfirmedKey(name, id));
+    }
+  }
+  return kept.size > 0 ? kept : NONE;
 }
 
 /** The changes that turn one cluster map into another. */

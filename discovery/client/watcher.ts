@@ -136,7 +136,7 @@ export class DiscoveryWatcher {
       this.backoff.reset();
       this.apply(msg);
       if (this.st !== 'synced') {
-        this.opts.log.info('discovery watch synced', { address, version: msg.version, snapshot: msg.snapshot });
+        this.opts.log.info('discovery watch synced', { address, version: msg.version, snapshot: msg.snapshot, partial: msg.partial });
         this.setState('synced');
       }
     });

@@ -31,7 +31,13 @@ export function adminHandler(src: AdminSources): http.RequestListener {
         const filter = new Set(new URLSearchParams(query).getAll('cluster'));
         const clusters: Record<string, unknown> = {};
         for (const [name, eps] of src.hub.clusters(filter)) clusters[name] = eps;
-        return send(res, 200, { epoch: src.hub.epoch, version: src.hub.revision, clusters, watchers: src.hub.watchers() });
+        return send(res, 200, {
+          epoch: src.hub.epoch,
+          version: src.hub.revision,
+          partial: src.hub.partial,
+          clusters,
+          watchers: src.hub.watchers(),
+        });
       }
       case '/config': {
         const cfg = src.config();

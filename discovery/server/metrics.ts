@@ -44,6 +44,14 @@ export class DiscoveryMetrics {
       },
     });
     new Gauge({
+      name: 'discovery_view_partial',
+      help: '1 within the warm-up after start (the view may lack sidecars still re-registering), else 0.',
+      registers,
+      collect() {
+        this.set(hub.partial ? 1 : 0);
+      },
+    });
+    new Gauge({
       name: 'discovery_view_version',
       help: 'Version of the view watchers see (store revision × 1000 + config reloads since).',
       registers,

@@ -16,6 +16,19 @@ import { loadDiscoveryProto } from '../wire';
 /** Default lease TTL: a dead sidecar leaves every view within ~3 s. */
 export const DEFAULT_LEASE_TTL_MS = 3000;
 
+/**
+ * What the warm-up adds to the lease TTL by default: the longest a live sidecar may take to
+ * register again with a restarted discovery. Its registrar retries at most every 5 s
+ * (common/backoff.ts DEFAULT_BACKOFF.maxMs) and grpc-js waits at most 2 s to reconnect
+ * (discovery/wire.ts CLIENT_OPTIONS).
+ */
+export const REREGISTER_MS = 7000;
+
+/** The default warm-up for a lease TTL (see WatchHubOptions.warmUpMs). */
+export function defaultWarmUpMs(leaseTtlMs: number): number {
+  return leaseTtlMs + REREGISTER_MS;
+}
+
 /** What a discovery process needs. Ports may be 0 (pick a free one). */
 export interface DiscoveryOptions {
   readonly host: string;
@@ -27,6 +40,11 @@ export interface DiscoveryOptions {
   readonly config?: ConfigSource;
   /** TTL for sidecars that ask for none (ms). */
   readonly leaseTtlMs?: number;
+  /**
+   * How long after start the view counts as partial, so watchers merge it rather than replace
+   * theirs (watch-hub.ts); default defaultWarmUpMs(leaseTtlMs); 0: never (a store known complete).
+   */
+  readonly warmUpMs?: number;
   /** Shortest TTL granted (ms, default 500). */
   readonly minLeaseTtlMs?: number;
   /** Store writes remembered for resuming watchers. */
@@ -54,7 +72,8 @@ export async function startDiscovery(opts: DiscoveryOptions): Promise<DiscoveryS
   const clock = opts.clock ?? systemClock;
   const ownStore = !opts.store;
   const store = opts.store ?? new MemoryStore({ clock, random: opts.random ?? systemRandom, historySize: opts.historySize });
-  const hub = new WatchHub(store, { log: opts.log, clock, historySize: opts.historySize });
+  const warmUpMs = opts.warmUpMs ?? defaultWarmUpMs(opts.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS);
+  const hub = new WatchHub(store, { log: opts.log, clock, historySize: opts.historySize, warmUpMs });
   // Before start(): the first view already holds the config's static endpoints.
   hub.setConfig(opts.config?.current());
   await hub.start();
@@ -95,7 +114,13 @@ export async function startDiscovery(opts: DiscoveryOptions): Promise<DiscoveryS
       admin!.listen(opts.httpPort, opts.host, () => resolve());
     });
     const httpPort = (admin.address() as { port: number }).port;
-    opts.log.info('discovery serving', { grpc_port: grpcPort, http_port: httpPort, epoch: hub.epoch, version: hub.revision });
+    opts.log.info('discovery serving', {
+      grpc_port: grpcPort,
+      http_port: httpPort,
+      epoch: hub.epoch,
+      version: hub.revision,
+      warm_up_ms: warmUpMs,
+    });
     const adminServer = admin;
     return {
       grpcPort,

@@ -10,7 +10,16 @@
 // store revision × VERSION_STEPS + reloads since that revision: versions stay
 // comparable across replicas sharing one etcd (a watcher moves to another
 // replica and resumes, provided the replicas read the same routing file).
-import { systemClock, type Clock } from '../../common/clock';
+//
+// Warm-up (static stability across a restart): for warmUpMs after start()
+// every message says partial. A memory store comes back empty, and even etcd
+// may have let leases lapse while no replica was up; the sidecars are
+// re-registering meanwhile. Watchers merge a partial snapshot instead of
+// replacing their view (discovery/client/watcher-view.ts), so a restart
+// shrinks nobody's view; when the warm-up ends each watcher gets one message
+// with partial false and no changes, and drops what it kept that no sidecar
+// re-registered (an endpoint that died while discovery was away).
+import { systemClock, type Clock, type TimerHandle } from '../../common/clock';
 import type { Logger } from '../../common/log';
 import { Backoff } from '../../common/backoff';
 import { ChangeHistory } from './change-history';
@@ -70,6 +79,8 @@ export interface WatchHubOptions {
   readonly clock?: Clock;
   /** Store writes remembered for resuming watchers (default 4096). */
   readonly historySize?: number;
+  /** How long after start() the view counts as partial (ms, default 0: never; see the file comment). */
+  readonly warmUpMs?: number;
 }
 
 /** Materialized view + history + fan-out over one store. */
@@ -95,6 +106,9 @@ export class WatchHub {
   private storeWatch: StoreWatch | undefined;
   private readonly clock: Clock;
   private closed = false;
+  /** Within the warm-up: messages say partial. */
+  private warming = false;
+  private warmUpTimer: TimerHandle | undefined;
 
   constructor(
     private readonly store: DiscoveryStore,
@@ -104,14 +118,25 @@ export class WatchHub {
     this.history = new ChangeHistory(opts.historySize ?? 4096);
   }
 
-  /** Loads the store's records and starts following its changes. */
+  /** Loads the store's records and starts following its changes; the warm-up starts now. */
   async start(): Promise<void> {
+    const warmUpMs = this.opts.warmUpMs ?? 0;
+    this.warming = warmUpMs > 0;
     this.load(await this.store.list());
+    if (!this.warming || this.closed) return;
+    this.warmUpTimer = this.clock.setTimeout(() => this.endWarmUp(), warmUpMs);
+    this.clock.unref(this.warmUpTimer);
+  }
+
+  /** True within the warm-up: the view may lack endpoints that are alive and re-registering. */
+  get partial(): boolean {
+    return this.warming;
   }
 
   /** Stops following the store and drops every subscriber. */
   close(): void {
     this.closed = true;
+    if (this.warmUpTimer) this.clock.clearTimeout(this.warmUpTimer);
     this.storeWatch?.cancel();
     this.subs.clear();
   }
@@ -337,9 +362,21 @@ export class WatchHub {
     }
   }
 
-  private deliver(s: Sub, m: HubMessage): void {
+  /** The warm-up is over: the view is complete; every watcher hears so (and drops what nobody re-registered). */
+  private endWarmUp(): void {
+    this.warmUpTimer = undefined;
+    if (this.closed || !this.warming) return;
+    this.warming = false;
+    this.opts.log.info('discovery warm-up over; the view is complete', { endpoints: this.endpointCount(), watchers: this.subs.size });
+    for (const s of [...this.subs]) {
+      this.deliver(s, { epoch: this.epoch, version: this.revision, snapshot: false, clusters: new Map(), changes: [], partial: false });
+    }
+  }
+
+  /** Sends m, marked partial while the warm-up lasts unless it says otherwise. */
+  private deliver(s: Sub, m: Omit<HubMessage, 'partial'> & { readonly partial?: boolean }): void {
     s.version = m.version;
     this.stats.messages++;
-    s.send(m);
+    s.send({ ...m, partial: m.partial ?? this.warming });
   }
 }

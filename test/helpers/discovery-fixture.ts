@@ -13,9 +13,13 @@ import type { HeartbeatResponse__Output } from '../../proto/gen/infergate/discov
 import type { WatchRequest } from '../../proto/gen/infergate/discovery/v1/WatchRequest';
 import type { WatchResponse__Output } from '../../proto/gen/infergate/discovery/v1/WatchResponse';
 
-/** Starts discovery on 127.0.0.1 with free ports and silent logs. */
+/**
+ * Starts discovery on 127.0.0.1 with free ports and silent logs. No warm-up unless asked for
+ * (warmUpMs): a test's first discovery starts with every sidecar yet to come, and the message
+ * that ends a warm-up would land in the middle of tests about other things.
+ */
 export function startTestDiscovery(over: Partial<DiscoveryOptions> = {}): Promise<DiscoveryServer> {
-  return startDiscovery({ host: '127.0.0.1', grpcPort: 0, httpPort: 0, log: silentLogger, ...over });
+  return startDiscovery({ host: '127.0.0.1', grpcPort: 0, httpPort: 0, log: silentLogger, warmUpMs: 0, ...over });
 }
 
 /** A free TCP port on loopback (one implementation, shared with the benchmarks). */

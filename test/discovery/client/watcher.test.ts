@@ -72,7 +72,7 @@ test('keeps the last view while discovery is unreachable, then resumes with only
   }
 });
 
-test('after discovery restarts with no state it resyncs from a snapshot, reporting the difference as changes', async () => {
+test('after discovery restarts with no state its partial snapshot shrinks nothing; the end of its warm-up drops who never came back', async () => {
   const port = await freePort();
   let server = await startTestDiscovery({ grpcPort: port });
   let c = client(port);
@@ -106,14 +106,20 @@ test('after discovery restarts with no state it resyncs from a snapshot, reporti
     };
     await store.put(again, (await store.grantLease(60_000)).lease);
     const before = rec.updates.length;
-    server = await startTestDiscovery({ grpcPort: port, store });
+    server = await startTestDiscovery({ grpcPort: port, store, warmUpMs: 500 });
     c = client(port);
     await waitFor(() => w.state === 'synced' && rec.updates.length > before, 'resync');
     const u = rec.updates[before];
     assert.equal(u.snapshot, true);
     assert.notEqual(w.view().epoch, oldEpoch);
-    assert.deepEqual(brief(u.changes), ['REMOVE:ranker:10.0.0.1:8001', 'UPDATE:ranker:10.0.0.2:8001']);
+    // Within the warm-up the snapshot is partial: merged, so 10.0.0.1 (not re-registered yet) stays.
+    assert.deepEqual(brief(u.changes), ['UPDATE:ranker:10.0.0.2:8001']);
+    assert.deepEqual(ids(w), ['10.0.0.1:8001', '10.0.0.2:8001']);
     assert.equal(w.view().clusters.get('ranker')?.get('10.0.0.2:8001')?.weight, 4);
+    // The warm-up ends with nobody re-registering 10.0.0.1: it is dropped then, and only then.
+    await waitFor(() => rec.updates.length > before + 1, 'the end of the warm-up', 3000);
+    assert.deepEqual(brief(rec.updates[before + 1].changes), ['REMOVE:ranker:10.0.0.1:8001']);
+    assert.deepEqual(ids(w), ['10.0.0.2:8001']);
   } finally {
     w.stop();
     c.close();
@@ -158,6 +164,7 @@ test('a config with a known version but different content (another replica) stil
     clusters: [],
     changes: [],
     config: { version, json },
+    partial: false,
   });
   const a = applyWatchResponse(EMPTY_VIEW, msg(2, '{"a":1}'));
   assert.equal(a.configChanged, true);
