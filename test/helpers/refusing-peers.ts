@@ -15,6 +15,20 @@ export interface RefusingPeer {
   close(): Promise<void>;
 }
 
+/** Listens on a free loopback port; close() destroys what is still open (live) and closes the server. */
+async function listening(server: net.Server, live: ReadonlySet<{ destroy(): void }>, refused: () => number): Promise<RefusingPeer> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    refused,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of live) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
 /** node:http2 server answering every stream with RST_STREAM REFUSED_STREAM. */
 export async function rstRefuser(): Promise<RefusingPeer> {
   let refused = 0;
@@ -30,16 +44,7 @@ export async function rstRefuser(): Promise<RefusingPeer> {
     refused++;
     st.close(http2.constants.NGHTTP2_REFUSED_STREAM);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    refused: () => refused,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sessions) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
+  return listening(server, sessions, () => refused);
 }
 
 const SETTINGS = Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0]);
@@ -63,14 +68,5 @@ export async function goawayRefuser(): Promise<RefusingPeer> {
       setTimeout(() => sock.destroy(), 200).unref();
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    refused: () => refused,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
+  return listening(server, sockets, () => refused);
 }
